@@ -1,0 +1,114 @@
+"""How OpenAI API outcomes map onto the contract's error codes (contract §4, §5)."""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from collections.abc import Mapping
+
+from tagger.models import ErrorCode, ErrorInfo
+
+MAX_API_MESSAGE_LENGTH = 500
+# OpenAI echoes a masked key in 401 messages; nothing key-shaped may leave the function.
+_KEY_SHAPED = re.compile(r"sk-[A-Za-z0-9_\-*.]{3,}")
+
+
+class ApiError(Exception):
+    """A failed API call, classified. `retry_after` is the server's requested wait in seconds, if any."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+    ):
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.message = message
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+        self.request_id = request_id
+
+    def info(self) -> ErrorInfo:
+        """The error as it appears in a `CompletionTagFailed` event."""
+        return ErrorInfo(code=self.code, message=self.message, retryable=self.retryable, status=self.status)
+
+
+def classify_status(status: int) -> tuple[ErrorCode, bool]:
+    """The contract's table §5: which code an HTTP status gets, and whether retrying can help."""
+    if status == 404:
+        return "not_found", False
+    if status in (401, 403):
+        # A rotated key must not drop messages: put back, never a permanent failure.
+        return "unauthorized", True
+    if status == 408:
+        return "timeout", True
+    if status == 429:
+        return "rate_limited", True
+    if status == 409 or status >= 500:
+        return "upstream_error", True
+    if 400 <= status < 500:
+        return "invalid_request", False
+    return "upstream_error", True
+
+
+def error_from_response(status: int, headers: Mapping[str, str], body: object, secret: str | None = None) -> ApiError:
+    """Build the classified error for a non-2xx response."""
+    code, retryable = classify_status(status)
+    detail = _api_message(body)
+    message = f"OpenAI API answered {status}" + (f": {detail}" if detail else "")
+    return ApiError(
+        code,
+        redact(message, secret)[:MAX_API_MESSAGE_LENGTH],
+        retryable=retryable,
+        status=status,
+        retry_after=retry_after_seconds(headers),
+        request_id=headers.get("x-request-id"),
+    )
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """The wait a response asks for: `retry-after-ms`, else `Retry-After` in seconds or as an HTTP date."""
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return max(float(milliseconds) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return max(when - (time.time() if now is None else now), 0.0)
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """Remove the API key, and anything shaped like one, from text that may be logged or published."""
+    if secret:
+        text = text.replace(secret, "[redacted]")
+    return _KEY_SHAPED.sub("sk-[redacted]", text)
+
+
+def _api_message(body: object) -> str:
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            parts = [str(error.get("message") or "").strip()]
+            if error.get("code"):
+                parts.append(f"(code {error['code']}")
+                parts[-1] += f", param {error['param']})" if error.get("param") else ")"
+            return " ".join(part for part in parts if part)
+    return ""

@@ -1,0 +1,21 @@
+"""Lambda entry point: wiring only. The work is in `service` and the modules it composes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tagger.config import Settings
+from tagger.service import create_service
+from tagger.telemetry import logger, metrics, tracer
+
+service = create_service(Settings.from_environment())
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return service.handle(event, context, metrics)

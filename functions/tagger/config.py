@@ -1,0 +1,76 @@
+"""The function's configuration, read once per container from environment variables (contract §3)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+LOOPBACK_HOSTNAMES = frozenset({"localhost", "host.docker.internal"})
+
+
+class ConfigurationError(RuntimeError):
+    """Raised at start-up when the environment cannot configure the function."""
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for hosts that never leave the machine (local work), where plain http is acceptable."""
+    if host in LOOPBACK_HOSTNAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseModel):
+    """Validated configuration. Field names mirror the environment variables they come from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    openai_base_url: str = DEFAULT_OPENAI_BASE_URL
+    openai_api_key_secret: str | None = None
+    openai_api_key: str | None = Field(default=None, repr=False)
+    idempotency_table_name: str = Field(min_length=1)
+    event_bus_name: str = "default"
+    event_source: str = "completion-tagger"
+    max_receive_count: int = Field(default=5, ge=1, le=1000)
+    idempotency_expiry_seconds: int = Field(default=86400, ge=60)
+    max_concurrency: int = Field(default=10, ge=1, le=100)
+    # Not in the contract's table; documented in the README. Backoff for records put back on the queue.
+    retry_backoff_base_seconds: int = Field(default=5, ge=0, le=43200)
+    retry_backoff_max_seconds: int = Field(default=900, ge=0, le=43200)
+    # Read timeout of one API call; a timed-out call is retried like a 5xx.
+    openai_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    # Time kept in reserve at the end of an invocation: no record starts, and no retry waits, inside it.
+    time_reserve_millis: int = Field(default=3000, ge=0)
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _base_url_is_safe(cls, value: str) -> str:
+        """The API key travels with every request, so it may only go over TLS or stay on this machine."""
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+        if parts.scheme == "https" and host:
+            return value.rstrip("/")
+        if parts.scheme == "http" and is_loopback_host(host):
+            return value.rstrip("/")
+        raise ValueError("must be an https URL (plain http is allowed only for a loopback host)")
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from the environment; unset or empty variables take their defaults."""
+        env = os.environ if environ is None else environ
+        values = {name: env[name.upper()] for name in cls.model_fields if env.get(name.upper())}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{str(issue['loc'][0]).upper() if issue['loc'] else 'configuration'}: {issue['msg']}"
+                for issue in error.errors(include_input=False, include_url=False)
+            )
+            raise ConfigurationError(f"invalid configuration: {problems}") from None

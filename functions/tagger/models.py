@@ -1,0 +1,128 @@
+"""Pydantic models of the outside of the product: tag requests in, result events out (contract §1, §4)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+MAX_METADATA_KEYS = 16
+MAX_KEY_LENGTH = 64
+MAX_VALUE_LENGTH = 512
+MAX_REQUEST_ID_LENGTH = 128
+
+CompletionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY_LENGTH)]
+MetadataValue = Annotated[str, StringConstraints(max_length=MAX_VALUE_LENGTH)]
+Mode = Literal["merge", "replace"]
+ErrorCode = Literal[
+    "validation_error",
+    "not_found",
+    "invalid_request",
+    "unauthorized",
+    "rate_limited",
+    "upstream_error",
+    "timeout",
+    "connection_error",
+]
+
+TAGGED_DETAIL_TYPE = "CompletionTagged"
+TAG_FAILED_DETAIL_TYPE = "CompletionTagFailed"
+
+
+class TagRequest(BaseModel):
+    """One tag request. Strict: values must already be strings, and unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    completion_id: CompletionId
+    metadata: dict[MetadataKey, MetadataValue] = Field(max_length=MAX_METADATA_KEYS)
+    mode: Mode = "merge"
+    remove: list[MetadataKey] = Field(default_factory=list)
+    request_id: Annotated[str, StringConstraints(max_length=MAX_REQUEST_ID_LENGTH)] | None = None
+
+    @field_validator("remove")
+    @classmethod
+    def _remove_is_a_set(cls, keys: list[str]) -> list[str]:
+        """Removal has set semantics: order and repeats carry no meaning, so they don't change the key."""
+        return sorted(set(keys))
+
+    @model_validator(mode="after")
+    def _mode_rules(self) -> TagRequest:
+        if self.mode == "replace" and self.remove:
+            raise ValueError("remove: not allowed with mode 'replace' (replace already drops unlisted keys)")
+        if self.mode == "merge" and not self.metadata and not self.remove:
+            raise ValueError("metadata: a merge must set at least one key or remove at least one key")
+        both = sorted(set(self.remove) & self.metadata.keys())
+        if both:
+            raise ValueError(f"remove: keys {both} are also set in metadata; a key is either set or removed")
+        return self
+
+    def request_hash(self) -> str:
+        """SHA-256 of the canonical JSON (sorted keys) of what the request asks for (contract §2)."""
+        canonical = json.dumps(
+            {"mode": self.mode, "metadata": self.metadata, "remove": self.remove},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def idempotency_payload(self) -> dict[str, str]:
+        """The completion id plus the request hash: the same tags in another key order are the same request."""
+        return {"completion_id": self.completion_id, "request_sha256": self.request_hash()}
+
+
+class EventBridgeEnvelope(BaseModel):
+    """An EventBridge event delivered to the queue by a rule; its `detail` is the tag request."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    detail_type: str = Field(alias="detail-type")
+    source: str
+    detail: TagRequest
+
+
+class ErrorInfo(BaseModel):
+    """Why a request failed, in the result event."""
+
+    code: ErrorCode
+    message: str
+    retryable: bool
+    status: int | None = None
+
+
+class TaggedDetail(BaseModel):
+    """Detail of a `CompletionTagged` event: the completion's metadata after the update."""
+
+    completion_id: str
+    metadata: dict[str, str]
+    mode: Mode
+    request_id: str | None
+    message_id: str
+
+
+class TagFailedDetail(BaseModel):
+    """Detail of a `CompletionTagFailed` event."""
+
+    completion_id: str | None
+    request_id: str | None
+    message_id: str
+    error: ErrorInfo
+
+
+ResultDetail = TaggedDetail | TagFailedDetail
+
+
+def detail_type_of(detail: ResultDetail) -> str:
+    """The EventBridge DetailType for a result detail."""
+    return TAGGED_DETAIL_TYPE if isinstance(detail, TaggedDetail) else TAG_FAILED_DETAIL_TYPE
+
+
+def detail_from_dict(data: dict[str, Any]) -> ResultDetail:
+    """Rebuild a result detail saved by the idempotency store."""
+    if "error" in data:
+        return TagFailedDetail.model_validate(data)
+    return TaggedDetail.model_validate(data)

@@ -1,0 +1,92 @@
+"""What became of each record in an invocation: counted for metrics, and put-backs kept for backoff."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+from tagger.models import ErrorCode, ErrorInfo
+
+
+class PutBack(Exception):
+    """The record goes back to the queue (it lands in `batchItemFailures`) to be delivered again."""
+
+    def __init__(self, code: ErrorCode, message: str, *, status: int | None = None, delay: float | None = None):
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.message = message
+        self.status = status
+        self.delay = delay
+
+    def info(self) -> ErrorInfo:
+        return ErrorInfo(code=self.code, message=self.message, retryable=True, status=self.status)
+
+
+@dataclass(frozen=True)
+class PutBackRecord:
+    """Enough of a put-back record to change its visibility afterwards."""
+
+    queue_arn: str
+    receipt_handle: str
+    receive_count: int
+    is_last_delivery: bool
+    delay: float | None
+
+
+@dataclass
+class InvocationOutcomes:
+    """Thread-safe tally of one invocation's records."""
+
+    tagged: int = 0
+    duplicates: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    put_back: Counter[str] = field(default_factory=Counter)
+    put_back_records: list[PutBackRecord] = field(default_factory=list)
+    api_latencies_ms: list[float] = field(default_factory=list)
+    api_calls: int = 0
+    put_events_calls: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count_tagged(self) -> None:
+        with self._lock:
+            self.tagged += 1
+
+    def count_duplicate(self) -> None:
+        with self._lock:
+            self.duplicates += 1
+
+    def count_failed(self, code: str) -> None:
+        with self._lock:
+            self.failed[code] += 1
+
+    def count_put_back(self, code: str, record: PutBackRecord) -> None:
+        with self._lock:
+            self.put_back[code] += 1
+            self.put_back_records.append(record)
+
+    def count_api_call(self, latency_seconds: float) -> None:
+        with self._lock:
+            self.api_calls += 1
+            self.api_latencies_ms.append(latency_seconds * 1000)
+
+    def count_put_events_call(self) -> None:
+        with self._lock:
+            self.put_events_calls += 1
+
+
+class OutcomeRecorder:
+    """Container-scoped entry point for the API and publisher callbacks: counts into the current invocation."""
+
+    def __init__(self) -> None:
+        self.current = InvocationOutcomes()
+
+    def begin(self) -> InvocationOutcomes:
+        self.current = InvocationOutcomes()
+        return self.current
+
+    def api_call(self, method: str, seconds: float, status: int | None) -> None:
+        self.current.count_api_call(seconds)
+
+    def put_events_call(self, entries: int) -> None:
+        self.current.count_put_events_call()

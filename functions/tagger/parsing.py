@@ -1,0 +1,100 @@
+"""Turns an SQS message body into a tag request, or a clear validation error that names the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic_core
+from pydantic import ValidationError
+
+from tagger.models import MAX_REQUEST_ID_LENGTH, EventBridgeEnvelope, TagRequest
+
+MAX_ERROR_MESSAGE_LENGTH = 1000
+MAX_REPORTED_ERRORS = 5
+MAX_ECHOED_ID_LENGTH = MAX_REQUEST_ID_LENGTH
+ENVELOPE_FIELDS = ("detail-type", "source", "detail")
+ALLOWED_FIELDS = ", ".join(sorted(TagRequest.model_fields))
+
+
+class InvalidTagRequest(ValueError):
+    """The body can never become a valid tag request; retrying cannot help.
+
+    `completion_id` and `request_id` are echoed back (truncated) when the body carried them as strings, so
+    a producer can correlate the failure event even when its request was wrong.
+    """
+
+    def __init__(self, message: str, completion_id: str | None = None, request_id: str | None = None):
+        super().__init__(message[:MAX_ERROR_MESSAGE_LENGTH])
+        self.message = message[:MAX_ERROR_MESSAGE_LENGTH]
+        self.completion_id = completion_id
+        self.request_id = request_id
+
+
+def parse_tag_request(body: str) -> TagRequest:
+    """Parse a message body: a tag request, or an EventBridge event whose `detail` is one.
+
+    Raises InvalidTagRequest for anything else, whatever the input (never another exception).
+    """
+    try:
+        document = pydantic_core.from_json(body)
+    except ValueError as error:
+        raise InvalidTagRequest(f"body: not valid JSON ({error})") from None
+    if not isinstance(document, dict):
+        raise InvalidTagRequest(f"body: must be a JSON object, got {_json_type(document)}")
+
+    is_envelope = all(field in document for field in ENVELOPE_FIELDS)
+    request_fields = document.get("detail") if is_envelope else document
+    completion_id, request_id = _echoed_ids(request_fields)
+    try:
+        if is_envelope:
+            return EventBridgeEnvelope.model_validate(document).detail
+        return TagRequest.model_validate(document)
+    except ValidationError as error:
+        raise InvalidTagRequest(describe(error), completion_id, request_id) from None
+
+
+def describe(error: ValidationError) -> str:
+    """One line per problem, each naming the field (dotted path) and the rule it broke."""
+    problems = []
+    for issue in error.errors(include_input=False, include_url=False)[:MAX_REPORTED_ERRORS]:
+        field = ".".join(str(part) for part in issue["loc"]) or "body"
+        if issue["type"] == "extra_forbidden":
+            problems.append(f"{field}: unknown field (allowed: {ALLOWED_FIELDS})")
+        elif issue["type"] == "value_error":
+            # Our own model rules already name their field.
+            problems.append(issue["msg"].removeprefix("Value error, "))
+        else:
+            problems.append(f"{field}: {issue['msg']}")
+    if error.error_count() > MAX_REPORTED_ERRORS:
+        problems.append(f"... and {error.error_count() - MAX_REPORTED_ERRORS} more")
+    return "; ".join(problems)
+
+
+def ordering_key(body: str, message_id: str) -> str:
+    """The completion a message is about, so records of one completion can be applied in order.
+
+    Bodies that can't be read get their own key (the message id): they touch no completion.
+    """
+    try:
+        document = pydantic_core.from_json(body)
+    except ValueError:
+        return f"message:{message_id}"
+    if isinstance(document, dict) and isinstance(document.get("detail"), dict):
+        document = document["detail"]
+    completion_id = document.get("completion_id") if isinstance(document, dict) else None
+    return f"completion:{completion_id}" if isinstance(completion_id, str) else f"message:{message_id}"
+
+
+def _echoed_ids(fields: Any) -> tuple[str | None, str | None]:
+    if not isinstance(fields, dict):
+        return None, None
+    return _short_string(fields.get("completion_id")), _short_string(fields.get("request_id"))
+
+
+def _short_string(value: Any) -> str | None:
+    return value[:MAX_ECHOED_ID_LENGTH] if isinstance(value, str) else None
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")

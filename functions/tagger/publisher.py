@@ -1,0 +1,152 @@
+"""Result events to EventBridge: concurrent records' events coalesced into PutEvents calls of ≤ 10."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tagger.models import ResultDetail, detail_type_of
+from tagger.telemetry import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
+
+MAX_ENTRIES_PER_CALL = 10  # PutEvents' limit
+PUBLISH_ATTEMPTS = 3
+RETRY_DELAY_SECONDS = 0.1
+# Only a safety net: a waiting event is normally sent as soon as no running record can add to its call.
+LINGER_SECONDS = 0.25
+
+
+class _Pending:
+    __slots__ = ("done", "entry", "published")
+
+    def __init__(self, entry: PutEventsRequestEntryTypeDef):
+        self.entry = entry
+        self.done = threading.Event()
+        self.published = False
+
+
+class EventPublisher:
+    """`publish()` blocks until its event is accepted (True) or given up on (False).
+
+    Records running concurrently register as participants. An event waits only while another participant
+    is still working and could add an event to the same call; once 10 are waiting, or every participant is
+    waiting, they go out together. So a batch of 10 records costs one PutEvents call, while a lone record
+    is not delayed at all.
+    """
+
+    def __init__(
+        self,
+        client: EventBridgeClient,
+        bus_name: str,
+        source: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        on_call: Callable[[int], None] | None = None,
+    ):
+        self._client = client
+        self._bus_name = bus_name
+        self._source = source
+        self._sleep = sleep
+        self._on_call = on_call
+        self._lock = threading.Lock()
+        self._waiting: list[_Pending] = []
+        self._participants = 0
+
+    @contextmanager
+    def participant(self) -> Iterator[None]:
+        """Mark a unit of work that may publish; while it runs, others' events may wait for its event."""
+        with self._lock:
+            self._participants += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._participants -= 1
+                ready = self._take_ready()
+            self._send(ready)
+
+    def publish(self, detail: ResultDetail) -> bool:
+        pending = _Pending(
+            {
+                "Source": self._source,
+                "DetailType": detail_type_of(detail),
+                "Detail": detail.model_dump_json(),
+                "EventBusName": self._bus_name,
+            }
+        )
+        with self._lock:
+            self._waiting.append(pending)
+            ready = self._take_ready()
+        self._send(ready)
+        if not pending.done.wait(LINGER_SECONDS):
+            with self._lock:
+                ready = self._take_including(pending)
+            self._send(ready)
+        pending.done.wait()
+        return pending.published
+
+    def _take_ready(self) -> list[_Pending]:
+        """Under the lock: the events that should go now, if any."""
+        if len(self._waiting) >= MAX_ENTRIES_PER_CALL or (self._waiting and len(self._waiting) >= self._participants):
+            return self._take(MAX_ENTRIES_PER_CALL)
+        return []
+
+    def _take_including(self, pending: _Pending) -> list[_Pending]:
+        if pending not in self._waiting:
+            return []  # another thread is already sending it
+        return self._take(MAX_ENTRIES_PER_CALL)
+
+    def _take(self, count: int) -> list[_Pending]:
+        taken, self._waiting = self._waiting[:count], self._waiting[count:]
+        return taken
+
+    def _send(self, batch: list[_Pending]) -> None:
+        """PutEvents with bounded resends of only the entries that failed; always releases the waiters."""
+        try:
+            unsent = batch
+            for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+                if not unsent:
+                    break
+                unsent = self._put(unsent)
+                if unsent and attempt < PUBLISH_ATTEMPTS:
+                    self._sleep(RETRY_DELAY_SECONDS * attempt)
+            if unsent:
+                logger.error("result events could not be published", extra={"events": len(unsent)})
+        finally:
+            for pending in batch:
+                pending.done.set()
+
+    def _put(self, batch: list[_Pending]) -> list[_Pending]:
+        """One PutEvents call; returns the entries still unpublished."""
+        if self._on_call:
+            self._on_call(len(batch))
+        try:
+            response = self._client.put_events(Entries=[pending.entry for pending in batch])
+        except (ClientError, BotoCoreError) as error:
+            logger.warning("PutEvents failed", extra={"error": type(error).__name__, "events": len(batch)})
+            return batch
+        results: list[Any] = response.get("Entries", [])
+        failed = []
+        for pending, result in zip(batch, results, strict=False):
+            if result.get("EventId") and not result.get("ErrorCode"):
+                pending.published = True
+            else:
+                failed.append(pending)
+        failed.extend(batch[len(results) :])  # entries the response did not account for
+        if failed:
+            logger.warning(
+                "PutEvents rejected entries",
+                extra={
+                    "failed_entry_count": response.get("FailedEntryCount", len(failed)),
+                    "error_codes": sorted({str(r.get("ErrorCode")) for r in results if r.get("ErrorCode")}),
+                },
+            )
+        return failed

@@ -1,0 +1,81 @@
+"""Backoff across deliveries: a put-back record stays invisible for longer each time it comes back."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tagger.outcomes import PutBackRecord
+from tagger.telemetry import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef
+
+MAX_VISIBILITY_SECONDS = 43200  # SQS' limit: 12 hours
+MAX_ENTRIES_PER_CALL = 10
+
+
+def backoff_seconds(receive_count: int, retry_after: float | None, base_seconds: int, max_seconds: int) -> int:
+    """The API's Retry-After when it gave one, else base × 2^(deliveries − 1), capped."""
+    if retry_after is not None:
+        return min(math.ceil(retry_after), MAX_VISIBILITY_SECONDS)
+    delay = base_seconds * 2 ** max(receive_count - 1, 0)
+    return int(min(delay, max_seconds, MAX_VISIBILITY_SECONDS))
+
+
+class VisibilityBackoff:
+    """Sets the visibility of put-back records. Best effort: when it fails, the queue's own visibility
+    timeout still brings the record back, so nothing is lost."""
+
+    def __init__(self, sqs: SQSClient, base_seconds: int, max_seconds: int):
+        self._sqs = sqs
+        self._base_seconds = base_seconds
+        self._max_seconds = max_seconds
+        self._queue_urls: dict[str, str] = {}
+
+    def apply(self, records: list[PutBackRecord]) -> None:
+        by_queue: dict[str, list[PutBackRecord]] = {}
+        for record in records:
+            by_queue.setdefault(record.queue_arn, []).append(record)
+        for queue_arn, queued in by_queue.items():
+            try:
+                self._apply_to_queue(queue_arn, queued)
+            except (ClientError, BotoCoreError, ValueError) as error:
+                logger.warning(
+                    "could not change the visibility of put-back records",
+                    extra={"error": type(error).__name__, "records": len(queued)},
+                )
+
+    def _apply_to_queue(self, queue_arn: str, records: list[PutBackRecord]) -> None:
+        queue_url = self._queue_url(queue_arn)
+        entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
+            {
+                "Id": str(index),
+                "ReceiptHandle": record.receipt_handle,
+                # On the last delivery the message is due for the dead-letter queue: don't hold it back.
+                "VisibilityTimeout": 0
+                if record.is_last_delivery
+                else backoff_seconds(record.receive_count, record.delay, self._base_seconds, self._max_seconds),
+            }
+            for index, record in enumerate(records)
+        ]
+        for start in range(0, len(entries), MAX_ENTRIES_PER_CALL):
+            response = self._sqs.change_message_visibility_batch(
+                QueueUrl=queue_url, Entries=entries[start : start + MAX_ENTRIES_PER_CALL]
+            )
+            if response.get("Failed"):
+                logger.warning("some visibility changes failed", extra={"failed": len(response["Failed"])})
+
+    def _queue_url(self, queue_arn: str) -> str:
+        if queue_arn not in self._queue_urls:
+            parts = queue_arn.split(":")
+            if len(parts) != 6 or parts[2] != "sqs":
+                raise ValueError("not an SQS queue ARN")
+            account, name = parts[4], parts[5]
+            self._queue_urls[queue_arn] = self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)[
+                "QueueUrl"
+            ]
+        return self._queue_urls[queue_arn]

@@ -1,0 +1,161 @@
+"""Real parts over loopback: moto's server as AWS, the local OpenAI server as the API."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools import Metrics
+
+from local_openai.server import LocalOpenAIServer
+from local_stack.aws_endpoint import MotoEndpoint, moto_environment
+from local_stack.lambda_context import LocalLambdaContext
+from local_stack.provision import StackNames, StackResources, StackSettings, provision
+from tagger.config import Settings
+from tagger.service import TaggerService, create_service
+
+API_KEY = "sk-local-test-key-0123456789"
+_prefixes = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoEndpoint]:
+    with moto_environment() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def openai_server() -> Iterator[LocalOpenAIServer]:
+    with LocalOpenAIServer(api_key=API_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def api(openai_server: LocalOpenAIServer) -> LocalOpenAIServer:
+    openai_server.reset()
+    return openai_server
+
+
+@pytest.fixture
+def stack(moto: MotoEndpoint) -> StackResources:
+    """Fresh queues, table, bus and observer for each test, so tests never see each other's events."""
+    return provision(StackNames.with_prefix(f"t{next(_prefixes)}"), StackSettings(visibility_timeout_seconds=30))
+
+
+@dataclass
+class Harness:
+    """Builds the real service against the test's stack, feeds it SQS events and reads result events."""
+
+    stack: StackResources
+    api: LocalOpenAIServer
+    sqs: Any = field(default_factory=lambda: boto3.client("sqs"))
+    metrics: Metrics = field(default_factory=lambda: Metrics(namespace="CompletionTaggerTest"))
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "openai_base_url": self.api.base_url,
+            "openai_api_key": API_KEY,
+            "idempotency_table_name": self.stack.table_name,
+            "event_bus_name": self.stack.event_bus_name,
+            "max_receive_count": 5,
+            "openai_timeout_seconds": 2.0,
+            "time_reserve_millis": 500,
+        }
+        values.update(overrides)
+        return Settings.model_validate(values)
+
+    def service(self, **overrides: Any) -> TaggerService:
+        return create_service(self.settings(**overrides))
+
+    def run(
+        self,
+        service: TaggerService,
+        bodies: list[str | dict[str, Any]],
+        *,
+        receive_count: int = 1,
+        timeout_seconds: float = 30.0,
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Send the bodies through the real queue, invoke with what SQS gave us; returns (response, records)."""
+        records = self.deliver(bodies, receive_count=receive_count)
+        context = LocalLambdaContext(timeout_seconds=timeout_seconds)
+        response = service.handle({"Records": records}, context, self.metrics)  # type: ignore[arg-type]
+        return dict(response), records
+
+    def deliver(self, bodies: list[str | dict[str, Any]], receive_count: int = 1) -> list[dict[str, Any]]:
+        records = []
+        for body in bodies:
+            text = body if isinstance(body, str) else json.dumps(body)
+            self.sqs.send_message(QueueUrl=self.stack.queue_url, MessageBody=text)
+            message = self.sqs.receive_message(QueueUrl=self.stack.queue_url, MaxNumberOfMessages=1)["Messages"][0]
+            records.append(sqs_record(message, self.stack.queue_arn, text, receive_count))
+        return records
+
+    def events(self, expected: int, wait_seconds: float = 5.0) -> list[dict[str, Any]]:
+        """Result events delivered to the observer queue; waits for `expected`, then a moment for extras."""
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline:
+            batch = self.sqs.receive_message(
+                QueueUrl=self.stack.observer_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
+            for message in batch:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.stack.observer_queue_url, ReceiptHandle=message["ReceiptHandle"])
+            if len(found) >= expected and not batch:
+                break
+            if not batch:
+                time.sleep(0.05)
+        return found
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str, body: str, receive_count: int) -> dict[str, Any]:
+    now = str(int(time.time() * 1000))
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": now,
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": now,
+        },
+        "messageAttributes": {},
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": "us-east-1",
+    }
+
+
+@pytest.fixture
+def harness(stack: StackResources, api: LocalOpenAIServer) -> Harness:
+    return Harness(stack, api)
+
+
+def failures(response: dict[str, Any]) -> set[str]:
+    return {item["itemIdentifier"] for item in response["batchItemFailures"]}
+
+
+def new_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex[:20]}"
+
+
+Seeder = Callable[..., str]
+
+
+@pytest.fixture
+def seed(api: LocalOpenAIServer) -> Seeder:
+    def make(metadata: dict[str, str] | None = None) -> str:
+        completion_id = new_id()
+        api.seed_completion(completion_id, metadata or {})
+        return completion_id
+
+    return make

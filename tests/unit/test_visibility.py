@@ -1,0 +1,48 @@
+"""Backoff across deliveries (ChangeMessageVisibility), against moto's SQS."""
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tagger.outcomes import PutBackRecord
+from tagger.visibility import VisibilityBackoff, backoff_seconds
+
+
+@pytest.mark.parametrize(("count", "expected"), [(1, 5), (2, 10), (3, 20), (4, 40), (9, 900)])
+def test_exponential_schedule_by_receive_count_is_capped(count: int, expected: int) -> None:
+    assert backoff_seconds(count, None, base_seconds=5, max_seconds=900) == expected
+
+
+def test_retry_after_from_the_api_wins() -> None:
+    assert backoff_seconds(4, 1.2, base_seconds=5, max_seconds=900) == 2
+    assert backoff_seconds(1, 10 ** 9, base_seconds=5, max_seconds=900) == 43200
+
+
+@mock_aws
+def test_put_back_records_become_invisible_for_their_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="tags", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.send_message(QueueUrl=url, MessageBody="held")
+    sqs.send_message(QueueUrl=url, MessageBody="last")
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    by_body = {message["Body"]: message["ReceiptHandle"] for message in received}
+
+    VisibilityBackoff(sqs, base_seconds=30, max_seconds=900).apply(
+        [
+            PutBackRecord(arn, by_body["held"], receive_count=1, is_last_delivery=False, delay=None),
+            PutBackRecord(arn, by_body["last"], receive_count=5, is_last_delivery=True, delay=None),
+        ]
+    )
+
+    visible = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
+    assert visible == ["last"]  # the last delivery is released at once, for the dead-letter queue
+
+
+@mock_aws
+def test_failure_to_change_visibility_loses_nothing() -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    VisibilityBackoff(sqs, 5, 900).apply(
+        [PutBackRecord("arn:aws:sqs:us-east-1:123456789012:missing", "rh", 1, False, None)]
+    )  # an unknown queue is logged, not raised
