@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 LOOPBACK_HOSTNAMES = frozenset({"localhost", "host.docker.internal"})
@@ -60,6 +60,12 @@ class Settings(BaseModel):
         if parts.scheme == "http" and is_loopback_host(host):
             return value.rstrip("/")
         raise ValueError("must be an https URL (plain http is allowed only for a loopback host)")
+
+    @model_validator(mode="after")
+    def _has_a_key_source(self) -> Settings:
+        if not self.openai_api_key_secret and not self.openai_api_key:
+            raise ValueError("OPENAI_API_KEY_SECRET (or, for local work, OPENAI_API_KEY) must be set")
+        return self
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -35,10 +35,7 @@ def parse_tag_request(body: str) -> TagRequest:
 
     Raises InvalidTagRequest for anything else, whatever the input (never another exception).
     """
-    try:
-        document = pydantic_core.from_json(body)
-    except ValueError as error:
-        raise InvalidTagRequest(f"body: not valid JSON ({error})") from None
+    document = _load_json(body)
     if not isinstance(document, dict):
         raise InvalidTagRequest(f"body: must be a JSON object, got {_json_type(document)}")
 
@@ -76,13 +73,24 @@ def ordering_key(body: str, message_id: str) -> str:
     Bodies that can't be read get their own key (the message id): they touch no completion.
     """
     try:
-        document = pydantic_core.from_json(body)
-    except ValueError:
+        document = _load_json(body)
+    except InvalidTagRequest:
         return f"message:{message_id}"
     if isinstance(document, dict) and isinstance(document.get("detail"), dict):
         document = document["detail"]
     completion_id = document.get("completion_id") if isinstance(document, dict) else None
     return f"completion:{completion_id}" if isinstance(completion_id, str) else f"message:{message_id}"
+
+
+def _load_json(body: str) -> Any:
+    try:
+        data = body.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidTagRequest("body: not valid Unicode text (lone surrogate)") from None
+    try:
+        return pydantic_core.from_json(data)
+    except ValueError as error:
+        raise InvalidTagRequest(f"body: not valid JSON ({error})") from None
 
 
 def _echoed_ids(fields: Any) -> tuple[str | None, str | None]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import itertools
+import logging
 import json
 import time
 import uuid
@@ -20,6 +22,7 @@ from local_stack.lambda_context import LocalLambdaContext
 from local_stack.provision import StackNames, StackResources, StackSettings, provision
 from tagger.config import Settings
 from tagger.service import TaggerService, create_service
+from tagger.telemetry import logger
 
 API_KEY = "sk-local-test-key-0123456789"
 _prefixes = itertools.count()
@@ -133,6 +136,19 @@ def sqs_record(message: dict[str, Any], queue_arn: str, body: str, receive_count
         "eventSourceARN": queue_arn,
         "awsRegion": "us-east-1",
     }
+
+
+@pytest.fixture
+def function_logs() -> Iterator[io.StringIO]:
+    """Everything the function logs, formatted by Powertools as on Lambda (JSON with all extra keys)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger._logger.addHandler(handler)  # noqa: SLF001 - Powertools exposes no public hook for this
+    try:
+        yield stream
+    finally:
+        logger._logger.removeHandler(handler)  # noqa: SLF001
 
 
 @pytest.fixture

@@ -1,0 +1,185 @@
+"""Faults lose nothing (issue: faults): each is produced for real and handled as contract §5 says."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+
+from local_stack.lambda_context import LocalLambdaContext
+from tagger.tagging import Tagger
+from tests.integration.conftest import API_KEY, Harness, Seeder, failures
+
+pytestmark = pytest.mark.integration
+
+
+def replace(completion: str, **metadata: str) -> dict[str, Any]:
+    return {"completion_id": completion, "metadata": metadata or {"a": "1"}, "mode": "replace"}
+
+
+def visible_now(harness: Harness) -> int:
+    attributes = harness.sqs.get_queue_attributes(
+        QueueUrl=harness.stack.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
+def test_retry_after_longer_than_the_invocation_puts_back_instead_of_sleeping(harness: Harness, seed: Seeder) -> None:
+    first, second, third = seed(), seed(), seed()
+    harness.api.inject_fault(429, count=1, retry_after=120)
+    started = time.monotonic()
+    response, records = harness.run(
+        harness.service(max_concurrency=1), [replace(first), replace(second), replace(third)], timeout_seconds=10
+    )
+    assert time.monotonic() - started < 5  # it did not wait for the 120 s
+    assert failures(response) == {record["messageId"] for record in records}
+    # After the 429, the rest of the batch is not sent into the same wall.
+    assert harness.api.stats()["total"] == 1
+    assert harness.events(0, wait_seconds=0.5) == []
+
+
+def test_put_back_records_wait_out_the_retry_after(harness: Harness, seed: Seeder) -> None:
+    harness.api.inject_fault(429, count=1, retry_after=60)
+    response, [record] = harness.run(harness.service(), [replace(seed())], timeout_seconds=5)
+    assert failures(response) == {record["messageId"]}
+    time.sleep(1.2)
+    # The record's visibility was extended to the API's Retry-After, so it is not visible again yet.
+    assert harness.sqs.receive_message(QueueUrl=harness.stack.queue_url, WaitTimeSeconds=0).get("Messages") is None
+
+
+def test_put_back_records_back_off_by_receive_count(harness: Harness, seed: Seeder) -> None:
+    harness.api.inject_fault(503, count=100)
+    service = harness.service(retry_backoff_base_seconds=0)
+    response, [record] = harness.run(service, [replace(seed())])
+    assert failures(response) == {record["messageId"]}
+    # base 0: visible again at once (the queue's own visibility timeout is 30 s here).
+    assert harness.sqs.receive_message(QueueUrl=harness.stack.queue_url, WaitTimeSeconds=0).get("Messages")
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_connection_reset_is_retried(harness: Harness, seed: Seeder, count: int) -> None:
+    completion = seed()
+    harness.api.inject_fault(None, count=count, action="reset")
+    response, _ = harness.run(harness.service(), [replace(completion)])
+    assert response == {"batchItemFailures": []}
+    assert harness.api.metadata_of(completion) == {"a": "1"}
+
+
+def test_persistent_reset_is_a_connection_error_on_the_last_delivery(harness: Harness, seed: Seeder) -> None:
+    completion = seed()
+    harness.api.inject_fault(None, count=100, action="reset")
+    response, [record] = harness.run(harness.service(), [replace(completion)], receive_count=5)
+    assert failures(response) == {record["messageId"]}
+    [event] = harness.events(1)
+    assert event["detail"]["error"]["code"] == "connection_error"
+    assert event["detail"]["error"]["retryable"] is True
+
+
+def test_dynamodb_unreachable_puts_back_and_never_writes_without_a_record(
+    harness: Harness, seed: Seeder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    completion = seed()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")
+    service = harness.service()
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
+    response, [record] = harness.run(service, [replace(completion)])
+    assert failures(response) == {record["messageId"]}
+    assert harness.api.stats()["total"] == 0
+    assert harness.events(0, wait_seconds=0.5) == []
+
+
+def test_unexpected_error_in_one_record_fails_only_that_record(
+    harness: Harness, seed: Seeder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good, cursed = seed(), seed()
+    real_apply = Tagger.apply
+
+    def apply(self: Tagger, request: Any, deadline: Any) -> dict[str, str]:
+        if request.completion_id == cursed:
+            raise RuntimeError("a bug")
+        return real_apply(self, request, deadline)
+
+    monkeypatch.setattr(Tagger, "apply", apply)
+    response, records = harness.run(harness.service(), [replace(good), replace(cursed)], receive_count=5)
+    assert failures(response) == {records[1]["messageId"]}
+    assert harness.api.metadata_of(good) == {"a": "1"}
+    by_type = {event["detail-type"]: event["detail"] for event in harness.events(2)}
+    assert by_type["CompletionTagged"]["completion_id"] == good
+    assert by_type["CompletionTagFailed"]["completion_id"] == cursed
+    assert by_type["CompletionTagFailed"]["error"]["retryable"] is True
+
+
+def test_rotated_key_in_secrets_manager_is_reread_after_a_401(harness: Harness, seed: Seeder) -> None:
+    completion = seed()
+    secrets = boto3.client("secretsmanager")
+    secret_arn = secrets.create_secret(Name=f"{harness.stack.table_name}-key", SecretString=API_KEY)["ARN"]
+    service = harness.service(openai_api_key=None, openai_api_key_secret=secret_arn)
+    harness.run(service, [replace(completion, v="1")])
+    assert harness.api.metadata_of(completion) == {"v": "1"}
+
+    rotated = "sk-rotated-0987654321"
+    secrets.put_secret_value(SecretId=secret_arn, SecretString=json.dumps({"api_key": rotated}))
+    harness.api.configure(api_key=rotated)
+    try:
+        response, _ = harness.run(service, [replace(completion, v="2")])
+    finally:
+        harness.api.configure(api_key=API_KEY)
+    assert response == {"batchItemFailures": []}
+    assert harness.api.metadata_of(completion) == {"v": "2"}
+    assert harness.api.stats()["statuses"].get("401", 0) == 1
+
+
+def test_the_key_never_reaches_logs_events_or_metrics_on_any_failure_path(
+    harness: Harness, seed: Seeder, capsys: pytest.CaptureFixture[str], function_logs: io.StringIO
+) -> None:
+    key = "sk-never-print-me-5f1c2a"
+    harness.api.configure(api_key=key)
+    try:
+        service = harness.service(openai_api_key=key, max_concurrency=1)
+        bodies: list[str | dict[str, Any]] = []
+        for status in (400, 401, 403, 404, 409, 422, 429, 500):
+            completion = seed()
+            harness.api.inject_fault(status, count=5, completion_id=completion, retry_after_ms=1)
+            bodies.append(replace(completion))
+        reset = seed()
+        harness.api.inject_fault(None, count=5, completion_id=reset, action="reset")
+        bodies += [replace(reset), "not json", {"completion_id": "x", "metdata": {}}]
+        harness.run(service, bodies, receive_count=5)
+        slow = seed()
+        harness.api.inject_fault(None, count=5, completion_id=slow, delay=1.0)
+        harness.run(harness.service(openai_api_key=key, openai_timeout_seconds=0.2), [replace(slow)], receive_count=5)
+        wrong = harness.service(openai_api_key=key + "-old")  # a 401 whose message names a key
+        harness.run(wrong, [replace(seed())], receive_count=5)
+        harness.metrics.flush_metrics()
+    finally:
+        harness.api.configure(api_key=API_KEY)
+    events = harness.events(14)
+    output = capsys.readouterr()
+    logs = function_logs.getvalue()
+    assert len(events) >= 13
+    assert "OpenAI API answered 401" in logs  # the failures were logged...
+    assert "Error_unauthorized" in output.out
+    for text in (logs, output.out, output.err, json.dumps(events)):
+        assert key not in text  # ...without the key
+        assert "never-print-me" not in text
+
+
+def test_a_batch_that_outlives_its_time_puts_back_unstarted_records(harness: Harness, seed: Seeder) -> None:
+    completions = [seed() for _ in range(4)]
+    harness.api.configure(latency=0.4)
+    try:
+        records = harness.deliver([replace(c) for c in completions])
+        service = harness.service(max_concurrency=1, time_reserve_millis=500)
+        response = service.handle({"Records": records}, LocalLambdaContext(timeout_seconds=1.5), harness.metrics)
+    finally:
+        harness.api.configure(latency=0.0)
+    put_back = failures(response)
+    assert 1 <= len(put_back) < 4
+    done = [r for r in records if r["messageId"] not in put_back]
+    assert len(harness.events(len(done))) == len(done)
+    # At most one call was cut short by the deadline; the other put-back records never started.
+    assert len(done) <= harness.api.stats()["total"] <= len(done) + 1 < 4
