@@ -79,15 +79,18 @@ def emit_metrics(metrics: Metrics, outcomes: InvocationOutcomes) -> None:
         metrics.add_metric(name="ApiLatency", unit=MetricUnit.Milliseconds, value=latency)
 
 
-def create_service(settings: Settings) -> TaggerService:
-    """Everything that lives as long as the container: clients with pools sized to the concurrency."""
+def create_service(settings: Settings, session: boto3.session.Session | None = None) -> TaggerService:
+    """Everything that lives as long as the container: clients with pools sized to the concurrency.
+
+    `session` lets a caller observe or fault the AWS calls (botocore event hooks); by default a new one.
+    """
     boto_config = Config(
         max_pool_connections=settings.max_concurrency + 2,
         retries={"mode": "standard", "max_attempts": 3},
         connect_timeout=3,
         read_timeout=10,
     )
-    session = boto3.session.Session()
+    session = session or boto3.session.Session()
     recorder = OutcomeRecorder()
     gate = RateLimitGate()
     api_key = ApiKeyProvider(

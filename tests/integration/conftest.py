@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import itertools
-import logging
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -74,8 +74,8 @@ class Harness:
         values.update(overrides)
         return Settings.model_validate(values)
 
-    def service(self, **overrides: Any) -> TaggerService:
-        return create_service(self.settings(**overrides))
+    def service(self, session: boto3.session.Session | None = None, **overrides: Any) -> TaggerService:
+        return create_service(self.settings(**overrides), session)
 
     def run(
         self,
@@ -144,11 +144,11 @@ def function_logs() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logger.registered_formatter)
-    logger._logger.addHandler(handler)  # noqa: SLF001 - Powertools exposes no public hook for this
+    logger._logger.addHandler(handler)
     try:
         yield stream
     finally:
-        logger._logger.removeHandler(handler)  # noqa: SLF001
+        logger._logger.removeHandler(handler)
 
 
 @pytest.fixture

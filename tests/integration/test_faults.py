@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from local_stack.lambda_context import LocalLambdaContext
 from tagger.tagging import Tagger
@@ -89,6 +90,26 @@ def test_dynamodb_unreachable_puts_back_and_never_writes_without_a_record(
     response, [record] = harness.run(service, [replace(completion)])
     assert failures(response) == {record["messageId"]}
     assert harness.api.stats()["total"] == 0
+    assert harness.events(0, wait_seconds=0.5) == []
+
+
+def test_dynamodb_throttling_puts_back_and_never_writes_without_a_record(harness: Harness, seed: Seeder) -> None:
+    session = boto3.session.Session()
+    throttled: list[str] = []
+
+    def throttle(**kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        throttled.append(kwargs["model"].name)
+        error = {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds"}
+        return AWSResponse("http://dynamodb", 400, {}, None), {
+            "Error": error,
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+
+    session.events.register("before-call.dynamodb.PutItem", throttle)
+    response, [record] = harness.run(harness.service(session=session), [replace(seed())])
+    assert failures(response) == {record["messageId"]}
+    assert throttled  # the idempotency record could not be written...
+    assert harness.api.stats()["total"] == 0  # ...so the API was never called
     assert harness.events(0, wait_seconds=0.5) == []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -46,7 +47,9 @@ def test_merge_updates_the_completion_keeping_its_other_keys(harness: Harness, s
 
 def test_replace_is_one_request_and_sets_exactly_what_was_given(harness: Harness, seed: Seeder) -> None:
     completion = seed({"old": "1"})
-    response, _ = harness.run(harness.service(), [{"completion_id": completion, "metadata": {"new": "2"}, "mode": "replace"}])
+    response, _ = harness.run(
+        harness.service(), [{"completion_id": completion, "metadata": {"new": "2"}, "mode": "replace"}]
+    )
     assert response == {"batchItemFailures": []}
     assert harness.api.metadata_of(completion) == {"new": "2"}
     assert api_calls(harness) == 1
@@ -69,7 +72,7 @@ def test_duplicate_makes_no_call_and_no_second_event(harness: Harness, seed: See
     calls = api_calls(harness)
 
     # Same tags in another key order, from another message: the same request.
-    response, _ = harness.run(service, ['{"metadata": {"b": "2", "a": "1"}, "completion_id": "%s"}' % completion])
+    response, _ = harness.run(service, ['{"metadata": {"b": "2", "a": "1"}, "completion_id": "' + completion + '"}'])
     assert response == {"batchItemFailures": []}
     assert api_calls(harness) == calls
     assert harness.events(0, wait_seconds=1.0) == []
@@ -85,7 +88,9 @@ def test_duplicate_is_recognised_by_another_container(harness: Harness, seed: Se
 
 
 def test_invalid_body_fails_once_and_is_not_put_back(harness: Harness) -> None:
-    response, [record] = harness.run(harness.service(), [{"completion_id": "c-1", "metdata": {"a": "1"}, "request_id": "r9"}])
+    response, [record] = harness.run(
+        harness.service(), [{"completion_id": "c-1", "metdata": {"a": "1"}, "request_id": "r9"}]
+    )
     assert response == {"batchItemFailures": []}
     event = only(harness.events(1))
     assert event["detail-type"] == "CompletionTagFailed"
@@ -112,14 +117,14 @@ def test_huge_invalid_message_yields_a_small_event(harness: Harness) -> None:
     harness.run(harness.service(), [huge])
     event = only(harness.events(1))
     assert event["detail"]["error"]["code"] == "validation_error"
-    import json
-
     assert len(json.dumps(event["detail"])) < 4096
 
 
 def test_unknown_completion_is_not_found_and_not_retried(harness: Harness) -> None:
     completion = new_id()
-    response, _ = harness.run(harness.service(), [{"completion_id": completion, "metadata": {"a": "1"}, "mode": "replace"}])
+    response, _ = harness.run(
+        harness.service(), [{"completion_id": completion, "metadata": {"a": "1"}, "mode": "replace"}]
+    )
     assert response == {"batchItemFailures": []}
     error = only(harness.events(1))["detail"]["error"]
     assert (error["code"], error["retryable"], error["status"]) == ("not_found", False, 404)
@@ -139,7 +144,9 @@ def test_merge_over_sixteen_keys_writes_nothing(harness: Harness, seed: Seeder) 
 def test_api_rejection_is_invalid_request(harness: Harness, seed: Seeder, status: int) -> None:
     completion = seed()
     harness.api.inject_fault(status, count=1)
-    response, _ = harness.run(harness.service(), [{"completion_id": completion, "metadata": {"a": "1"}, "mode": "replace"}])
+    response, _ = harness.run(
+        harness.service(), [{"completion_id": completion, "metadata": {"a": "1"}, "mode": "replace"}]
+    )
     assert response == {"batchItemFailures": []}
     error = only(harness.events(1))["detail"]["error"]
     assert (error["code"], error["retryable"], error["status"]) == ("invalid_request", False, status)
@@ -160,7 +167,9 @@ def test_unauthorized_is_put_back_silently_until_the_last_delivery(harness: Harn
     assert (error["code"], error["retryable"], error["status"]) == ("unauthorized", True, status)
 
 
-def test_wrong_key_is_put_back_and_never_leaks(harness: Harness, seed: Seeder, caplog: pytest.LogCaptureFixture) -> None:
+def test_wrong_key_is_put_back_and_never_leaks(
+    harness: Harness, seed: Seeder, caplog: pytest.LogCaptureFixture
+) -> None:
     completion = seed()
     service = harness.service(openai_api_key="sk-wrong-key-abcdef123456")
     response, [record] = harness.run(service, [{"completion_id": completion, "metadata": {"a": "1"}}], receive_count=5)
@@ -174,7 +183,9 @@ def test_wrong_key_is_put_back_and_never_leaks(harness: Harness, seed: Seeder, c
 def test_transient_status_is_retried_inside_the_invocation(harness: Harness, seed: Seeder, status: int) -> None:
     completion = seed()
     harness.api.inject_fault(status, count=1, retry_after_ms=50)
-    response, _ = harness.run(harness.service(), [{"completion_id": completion, "metadata": {"a": "1"}, "mode": "replace"}])
+    response, _ = harness.run(
+        harness.service(), [{"completion_id": completion, "metadata": {"a": "1"}, "mode": "replace"}]
+    )
     assert response == {"batchItemFailures": []}
     assert harness.api.metadata_of(completion) == {"a": "1"}
     assert only(harness.events(1))["detail-type"] == "CompletionTagged"
@@ -213,9 +224,7 @@ def test_slow_api_times_out_and_is_put_back(harness: Harness, seed: Seeder) -> N
 def test_unreachable_api_is_a_connection_error(harness: Harness, seed: Seeder) -> None:
     completion = seed()
     service = harness.service(openai_base_url="http://127.0.0.1:9/v1")
-    response, [record] = harness.run(
-        service, [{"completion_id": completion, "metadata": {"a": "1"}}], receive_count=5
-    )
+    response, [record] = harness.run(service, [{"completion_id": completion, "metadata": {"a": "1"}}], receive_count=5)
     assert failures(response) == {record["messageId"]}
     error = only(harness.events(1))["detail"]["error"]
     assert (error["code"], error["retryable"]) == ("connection_error", True)
@@ -269,9 +278,7 @@ def test_mixed_batch_puts_back_only_what_can_still_succeed(harness: Harness, see
         ],
     )
     assert failures(response) == {records[2]["messageId"]}
-    kinds = sorted(
-        (event["detail-type"], event["detail"].get("error", {}).get("code")) for event in harness.events(3)
-    )
+    kinds = sorted((event["detail-type"], event["detail"].get("error", {}).get("code")) for event in harness.events(3))
     assert kinds == [
         ("CompletionTagFailed", "not_found"),
         ("CompletionTagFailed", "validation_error"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import boto3
@@ -75,14 +76,14 @@ def test_twin_in_progress_does_not_write_twice(harness: Harness, seed: Seeder) -
 
 def test_idempotency_records_use_the_contract_table_shape(harness: Harness, seed: Seeder) -> None:
     completion = seed()
-    harness.run(harness.service(idempotency_expiry_seconds=3600), [{"completion_id": completion, "metadata": {"a": "1"}}])
+    harness.run(
+        harness.service(idempotency_expiry_seconds=3600), [{"completion_id": completion, "metadata": {"a": "1"}}]
+    )
     items = boto3.client("dynamodb").scan(TableName=harness.stack.table_name)["Items"]
     assert len(items) == 1
     item = items[0]
     assert item["id"]["S"].startswith("completion-tagger#")
     assert item["status"]["S"] == "COMPLETED"
-    import time
-
     assert 3500 < int(item["expiration"]["N"]) - time.time() <= 3600
 
 

@@ -29,14 +29,26 @@ def test_status_classification(status: int, code: str, retryable: bool) -> None:
 
 
 def test_error_carries_api_message_code_param_and_request_id() -> None:
-    body = {"error": {"message": "too many", "type": "invalid_request_error", "param": "metadata", "code": "object_above_max_properties"}}
+    body = {
+        "error": {
+            "message": "too many",
+            "type": "invalid_request_error",
+            "param": "metadata",
+            "code": "object_above_max_properties",
+        }
+    }
     error = error_from_response(400, {"x-request-id": "req_1"}, body)
     assert error.code == "invalid_request"
     assert "too many" in error.message
     assert "object_above_max_properties" in error.message
     assert "param metadata" in error.message
     assert error.request_id == "req_1"
-    assert error.info().model_dump() == {"code": "invalid_request", "message": error.message, "retryable": False, "status": 400}
+    assert error.info().model_dump() == {
+        "code": "invalid_request",
+        "message": error.message,
+        "retryable": False,
+        "status": 400,
+    }
 
 
 def test_retry_after_ms_wins_over_retry_after() -> None:

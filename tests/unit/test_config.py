@@ -43,7 +43,7 @@ def test_plain_http_is_allowed_on_loopback(url: str) -> None:
 
 @pytest.mark.parametrize("url", ["http://api.openai.com/v1", "http://10.0.0.5/v1", "ftp://x/v1", "api.openai.com/v1"])
 def test_anything_else_than_https_is_refused_at_start(url: str) -> None:
-    with pytest.raises(ConfigurationError, match="OPENAI_BASE_URL: .*https"):
+    with pytest.raises(ConfigurationError, match=r"OPENAI_BASE_URL: .*https"):
         Settings.from_environment({**REQUIRED, "OPENAI_BASE_URL": url})
 
 

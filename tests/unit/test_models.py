@@ -1,5 +1,6 @@
 """The idempotency key (contract §2) and the result event models (contract §4)."""
 
+import hashlib
 import json
 
 import pytest
@@ -44,10 +45,10 @@ def test_key_is_per_completion_and_ignores_request_id() -> None:
 
 
 def test_key_is_completion_id_plus_sha256_of_canonical_json() -> None:
-    import hashlib
-
     payload = request(metadata={"b": "2", "a": "1"}).idempotency_payload()
-    canonical = json.dumps({"metadata": {"a": "1", "b": "2"}, "mode": "merge", "remove": []}, sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(
+        {"metadata": {"a": "1", "b": "2"}, "mode": "merge", "remove": []}, sort_keys=True, separators=(",", ":")
+    )
     assert payload == {"completion_id": "c1", "request_sha256": hashlib.sha256(canonical.encode()).hexdigest()}
 
 
@@ -66,7 +67,13 @@ def test_result_details_round_trip_through_the_idempotency_store() -> None:
 
 def test_event_details_have_exactly_the_contract_fields() -> None:
     tagged = TaggedDetail(completion_id="c", metadata={}, mode="replace", request_id="r", message_id="m")
-    assert set(json.loads(tagged.model_dump_json())) == {"completion_id", "metadata", "mode", "request_id", "message_id"}
+    assert set(json.loads(tagged.model_dump_json())) == {
+        "completion_id",
+        "metadata",
+        "mode",
+        "request_id",
+        "message_id",
+    }
     failed = TagFailedDetail(
         completion_id="c", request_id=None, message_id="m", error={"code": "timeout", "message": "x", "retryable": True}
     )

@@ -54,7 +54,10 @@ def test_full_request_is_read_as_given() -> None:
         (body(completion_id="c", metadata={"k" * 65: "v"}), "metadata.k"),
         (body(completion_id="c", metadata={"": "v"}), "metadata."),
         (body(completion_id="c", metadata={"a": "v" * 513}), "metadata.a: String should have at most 512"),
-        (body(completion_id="c", metadata={f"k{i}": "v" for i in range(17)}), "metadata: Dictionary should have at most 16"),
+        (
+            body(completion_id="c", metadata={f"k{i}": "v" for i in range(17)}),
+            "metadata: Dictionary should have at most 16",
+        ),
         (body(completion_id="c", metadata=["a"]), "metadata: Input should be a valid dictionary"),
         (body(completion_id="c", metadata={"a": "1"}, mode="upsert"), "mode: Input should be 'merge' or 'replace'"),
         (body(completion_id="c", metadata={"a": "1"}, remove="b"), "remove: Input should be a valid list"),

@@ -12,7 +12,9 @@ from tagger.publisher import EventPublisher
 
 
 def tagged(i: int) -> TaggedDetail:
-    return TaggedDetail(completion_id=f"c{i}", metadata={"n": str(i)}, mode="merge", request_id=None, message_id=f"m{i}")
+    return TaggedDetail(
+        completion_id=f"c{i}", metadata={"n": str(i)}, mode="merge", request_id=None, message_id=f"m{i}"
+    )
 
 
 class RecordingEvents:
@@ -24,7 +26,7 @@ class RecordingEvents:
         self.reject_times = reject_times
         self.lock = threading.Lock()
 
-    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803 - boto3's name
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         with self.lock:
             self.calls.append(Entries)
             results = []
@@ -105,7 +107,10 @@ def test_aws_errors_are_retried_then_reported() -> None:
 def test_failure_detail_is_published_as_tag_failed() -> None:
     events = RecordingEvents()
     detail = TagFailedDetail(
-        completion_id=None, request_id=None, message_id="m", error={"code": "validation_error", "message": "x", "retryable": False}
+        completion_id=None,
+        request_id=None,
+        message_id="m",
+        error={"code": "validation_error", "message": "x", "retryable": False},
     )
     assert EventPublisher(events, "bus", "src").publish(detail)  # type: ignore[arg-type]
     assert events.calls[0][0]["DetailType"] == "CompletionTagFailed"

@@ -15,7 +15,7 @@ def test_exponential_schedule_by_receive_count_is_capped(count: int, expected: i
 
 def test_retry_after_from_the_api_wins() -> None:
     assert backoff_seconds(4, 1.2, base_seconds=5, max_seconds=900) == 2
-    assert backoff_seconds(1, 10 ** 9, base_seconds=5, max_seconds=900) == 43200
+    assert backoff_seconds(1, 10**9, base_seconds=5, max_seconds=900) == 43200
 
 
 @mock_aws

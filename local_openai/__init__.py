@@ -1,0 +1,9 @@
+"""A local, OpenAI-compatible server of stored chat completions, with fault injection.
+
+Standard library only: it is also shipped to users for ``sam local invoke``.
+"""
+
+from local_openai.completions import CANNED_REPLY
+from local_openai.server import LocalOpenAIServer
+
+__all__ = ["CANNED_REPLY", "LocalOpenAIServer"]
