@@ -36,7 +36,8 @@ typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy functions local_openai local_stack
 
 validate: $(SAM_VENV)/.installed
-	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint --template template.yaml
+	env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_REGION AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \
+		$(SAM) validate --lint --template template.yaml
 
 ## local-openai: the local OpenAI-compatible server alone, in the foreground (PORT=8010)
 local-openai: $(VENV)/.installed
