@@ -1,0 +1,120 @@
+"""Command line of `python -m local_stack`."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from local_stack.plan import DEFAULT_TAGS, DEFAULT_TIMEOUT_SECONDS, RunOptions
+from local_stack.provision import DEFAULT_VISIBILITY_TIMEOUT_SECONDS
+from local_stack.run import EXIT_SETUP, run
+from local_stack.samples import parse_tags
+
+DEFAULT_FUNCTION_LOG = Path(tempfile.gettempdir()) / "completion-tagger-local" / "function.log"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m local_stack",
+        description="Run completion-tagger end to end on an embedded local stack (moto + local OpenAI server).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run_parser = commands.add_parser(
+        "run",
+        help="provision, send the sample tag requests and process them until every message has ended",
+        description=(
+            "Starts moto (AWS) and the local OpenAI server, provisions what template.yaml declares, sends "
+            "the sample tag requests and runs the handler through an SQS event source mapping like Lambda's "
+            "until every message has ended. With OPENAI_API_KEY set and --completion-ids FILE, it tags real "
+            "stored completions through the OpenAI API at OPENAI_BASE_URL (default https://api.openai.com/v1) "
+            "instead; AWS stays local."
+        ),
+    )
+    run_parser.add_argument(
+        "--batch-size", type=_positive_int, metavar="N", help="records per invocation (template's BatchSize)"
+    )
+    run_parser.add_argument(
+        "--batching-window",
+        type=float,
+        metavar="SECONDS",
+        help="how long to gather a batch (template's MaximumBatchingWindowInSeconds)",
+    )
+    run_parser.add_argument(
+        "--visibility-timeout",
+        type=int,
+        default=DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help="the local queue's visibility timeout, short so retries happen in-run "
+        f"(default {DEFAULT_VISIBILITY_TIMEOUT_SECONDS})",
+    )
+    run_parser.add_argument(
+        "--latency", type=float, default=0.0, metavar="SECONDS", help="local API latency per request"
+    )
+    run_parser.add_argument(
+        "--error-rate", type=float, default=0.0, metavar="RATE", help="fraction of local API requests answered 500"
+    )
+    run_parser.add_argument("--count", type=int, default=0, metavar="N", help="also send N generated random requests")
+    run_parser.add_argument("--seed", type=int, default=7, help="random seed for generated requests and faults")
+    run_parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"give up (exit 1) when messages have not all ended by then (default {DEFAULT_TIMEOUT_SECONDS:g})",
+    )
+    run_parser.add_argument(
+        "--completion-ids",
+        type=Path,
+        metavar="FILE",
+        help="real OpenAI mode (needs OPENAI_API_KEY): one stored completion id per line, one merge each",
+    )
+    run_parser.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a tag to merge in real OpenAI mode, repeatable (default reviewed=true)",
+    )
+    run_parser.add_argument(
+        "--function-log",
+        default=str(DEFAULT_FUNCTION_LOG),
+        metavar="PATH",
+        help="file for the function's own logs and metrics (like CloudWatch Logs); '-' shows them inline",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    try:
+        tags = parse_tags(arguments.tag) if arguments.tag else dict(DEFAULT_TAGS)
+    except ValueError as error:
+        print(f"local_stack run: {error}")
+        return EXIT_SETUP
+    options = RunOptions(
+        batch_size=arguments.batch_size,
+        batching_window_seconds=arguments.batching_window,
+        visibility_timeout_seconds=arguments.visibility_timeout,
+        latency=arguments.latency,
+        error_rate=arguments.error_rate,
+        count=arguments.count,
+        seed=arguments.seed,
+        timeout_seconds=arguments.timeout,
+        completion_ids_file=arguments.completion_ids,
+        tags=tags,
+        function_log=None if arguments.function_log == "-" else Path(arguments.function_log),
+    )
+    try:
+        return run(options)
+    except KeyboardInterrupt:
+        print("local_stack run: interrupted")
+        return 130
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value

@@ -1,0 +1,157 @@
+"""What a local run prints: one line per result event, progress on long runs, and the final summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from local_stack.observer import FAILED, TAGGED, ResultEvent
+
+METADATA_WIDTH = 70
+MESSAGE_WIDTH = 100
+
+
+class Redactor:
+    """Replaces secrets (the API key) in any text before it is printed."""
+
+    def __init__(self, secrets: Iterable[str | None]) -> None:
+        self._secrets = [secret for secret in secrets if secret]
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+@dataclass
+class RunTally:
+    """Result events seen so far, counted by outcome and by the SQS message they are about."""
+
+    tagged: int = 0
+    failed: Counter[str] = field(default_factory=Counter)  # "code" or "code (retryable)"
+    other: int = 0
+    events_by_message: Counter[str] = field(default_factory=Counter)
+
+    def add(self, event: ResultEvent) -> None:
+        if event.detail_type == TAGGED:
+            self.tagged += 1
+        elif event.detail_type == FAILED:
+            self.failed[event.error_code + (" (retryable)" if event.retryable else "")] += 1
+        else:
+            self.other += 1
+        if event.message_id:
+            self.events_by_message[event.message_id] += 1
+
+    @property
+    def failed_total(self) -> int:
+        return sum(self.failed.values())
+
+    def duplicates(self, deleted_message_ids: Iterable[str]) -> int:
+        """Messages that ended (were deleted) without any result event: idempotent repeats."""
+        return sum(1 for message_id in deleted_message_ids if message_id not in self.events_by_message)
+
+    def messages_with_several_events(self) -> int:
+        return sum(1 for count in self.events_by_message.values() if count > 1)
+
+
+def event_line(event: ResultEvent, redact: Redactor) -> str:
+    """`CompletionTagged  <id>  merge ok: k=v, ...  [request]` or the failure's code, status and message."""
+    completion = event.completion_id or "-"
+    request = event.detail.get("request_id")
+    suffix = f"  [{request}]" if request else ""
+    if event.detail_type == TAGGED:
+        metadata = event.detail.get("metadata")
+        pairs = ", ".join(f"{k}={v}" for k, v in sorted(metadata.items())) if isinstance(metadata, dict) else "?"
+        outcome = f"{event.detail.get('mode', 'merge')} ok: {_clip(pairs or '(no metadata)', METADATA_WIDTH)}"
+    elif event.detail_type == FAILED:
+        status = event.error.get("status")
+        where = f"HTTP {status}, " if status else ""
+        kind = "retryable" if event.retryable else "permanent"
+        message = _clip(str(event.error.get("message", "")), MESSAGE_WIDTH)
+        outcome = f"{event.error_code} ({where}{kind}): {message}"
+    else:
+        outcome = _clip(str(event.detail), MESSAGE_WIDTH)
+    return redact(f"  {event.detail_type:<20} {completion:<24} {outcome}{suffix}")
+
+
+def progress_line(
+    ended: int, total: int, pending: int, dead_lettered: int, tagged: int, failed: int, elapsed: float
+) -> str:
+    return (
+        f"  ... {elapsed:.0f} s: {ended}/{total} messages ended ({tagged} tagged, {failed} failed,"
+        f" {dead_lettered} dead-lettered), {pending} still queued or in flight"
+    )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Everything the final summary reports."""
+
+    sent_via_sqs: int
+    sent_via_eventbridge: int
+    tally: RunTally
+    duplicates: int
+    dead_lettered: int
+    dead_letter_queue: str
+    api_stats: Mapping[str, Any] | None
+    invocations: int
+    records_delivered: int
+    records_put_back: int
+    failed_invocations: int
+    elapsed_seconds: float
+    function_log: str
+
+
+def summary_lines(summary: Summary) -> list[str]:
+    tally = summary.tally
+    sent = summary.sent_via_sqs + summary.sent_via_eventbridge
+    failed = ", ".join(f"{code} {count}" for code, count in sorted(tally.failed.items())) or "none"
+    invocations = f"records delivered {summary.records_delivered}, put back {summary.records_put_back}" + (
+        f", whole batch failed {summary.failed_invocations}x" if summary.failed_invocations else ""
+    )
+    lines = [
+        "Summary",
+        _row(
+            "messages sent",
+            sent,
+            f"{summary.sent_via_sqs} to the queue, "
+            f"{summary.sent_via_eventbridge} through the upstream EventBridge rule",
+        ),
+        _row("succeeded", tally.tagged, "CompletionTagged"),
+        _row("failed", tally.failed_total, f"CompletionTagFailed by error code: {failed}"),
+        _row("duplicates", summary.duplicates, "ended with no event (idempotent repeats)"),
+        _row("dead-lettered", summary.dead_lettered, f"in {summary.dead_letter_queue}"),
+        _api_row(summary.api_stats),
+        _row("invocations", summary.invocations, invocations),
+        _row("elapsed", f"{summary.elapsed_seconds:.1f} s", ""),
+        _row("function logs", summary.function_log, ""),
+    ]
+    several = tally.messages_with_several_events()
+    if several:
+        lines.append(f"  note: {several} message(s) produced more than one result event")
+    return lines
+
+
+def _api_row(stats: Mapping[str, Any] | None) -> str:
+    if stats is None:
+        return _row("API calls", "n/a", "real OpenAI API: not counted locally")
+    routes = _counts(stats.get("requests"))
+    statuses = _counts(stats.get("statuses"))
+    detail = routes + (f"; statuses {statuses}" if statuses else "")
+    return _row("API calls", stats.get("total", "?"), detail)
+
+
+def _counts(value: Any) -> str:
+    if not isinstance(value, dict):
+        return ""
+    return ", ".join(f"{key} {count}" for key, count in sorted(value.items()))
+
+
+def _row(name: str, value: object, detail: str) -> str:
+    return f"  {name:<15} {value!s:<6} {detail}".rstrip()
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."

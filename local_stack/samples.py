@@ -1,0 +1,119 @@
+"""The tag requests a local run sends: the sample file, generated extras, or one merge per given id."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+SAMPLE_FILE = Path(__file__).with_name("sample_requests.json")
+DEFAULT_UPSTREAM_SOURCE = "upstream.local"
+
+# Keys the generated requests draw from: with the seeded keys, a completion stays within 16 keys.
+_GENERATED_KEYS = ("reviewed", "quality", "topic", "reviewer", "batch", "priority", "language", "dataset")
+_GENERATED_VALUES = ("true", "false", "high", "low", "ana", "bo", "eval", "train", "en", "fr", "p1", "p2")
+
+Via = Literal["sqs", "eventbridge"]
+
+
+@dataclass(frozen=True)
+class TagRequest:
+    """One message to send: its exact body and the route it takes to the queue."""
+
+    label: str
+    body: str
+    via: Via = "sqs"
+    source: str = DEFAULT_UPSTREAM_SOURCE  # the EventBridge `Source` when via == "eventbridge"
+
+    @property
+    def completion_id(self) -> str | None:
+        try:
+            value = json.loads(self.body).get("completion_id")
+        except (ValueError, AttributeError):
+            return None
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class SampleSet:
+    """Completions to seed on the local OpenAI server (id → metadata) and the requests to send."""
+
+    completions: dict[str, dict[str, str]]
+    requests: list[TagRequest]
+
+
+def load_samples(path: Path = SAMPLE_FILE) -> SampleSet:
+    """Read the sample file; a malformed entry is a ValueError naming it."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    completions = {str(key): {str(k): str(v) for k, v in value.items()} for key, value in data["completions"].items()}
+    requests = [_request_from_entry(index, entry) for index, entry in enumerate(data["requests"])]
+    return SampleSet(completions=completions, requests=requests)
+
+
+def _request_from_entry(index: int, entry: dict[str, Any]) -> TagRequest:
+    label = str(entry.get("label") or f"request {index}")
+    via = entry.get("via", "sqs")
+    if via not in ("sqs", "eventbridge"):
+        raise ValueError(f"{label}: via must be sqs or eventbridge")
+    if "raw_body" in entry:
+        if via != "sqs":
+            raise ValueError(f"{label}: an EventBridge detail must be a JSON object, not raw_body")
+        body = str(entry["raw_body"])
+    elif isinstance(entry.get("body"), dict):
+        body = json.dumps(entry["body"])
+    else:
+        raise ValueError(f"{label}: needs a body object or a raw_body string")
+    return TagRequest(label=label, body=body, via=via, source=str(entry.get("source", DEFAULT_UPSTREAM_SOURCE)))
+
+
+def generated_requests(count: int, completion_ids: list[str], rng: random.Random) -> list[TagRequest]:
+    """`count` valid random requests over `completion_ids` (mostly merges; some replaces, removes, and
+    one in ten through EventBridge) for a longer run."""
+    requests = []
+    for index in range(count):
+        metadata = {key: rng.choice(_GENERATED_VALUES) for key in rng.sample(_GENERATED_KEYS, rng.randint(1, 3))}
+        body: dict[str, Any] = {
+            "completion_id": rng.choice(completion_ids),
+            "metadata": metadata,
+            "request_id": f"generated-{index + 1:04d}",
+        }
+        roll = rng.random()
+        if roll < 0.1:
+            body["mode"] = "replace"
+        elif roll < 0.2:
+            body["remove"] = [rng.choice([key for key in _GENERATED_KEYS if key not in metadata])]
+        via: Via = "eventbridge" if index % 10 == 9 else "sqs"
+        requests.append(TagRequest(label=f"generated {index + 1}", body=json.dumps(body), via=via))
+    return requests
+
+
+def merge_requests(completion_ids: list[str], tags: dict[str, str]) -> list[TagRequest]:
+    """One merge of `tags` per completion id (the real-OpenAI mode)."""
+    return [
+        TagRequest(
+            label=f"merge {completion_id}",
+            body=json.dumps(
+                {"completion_id": completion_id, "metadata": tags, "request_id": f"local-stack-{index + 1:04d}"}
+            ),
+        )
+        for index, completion_id in enumerate(completion_ids)
+    ]
+
+
+def read_completion_ids(path: Path) -> list[str]:
+    """One id per line; blank lines and lines starting with # are skipped."""
+    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def parse_tags(pairs: list[str]) -> dict[str, str]:
+    """`["k=v", ...]` → {"k": "v"}; a pair without `=` or with an empty key is a ValueError."""
+    tags: dict[str, str] = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key.strip():
+            raise ValueError(f"--tag expects KEY=VALUE, got {pair!r}")
+        tags[key.strip()] = value
+    return tags
