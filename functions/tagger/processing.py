@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -23,7 +23,7 @@ from tagger.models import (
     detail_from_dict,
 )
 from tagger.outcomes import InvocationOutcomes, PutBack, PutBackRecord
-from tagger.parsing import InvalidTagRequest, parse_tag_request
+from tagger.parsing import InvalidTagRequest, ordering_key, parse_tag_request
 from tagger.publisher import EventPublisher
 from tagger.tagging import Tagger
 from tagger.telemetry import logger
@@ -40,6 +40,8 @@ class Invocation:
     deadline: Deadline
     outcomes: InvocationOutcomes
     max_receive_count: int
+    # Completions with a record put back in this batch, and why: their later records wait behind it.
+    held_back: dict[str, PutBack] = field(default_factory=dict)
 
 
 def mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
@@ -81,7 +83,9 @@ class RecordProcessor:
         logger.thread_safe_clear_keys()
         logger.thread_safe_append_keys(message_id=record.message_id, receive_count=receive_count)
         request: TagRequest | None = None
+        chain = ordering_key(record.body, record.message_id)
         try:
+            self._check_held_back(invocation, chain)
             self._check_may_start(invocation.deadline)
             request = self._parse(record, invocation)
             if request is None:
@@ -89,6 +93,7 @@ class RecordProcessor:
             return self._apply(record, request, invocation)
         except Exception as error:
             put_back = error if isinstance(error, PutBack) else _as_put_back(error)
+            invocation.held_back.setdefault(chain, put_back)
             if is_last:
                 # Last delivery: the queue moves the message to the dead-letter queue next; say so first.
                 self._publish_final_failure(record, request, put_back)
@@ -109,6 +114,18 @@ class RecordProcessor:
                 extra={"code": put_back.code, "reason": put_back.message, "last_delivery": is_last},
             )
             raise put_back from error
+
+    @staticmethod
+    def _check_held_back(invocation: Invocation, chain: str) -> None:
+        """Keep batch order per completion: once a record goes back, the later ones go back behind it."""
+        earlier = invocation.held_back.get(chain)
+        if earlier is not None:
+            raise PutBack(
+                earlier.code,
+                "not started: an earlier request for this completion in the batch was put back",
+                status=earlier.status,
+                delay=earlier.delay,
+            )
 
     def _check_may_start(self, deadline: Deadline) -> None:
         if deadline.remaining() <= 0:

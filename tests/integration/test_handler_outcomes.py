@@ -284,3 +284,21 @@ def test_mixed_batch_puts_back_only_what_can_still_succeed(harness: Harness, see
         ("CompletionTagFailed", "validation_error"),
         ("CompletionTagged", None),
     ]
+
+
+def test_a_put_back_record_holds_back_the_later_records_of_its_completion(harness: Harness, seed: Seeder) -> None:
+    completion, other = seed({"v": "0"}), seed()
+    harness.api.inject_fault(503, count=3, completion_id=completion)  # exactly the first record's attempts
+    response, records = harness.run(
+        harness.service(),
+        [
+            {"completion_id": completion, "metadata": {"v": "1"}},
+            {"completion_id": other, "metadata": {"a": "1"}},
+            {"completion_id": completion, "metadata": {"v": "2"}},
+        ],
+    )
+    # The second request for the completion would have succeeded, but applying it before the first
+    # would break batch order: both go back and come again in order.
+    assert failures(response) == {records[0]["messageId"], records[2]["messageId"]}
+    assert harness.api.metadata_of(completion) == {"v": "0"}
+    assert [e["detail"]["completion_id"] for e in harness.events(1)] == [other]
