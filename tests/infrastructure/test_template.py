@@ -133,7 +133,10 @@ def test_dependencies_layer_is_built_by_sam_for_the_functions_runtime(
 ) -> None:
     layer = resources["DependenciesLayer"]
     assert layer["Type"] == "AWS::Serverless::LayerVersion"
-    assert layer["Metadata"] == {"BuildMethod": function["Runtime"], "BuildArchitecture": "arm64"}
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+    makefile = (REPO_ROOT / "layers" / "dependencies" / "Makefile").read_text(encoding="utf-8")
+    assert "build-DependenciesLayer:" in makefile
+    assert f"TARGET_PYTHON_VERSION ?= {function['Runtime'].removeprefix('python')}" in makefile
     assert layer["Properties"]["ContentUri"] == "layers/dependencies/"
     assert layer["Properties"]["CompatibleRuntimes"] == [function["Runtime"]]
     assert layer["Properties"]["CompatibleArchitectures"] == function["Architectures"]

@@ -1,0 +1,48 @@
+"""The dependency layer as `sam build` makes it (layers/dependencies/Makefile), built for real."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.infrastructure
+
+LAYER_SOURCE = Path(__file__).resolve().parents[2] / "layers" / "dependencies"
+MAX_UNZIPPED_BYTES = 15 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    artifacts = tmp_path_factory.mktemp("layer")
+    subprocess.run(
+        ["make", "--no-print-directory", "-C", str(LAYER_SOURCE), "build-DependenciesLayer"],
+        env={**os.environ, "ARTIFACTS_DIR": str(artifacts), "PYTHON": sys.executable},
+        check=True,
+        timeout=300,
+    )
+    return artifacts / "python"
+
+
+def test_layer_has_the_dependencies_for_arm64_python_313(layer: Path) -> None:
+    for package in ("aws_lambda_powertools", "httpx", "pydantic", "pydantic_core", "aws_xray_sdk"):
+        assert (layer / package).is_dir(), package
+    [core] = list((layer / "pydantic_core").glob("_pydantic_core*.so"))
+    assert "cpython-313-aarch64-linux-gnu" in core.name
+
+
+def test_layer_leaves_boto3_and_botocore_to_the_runtime(layer: Path) -> None:
+    shipped = {path.name.split("-")[0].lower() for path in layer.iterdir()}
+    assert not shipped & {"boto3", "botocore", "s3transfer", "urllib3", "jmespath", "dateutil", "six.py"}
+
+
+def test_layer_has_no_tests_stubs_or_caches_and_fits_the_size_target(layer: Path) -> None:
+    files = [path for path in layer.rglob("*") if path.is_file()]
+    assert not [path for path in files if path.suffix in {".pyi", ".pyc"}]
+    assert not [path for path in layer.rglob("__pycache__")]
+    assert not (layer / "bin").exists()
+    assert not list(layer.glob("*-stubs"))
+    assert sum(path.stat().st_size for path in files) < MAX_UNZIPPED_BYTES
