@@ -127,7 +127,7 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         OrderedConcurrentBatchProcessor(settings.max_concurrency, publisher.participant),
         idempotency_config,
         VisibilityBackoff(
-            session.client("sqs", config=boto_config),
+            lambda: session.client("sqs", config=boto_config),
             settings.retry_backoff_base_seconds,
             settings.retry_backoff_max_seconds,
         ),

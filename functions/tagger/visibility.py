@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -28,15 +29,22 @@ def backoff_seconds(receive_count: int, retry_after: float | None, base_seconds:
 
 class VisibilityBackoff:
     """Sets the visibility of put-back records. Best effort: when it fails, the queue's own visibility
-    timeout still brings the record back, so nothing is lost."""
+    timeout still brings the record back, so nothing is lost.
 
-    def __init__(self, sqs: SQSClient, base_seconds: int, max_seconds: int):
-        self._sqs = sqs
+    The SQS client is made on first use: most invocations put nothing back, so a cold start need not pay
+    for it.
+    """
+
+    def __init__(self, sqs_factory: Callable[[], SQSClient], base_seconds: int, max_seconds: int):
+        self._sqs_factory = sqs_factory
+        self._sqs: SQSClient | None = None
         self._base_seconds = base_seconds
         self._max_seconds = max_seconds
         self._queue_urls: dict[str, str] = {}
 
     def apply(self, records: list[PutBackRecord]) -> None:
+        if not records:
+            return
         by_queue: dict[str, list[PutBackRecord]] = {}
         for record in records:
             by_queue.setdefault(record.queue_arn, []).append(record)
@@ -50,7 +58,10 @@ class VisibilityBackoff:
                 )
 
     def _apply_to_queue(self, queue_arn: str, records: list[PutBackRecord]) -> None:
-        queue_url = self._queue_url(queue_arn)
+        if self._sqs is None:
+            self._sqs = self._sqs_factory()
+        sqs = self._sqs
+        queue_url = self._queue_url(sqs, queue_arn)
         entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
             {
                 "Id": str(index),
@@ -63,19 +74,17 @@ class VisibilityBackoff:
             for index, record in enumerate(records)
         ]
         for start in range(0, len(entries), MAX_ENTRIES_PER_CALL):
-            response = self._sqs.change_message_visibility_batch(
+            response = sqs.change_message_visibility_batch(
                 QueueUrl=queue_url, Entries=entries[start : start + MAX_ENTRIES_PER_CALL]
             )
             if response.get("Failed"):
                 logger.warning("some visibility changes failed", extra={"failed": len(response["Failed"])})
 
-    def _queue_url(self, queue_arn: str) -> str:
+    def _queue_url(self, sqs: SQSClient, queue_arn: str) -> str:
         if queue_arn not in self._queue_urls:
             parts = queue_arn.split(":")
             if len(parts) != 6 or parts[2] != "sqs":
                 raise ValueError("not an SQS queue ARN")
             account, name = parts[4], parts[5]
-            self._queue_urls[queue_arn] = self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)[
-                "QueueUrl"
-            ]
+            self._queue_urls[queue_arn] = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
         return self._queue_urls[queue_arn]

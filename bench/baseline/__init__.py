@@ -1,0 +1,1 @@
+"""The baseline of `make bench`: the straightforward tagger a user would otherwise write."""
