@@ -14,8 +14,14 @@ from tagger.telemetry import logger, metrics, tracer
 service = create_service(Settings.from_environment())
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+def _handle(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return service.handle(event, context, metrics)
+
+
+_traced = tracer.capture_lambda_handler(_handle, capture_response=False) if tracer else _handle
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return _traced(event, context)  # type: ignore[no-any-return]

@@ -21,7 +21,9 @@ MAX_ENTRIES_PER_CALL = 10  # PutEvents' limit
 PUBLISH_ATTEMPTS = 3
 RETRY_DELAY_SECONDS = 0.1
 # Only a safety net: a waiting event is normally sent as soon as no running record can add to its call.
-LINGER_SECONDS = 0.25
+# Kept short because a record the pool starts meanwhile counts as a participant for a whole API round
+# trip, so the last few events of each wave of MAX_CONCURRENCY records wait this long.
+LINGER_SECONDS = 0.05
 
 
 class _Pending:

@@ -118,7 +118,15 @@ def test_function_runs_on_a_supported_python_runtime(function: dict[str, Any]) -
     assert function["Architectures"] == ["arm64"]
     assert function["CodeUri"] == "functions/"
     assert function["Handler"] == "tagger.app.lambda_handler"
-    assert function["Tracing"] == "Active"
+    assert function["Tracing"] == {"Fn::If": ["TracingEnabled", "Active", "PassThrough"]}
+
+
+def test_tracing_is_on_by_default_and_can_be_switched_off(template: dict, variables: dict) -> None:
+    assert template["Parameters"]["EnableTracing"]["Default"] == "true"
+    on = Resolver(template, {"Environment": "prod"}).resolve(variables)
+    off = Resolver(template, {"Environment": "prod", "EnableTracing": "false"}).resolve(variables)
+    assert "POWERTOOLS_TRACE_DISABLED" not in on
+    assert off["POWERTOOLS_TRACE_DISABLED"] == "true"
 
 
 def test_handler_named_by_the_template_exists() -> None:
@@ -176,7 +184,7 @@ def test_deployed_function_never_gets_an_api_key_or_local_endpoint(template: dic
             {"OpenAIApiKeySecretArn": "arn:aws:secretsmanager:us-east-1:111122223333:secret:k-AbCdEf"},
         ):
             resolved = Resolver(template, {"Environment": environment} | overrides).resolve(variables)
-            assert not LOCAL_ONLY_VARIABLES & set(resolved), (environment, overrides)
+            assert not {"OPENAI_API_KEY", "AWS_ENDPOINT_URL"} & set(resolved), (environment, overrides)
             assert resolved["OPENAI_API_KEY_SECRET"], "a deployed function always reads the key from a secret"
 
 
