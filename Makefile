@@ -33,7 +33,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy functions local_openai local_stack
+	$(VENV)/bin/mypy functions local_openai local_stack bench
 
 validate: $(SAM_VENV)/.installed
 	env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_REGION AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \
@@ -42,6 +42,19 @@ validate: $(SAM_VENV)/.installed
 ## local-openai: the local OpenAI-compatible server alone, in the foreground (PORT=8010)
 local-openai: $(VENV)/.installed
 	$(PY) -m local_openai --host 127.0.0.1 --port $(PORT)
+
+## bench: ours vs the straightforward baseline on the local stack (a few minutes); writes bench/results/
+bench: $(VENV)/.installed
+	$(PY) -m bench
+
+## redrive: move dead-lettered tag requests back to the queue with SQS's message-move task, printing progress
+##   STACK=completion-tagger-dev (the stack whose queues to use), REGION= (default: your AWS config),
+##   REDRIVE_ARGS= (more options, e.g. --dry-run, --max-per-second 50; see python -m local_stack redrive --help)
+STACK ?= completion-tagger-dev
+REGION ?=
+REDRIVE_ARGS ?=
+redrive: $(VENV)/.installed
+	$(PY) -m local_stack redrive --stack-name $(STACK) $(if $(REGION),--region $(REGION)) $(REDRIVE_ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from local_stack import redrive
 from local_stack.plan import DEFAULT_TAGS, DEFAULT_TIMEOUT_SECONDS, RunOptions
 from local_stack.provision import DEFAULT_VISIBILITY_TIMEOUT_SECONDS
 from local_stack.run import EXIT_SETUP, run
@@ -83,11 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="file for the function's own logs and metrics (like CloudWatch Logs); '-' shows them inline",
     )
+    redrive.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
+    if arguments.command == "redrive":
+        return redrive.main(arguments)
     try:
         tags = parse_tags(arguments.tag) if arguments.tag else dict(DEFAULT_TAGS)
     except ValueError as error:

@@ -26,6 +26,7 @@ class ApiError(Exception):
         status: int | None = None,
         retry_after: float | None = None,
         request_id: str | None = None,
+        outcome_unknown: bool = False,
     ):
         super().__init__(message)
         self.code: ErrorCode = code
@@ -34,6 +35,8 @@ class ApiError(Exception):
         self.status = status
         self.retry_after = retry_after
         self.request_id = request_id
+        # The request may have reached the API and been applied (a read timeout, a connection cut mid-call).
+        self.outcome_unknown = outcome_unknown
 
     def info(self) -> ErrorInfo:
         """The error as it appears in a `CompletionTagFailed` event."""

@@ -19,6 +19,9 @@ from tagger.timing import Deadline, RateLimitGate
 USER_AGENT = f"completion-tagger/{__version__} (+httpx)"
 CONNECT_TIMEOUT_SECONDS = 3.0
 MAX_ATTEMPTS = 3
+# Failures that prove the request never reached the API; any other transport failure may come after
+# the API received it, and then applied it.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError, httpx.WriteTimeout)
 BACKOFF_BASE_SECONDS = 0.25
 BACKOFF_MAX_SECONDS = 4.0
 
@@ -44,6 +47,11 @@ class CompletionsApi:
     Retryable failures (408/409/429/5xx, timeouts, connection errors) are retried a bounded number of
     times inside the invocation, honouring `Retry-After` / `retry-after-ms`, never past the deadline.
     A 401 re-reads the key once (it may have been rotated). Anything else raises `ApiError` at once.
+
+    A write whose outcome is unknown (timed out or cut off after it was sent) is never re-sent blindly:
+    the API may still apply it, and a re-sent write followed by the next merge would then be undone when
+    the first attempt lands. It raises at once, asking for a delay that lets the first attempt settle; the
+    redelivery re-reads before it writes.
     """
 
     def __init__(
@@ -89,6 +97,7 @@ class CompletionsApi:
                 if (
                     not failure.retryable
                     or failure.code == "unauthorized"
+                    or (failure.outcome_unknown and method != "GET")
                     or attempt >= self._max_attempts
                     or not deadline.allows(wait)
                 ):
@@ -116,15 +125,20 @@ class CompletionsApi:
                 timeout=timeout,
             )
             status = response.status_code
-        except httpx.TimeoutException as error:
-            raise ApiError(
-                "timeout", f"OpenAI API did not answer in time ({type(error).__name__})", retryable=True
-            ) from None
         except httpx.TransportError as error:
+            sent = not isinstance(error, NOT_SENT)
+            timed_out = isinstance(error, httpx.TimeoutException)
             raise ApiError(
-                "connection_error",
-                redact(f"could not reach the OpenAI API ({type(error).__name__})", key),
+                "timeout" if timed_out else "connection_error",
+                redact(
+                    f"OpenAI API did not answer in time ({type(error).__name__})"
+                    if timed_out
+                    else f"could not reach the OpenAI API ({type(error).__name__})",
+                    key,
+                ),
                 retryable=True,
+                outcome_unknown=sent,
+                retry_after=self._settle_seconds() if sent and method != "GET" else None,
             ) from None
         finally:
             if self._on_call:
@@ -158,6 +172,10 @@ class CompletionsApi:
             },
         )
         raise failure
+
+    def _settle_seconds(self) -> float:
+        """How long a write that may still be in flight at the API gets before its record comes back."""
+        return 2 * self._read_timeout
 
 
 def backoff_delay(attempt: int) -> float:

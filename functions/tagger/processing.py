@@ -90,7 +90,7 @@ class RecordProcessor:
             request = self._parse(record, invocation)
             if request is None:
                 return "invalid"
-            return self._apply(record, request, invocation)
+            return self._apply(record, request, invocation, redelivered=receive_count > 1)
         except Exception as error:
             put_back = error if isinstance(error, PutBack) else _as_put_back(error)
             invocation.held_back.setdefault(chain, put_back)
@@ -152,13 +152,14 @@ class RecordProcessor:
         logger.thread_safe_append_keys(completion_id=request.completion_id, request_id=request.request_id)
         return request
 
-    def _apply(self, record: SQSRecord, request: TagRequest, invocation: Invocation) -> str:
+    def _apply(self, record: SQSRecord, request: TagRequest, invocation: Invocation, *, redelivered: bool) -> str:
         try:
             stored = self._apply_once(
                 idempotency_key=request.idempotency_payload(),
                 request=request,
                 message_id=record.message_id,
                 deadline=invocation.deadline,
+                redelivered=redelivered,
             )
         except ApiError as error:
             raise PutBack(error.code, error.message, status=error.status, delay=error.retry_after) from None
@@ -183,12 +184,17 @@ class RecordProcessor:
         return "failed"
 
     def _apply_and_publish(
-        self, idempotency_key: dict[str, str], request: TagRequest, message_id: str, deadline: Deadline
+        self,
+        idempotency_key: dict[str, str],
+        request: TagRequest,
+        message_id: str,
+        deadline: Deadline,
+        redelivered: bool,
     ) -> dict[str, Any]:
         """The idempotent unit. Retryable API errors propagate, so the idempotency record is released."""
         detail: ResultDetail
         try:
-            metadata = self._tagger.apply(request, deadline)
+            metadata = self._tagger.apply(request, deadline, redelivered=redelivered)
             detail = TaggedDetail(
                 completion_id=request.completion_id,
                 metadata=metadata,

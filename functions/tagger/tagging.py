@@ -12,16 +12,24 @@ from tagger.timing import Deadline
 
 
 class Tagger:
-    """`replace` is one write; `merge` reads, merges, and writes only if something changes."""
+    """`replace` is one write; `merge` reads, merges, and writes only if something changes.
+
+    On a redelivery a `replace` reads first too: an earlier delivery may have written it already (its
+    outcome unknown, or its event lost), and then there is nothing to write again.
+    """
 
     def __init__(self, api: CompletionsApi):
         self._api = api
 
-    def apply(self, request: TagRequest, deadline: Deadline) -> dict[str, str]:
+    def apply(self, request: TagRequest, deadline: Deadline, *, redelivered: bool = False) -> dict[str, str]:
         """Update the completion; returns its metadata afterwards. Raises ApiError when that fails."""
-        if request.mode == "replace":
+        if request.mode == "replace" and not redelivered:
             return _metadata_of(self._api.update_metadata(request.completion_id, request.metadata, deadline))
         current = _metadata_of(self._api.retrieve(request.completion_id, deadline))
+        if request.mode == "replace":
+            if current == request.metadata:
+                return current
+            return _metadata_of(self._api.update_metadata(request.completion_id, request.metadata, deadline))
         try:
             merged = merge_metadata(current, request.metadata, request.remove)
         except MergeTooLarge as error:

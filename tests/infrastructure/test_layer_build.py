@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +47,40 @@ def test_layer_has_no_tests_stubs_or_caches_and_fits_the_size_target(layer: Path
     assert not (layer / "bin").exists()
     assert not list(layer.glob("*-stubs"))
     assert sum(path.stat().st_size for path in files) < MAX_UNZIPPED_BYTES
+
+
+@pytest.fixture(scope="module")
+def bytecode_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same build, targeting the Python running the tests, which this machine can compile for."""
+    artifacts = tmp_path_factory.mktemp("bytecode-layer")
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    subprocess.run(
+        ["make", "--no-print-directory", "-C", str(LAYER_SOURCE), "build-DependenciesLayer"],
+        env={
+            **os.environ,
+            "ARTIFACTS_DIR": str(artifacts),
+            "PYTHON": sys.executable,
+            "COMPILER": sys.executable,
+            "TARGET_PYTHON_VERSION": version,
+            "TARGET_PLATFORM": f"manylinux2014_{platform.machine()}",
+        },
+        check=True,
+        timeout=300,
+    )
+    return artifacts / "python"
+
+
+def test_with_the_target_python_the_layer_ships_bytecode_instead_of_sources(bytecode_layer: Path) -> None:
+    assert not list(bytecode_layer.rglob("*.py"))
+    assert (bytecode_layer / "pydantic" / "__init__.pyc").is_file()
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "import pydantic, httpx, aws_lambda_powertools.logging, aws_lambda_powertools.utilities.batch.base;"
+        "from pydantic import BaseModel\n"
+        "class M(BaseModel):\n    a: int\n"
+        "assert M(a='1').a == 1; print(pydantic.__file__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(bytecode_layer)], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == str(bytecode_layer / "pydantic" / "__init__.pyc")

@@ -62,12 +62,42 @@ def test_put_back_records_back_off_by_receive_count(harness: Harness, seed: Seed
 
 
 @pytest.mark.parametrize("count", [1, 2])
-def test_connection_reset_is_retried(harness: Harness, seed: Seeder, count: int) -> None:
+def test_connection_reset_on_a_read_is_retried(harness: Harness, seed: Seeder, count: int) -> None:
     completion = seed()
-    harness.api.inject_fault(None, count=count, action="reset")
-    response, _ = harness.run(harness.service(), [replace(completion)])
+    harness.api.inject_fault(None, count=count, action="reset", method="GET")
+    response, _ = harness.run(harness.service(), [{"completion_id": completion, "metadata": {"a": "1"}}])
     assert response == {"batchItemFailures": []}
     assert harness.api.metadata_of(completion) == {"a": "1"}
+
+
+@pytest.mark.parametrize("fault", [{"action": "reset"}, {"delay": 1.0}])
+def test_a_write_with_unknown_outcome_is_put_back_to_settle_never_resent_blindly(
+    harness: Harness, seed: Seeder, fault: dict[str, Any]
+) -> None:
+    completion = seed()
+    harness.api.inject_fault(None, count=1, method="POST", **fault)
+    service = harness.service(openai_timeout_seconds=0.3)
+    response, [record] = harness.run(service, [replace(completion)])
+    assert failures(response) == {record["messageId"]}
+    assert harness.api.stats()["requests"].get("POST /v1/chat/completions/{id}") == 1
+    # Its visibility lets the first attempt settle (2 x the read timeout) before the redelivery.
+    assert harness.sqs.receive_message(QueueUrl=harness.stack.queue_url, WaitTimeSeconds=0).get("Messages") is None
+    time.sleep(1.2)  # a delayed write has landed by now
+
+    response, _ = harness.run(service, [replace(completion)], receive_count=2)
+    assert response == {"batchItemFailures": []}
+    assert harness.api.metadata_of(completion) == {"a": "1"}
+    assert [e["detail-type"] for e in harness.events(1)] == ["CompletionTagged"]
+    if "delay" in fault:  # the first write landed late: the redelivery read it and did not write again
+        assert harness.api.stats()["updates_by_completion"][completion] == 1
+
+
+def test_a_redelivered_replace_that_is_already_applied_is_not_written_again(harness: Harness, seed: Seeder) -> None:
+    completion = seed({"a": "1"})
+    response, _ = harness.run(harness.service(), [replace(completion)], receive_count=3)
+    assert response == {"batchItemFailures": []}
+    assert harness.api.stats()["requests"] == {"GET /v1/chat/completions/{id}": 1}
+    assert [e["detail-type"] for e in harness.events(1)] == ["CompletionTagged"]
 
 
 def test_persistent_reset_is_a_connection_error_on_the_last_delivery(harness: Harness, seed: Seeder) -> None:
@@ -119,10 +149,10 @@ def test_unexpected_error_in_one_record_fails_only_that_record(
     good, cursed = seed(), seed()
     real_apply = Tagger.apply
 
-    def apply(self: Tagger, request: Any, deadline: Any) -> dict[str, str]:
+    def apply(self: Tagger, request: Any, deadline: Any, **options: Any) -> dict[str, str]:
         if request.completion_id == cursed:
             raise RuntimeError("a bug")
-        return real_apply(self, request, deadline)
+        return real_apply(self, request, deadline, **options)
 
     monkeypatch.setattr(Tagger, "apply", apply)
     response, records = harness.run(harness.service(), [replace(good), replace(cursed)], receive_count=5)

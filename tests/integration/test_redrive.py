@@ -1,0 +1,505 @@
+"""`make redrive` / `python -m local_stack redrive`: dead-lettered requests go back to the queue and are
+processed normally.
+
+The client-side move (the local stack's flavour) runs against moto's server over HTTP, with the real
+handler dead-lettering the messages first. SQS's message-move task cannot run on moto (moto 5.x answers
+StartMessageMoveTask and ListMessageMoveTasks with "not implemented"), so the AWS flavour's calls are
+checked with a botocore Stubber.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools import Metrics
+from botocore.config import Config
+from botocore.stub import Stubber
+
+from local_openai.server import LocalOpenAIServer
+from local_stack import cli, redrive
+from local_stack.aws_endpoint import MotoEndpoint
+from local_stack.event_source import SqsEventSourceMapping
+from local_stack.observer import ResultEvent, ResultObserver
+from local_stack.provision import StackNames, StackResources, StackSettings, provision
+from tagger.config import Settings
+from tagger.service import TaggerService, create_service
+from tests.integration.conftest import API_KEY
+
+MAX_RECEIVE_COUNT = 2
+
+
+@pytest.fixture
+def short_stack(moto: MotoEndpoint) -> StackResources:
+    """Queues with a 1 s visibility timeout and few receives, so dead-lettering happens within seconds."""
+    names = StackNames.with_prefix(f"rd{uuid.uuid4().hex[:8]}-")
+    return provision(names, StackSettings(max_receive_count=MAX_RECEIVE_COUNT, visibility_timeout_seconds=1))
+
+
+@pytest.fixture
+def sqs(moto: MotoEndpoint) -> Any:
+    return boto3.client("sqs")
+
+
+def make_service(stack: StackResources, api: LocalOpenAIServer) -> TaggerService:
+    settings = Settings(
+        openai_base_url=api.base_url,
+        openai_api_key=API_KEY,
+        idempotency_table_name=stack.table_name,
+        event_bus_name=stack.event_bus_name,
+        max_receive_count=MAX_RECEIVE_COUNT,
+        retry_backoff_base_seconds=0,
+        openai_timeout_seconds=2.0,
+        time_reserve_millis=500,
+    )
+    return create_service(settings)
+
+
+class Function:
+    """The real service behind the event source mapping, remembering every record it was given."""
+
+    def __init__(self, service: TaggerService) -> None:
+        self.service = service
+        self.records: list[dict[str, Any]] = []
+        self.metrics = Metrics(namespace="CompletionTaggerTest")
+
+    def __call__(self, event: dict[str, Any], context: Any) -> Any:
+        self.records.extend(event["Records"])
+        try:
+            return self.service.handle(event, context, self.metrics)
+        finally:
+            self.metrics.clear_metrics()
+
+
+def depth(sqs: Any, queue_url: str) -> tuple[int, int]:
+    return redrive.queue_depth(sqs, queue_url)
+
+
+def drain(mapping: SqsEventSourceMapping, until: Callable[[], bool], timeout_seconds: float = 30) -> None:
+    assert mapping.run(until=until, timeout_seconds=timeout_seconds), "the queue did not drain in time"
+
+
+def events_by_type(events: list[ResultEvent]) -> dict[str, list[ResultEvent]]:
+    grouped: dict[str, list[ResultEvent]] = {}
+    for event in events:
+        grouped.setdefault(event.detail_type, []).append(event)
+    return grouped
+
+
+@pytest.mark.integration
+def test_dead_lettered_requests_are_redriven_and_processed_normally(
+    short_stack: StackResources, api: LocalOpenAIServer, sqs: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = short_stack
+    completions = [f"chatcmpl-redrive-{index}-{uuid.uuid4().hex[:8]}" for index in range(5)]
+    for completion_id in completions:
+        api.seed_completion(completion_id, {"source": "seed"})
+    bodies = [
+        json.dumps({"completion_id": c, "metadata": {"reviewed": "true", "n": str(i)}, "request_id": f"r{i}"})
+        for i, c in enumerate(completions[:4])
+    ]
+    # What the upstream rule delivers (an EventBridge event), as the dead-letter queue may also hold.
+    bodies.append(
+        json.dumps(
+            {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "CompletionTagRequested",
+                "source": "upstream.reviews",
+                "detail": {"completion_id": completions[4], "metadata": {"reviewed": "true", "n": "4"}},
+            }
+        )
+    )
+    attributes = {
+        "origin": {"DataType": "String", "StringValue": "redrive-test"},
+        "blob": {"DataType": "Binary", "BinaryValue": b"\x00\xff"},
+    }
+    for body in bodies:
+        sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body, MessageAttributes=attributes)
+
+    # The API is down: every request answers 503 (Retry-After 0 keeps the in-invocation retries quick).
+    api.inject_fault(503, count=100_000, retry_after=0)
+    function = Function(make_service(stack, api))
+    mapping = SqsEventSourceMapping(stack.queue_url, function, queue_arn=stack.queue_arn, batch_size=10)
+    observer = ResultObserver(stack.observer_queue_url, sqs)
+    drain(mapping, lambda: depth(sqs, stack.queue_url) == (0, 0) and depth(sqs, stack.dead_letter_queue_url)[0] == 5)
+
+    failed = observer.drain()
+    assert len(failed) == 5
+    assert {(e.detail_type, e.error_code, e.retryable, e.error.get("status")) for e in failed} == {
+        ("CompletionTagFailed", "upstream_error", True, 503)
+    }
+    dead_ids = {record["messageId"] for record in function.records}
+    assert {e.message_id for e in failed} == dead_ids
+    assert api.stats()["updates_by_completion"] == {}
+
+    # Fixed: the API is back. Redrive, as `python -m local_stack redrive --local` does.
+    api.clear_faults()
+    exit_code = cli.main(
+        ["redrive", "--local", "--dlq-url", stack.dead_letter_queue_url, "--queue-url", stack.queue_url]
+    )
+    output = capsys.readouterr().out
+    assert exit_code == 0, output
+    assert "5 message(s) moved back to the queue (received 5, sent 5, deleted 5)" in output
+    assert depth(sqs, stack.dead_letter_queue_url) == (0, 0)
+    assert depth(sqs, stack.queue_url) == (5, 0)
+
+    first_run_records = len(function.records)
+    drain(mapping, lambda: depth(sqs, stack.queue_url) == (0, 0))
+
+    redriven = function.records[first_run_records:]
+    assert sorted(record["body"] for record in redriven) == sorted(bodies)
+    for record in redriven:
+        assert record["attributes"]["ApproximateReceiveCount"] == "1"  # a fresh start on the queue
+        assert record["messageAttributes"]["origin"]["stringValue"] == "redrive-test"
+        assert record["messageAttributes"]["blob"]["binaryValue"] == "AP8="
+    results = events_by_type(observer.drain())
+    assert set(results) == {"CompletionTagged"}
+    tagged = results["CompletionTagged"]
+    assert sorted(e.message_id or "" for e in tagged) == sorted(record["messageId"] for record in redriven)
+    for index, completion_id in enumerate(completions):
+        expected = {"source": "seed", "reviewed": "true", "n": str(index)}
+        assert api.metadata_of(completion_id) == expected
+        assert [e.detail["metadata"] for e in tagged if e.completion_id == completion_id] == [expected]
+    assert api.stats()["updates_by_completion"] == dict.fromkeys(completions, 1)
+    assert depth(sqs, stack.dead_letter_queue_url) == (0, 0)
+
+
+class Killed(BaseException):
+    """The process died (not an error the code could handle)."""
+
+
+class CrashOnDelete:
+    """An SQS client that dies (like a killed process) when it is about to delete from the dead-letter queue."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def delete_message_batch(self, **kwargs: Any) -> Any:
+        raise Killed("killed between send and delete")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+@pytest.mark.integration
+def test_a_move_killed_between_send_and_delete_duplicates_and_idempotency_absorbs_it(
+    short_stack: StackResources, api: LocalOpenAIServer, sqs: Any
+) -> None:
+    stack = short_stack
+    completions = [f"chatcmpl-crash-{index}-{uuid.uuid4().hex[:8]}" for index in range(3)]
+    for completion_id in completions:
+        api.seed_completion(completion_id, {})
+        body = json.dumps({"completion_id": completion_id, "metadata": {"reviewed": "true"}})
+        sqs.send_message(QueueUrl=stack.dead_letter_queue_url, MessageBody=body)
+    queues = redrive.queues_from_urls(sqs, stack.dead_letter_queue_url, stack.queue_url)
+
+    with pytest.raises(Killed):
+        redrive.move_messages(CrashOnDelete(sqs), queues, visibility_timeout_seconds=1, out=lambda line: None)
+
+    # Sent but not deleted: on the queue, and still in the dead-letter queue (visible again once the lease ends).
+    assert depth(sqs, stack.queue_url) == (3, 0)
+    assert sum(depth(sqs, stack.dead_letter_queue_url)) == 3
+    lines: list[str] = []
+    result = redrive.move_messages(sqs, queues, wait_seconds=2, out=lines.append)
+    assert (result.received, result.sent, result.deleted, result.clean) == (3, 3, 3, True)
+    assert depth(sqs, stack.queue_url) == (6, 0)  # every request twice: nothing lost, three duplicates
+
+    function = Function(make_service(stack, api))
+    mapping = SqsEventSourceMapping(stack.queue_url, function, queue_arn=stack.queue_arn)
+    drain(mapping, lambda: depth(sqs, stack.queue_url) == (0, 0))
+
+    events = ResultObserver(stack.observer_queue_url, sqs).drain()
+    assert len(function.records) == 6
+    assert sorted(e.completion_id or "" for e in events) == sorted(completions)  # one event per request
+    assert {e.detail_type for e in events} == {"CompletionTagged"}
+    assert api.stats()["updates_by_completion"] == dict.fromkeys(completions, 1)  # the duplicates wrote nothing
+    assert depth(sqs, stack.dead_letter_queue_url) == (0, 0)
+
+
+@pytest.mark.integration
+def test_moto_has_no_message_move_task(short_stack: StackResources) -> None:
+    """Why the local flavour exists. If moto gains the call, the local stack could use it too."""
+    client = boto3.client("sqs", config=Config(retries={"max_attempts": 1}))
+    try:
+        client.start_message_move_task(
+            SourceArn=short_stack.dead_letter_queue_arn, DestinationArn=short_stack.queue_arn
+        )
+    except client.exceptions.ClientError as error:  # moto raises NotImplementedError: an HTTP 500
+        assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    else:
+        pytest.fail("moto now implements StartMessageMoveTask: the local stack could use it (local_stack/redrive.py)")
+
+
+# ----- the AWS flavour: SQS's message-move task, checked with a Stubber -----
+
+DLQ_URL = "https://sqs.eu-west-1.amazonaws.com/111122223333/completion-tagger-dev-TagRequestDeadLetterQueue-AbC"
+DLQ_ARN = "arn:aws:sqs:eu-west-1:111122223333:completion-tagger-dev-TagRequestDeadLetterQueue-AbC"
+QUEUE_URL = "https://sqs.eu-west-1.amazonaws.com/111122223333/completion-tagger-dev-TagRequestQueue-XyZ"
+QUEUE_ARN = "arn:aws:sqs:eu-west-1:111122223333:completion-tagger-dev-TagRequestQueue-XyZ"
+DEPTH_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+NOW_MS = 1_780_000_000_000  # the redrive's wall clock, in epoch milliseconds
+
+
+class StubbedSession:
+    """Hands out stubbed clients, as `redrive.main` asks a boto3 session for them."""
+
+    def __init__(self) -> None:
+        options = {"region_name": "eu-west-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
+        self.sqs = boto3.client("sqs", endpoint_url="https://sqs.eu-west-1.amazonaws.com", **options)
+        self.cloudformation = boto3.client(
+            "cloudformation", endpoint_url="https://cloudformation.eu-west-1.amazonaws.com", **options
+        )
+        self.sqs_stub = Stubber(self.sqs)
+        self.cloudformation_stub = Stubber(self.cloudformation)
+
+    def client(self, name: str) -> Any:
+        return {"sqs": self.sqs, "cloudformation": self.cloudformation}[name]
+
+    def __enter__(self) -> StubbedSession:
+        self.sqs_stub.activate()
+        self.cloudformation_stub.activate()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sqs_stub.deactivate()
+        self.cloudformation_stub.deactivate()
+
+    def expect_stack(self, stack_name: str = "completion-tagger-dev") -> None:
+        outputs = {
+            "TagRequestQueueUrl": QUEUE_URL,
+            "TagRequestQueueArn": QUEUE_ARN,
+            "TagRequestDeadLetterQueueUrl": DLQ_URL,
+            "TagRequestDeadLetterQueueArn": DLQ_ARN,
+            "EventBusName": "completion-tagger-dev-results",
+        }
+        self.cloudformation_stub.add_response(
+            "describe_stacks",
+            {
+                "Stacks": [
+                    {
+                        "StackName": stack_name,
+                        "CreationTime": datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+                        "StackStatus": "UPDATE_COMPLETE",
+                        "Outputs": [{"OutputKey": key, "OutputValue": value} for key, value in outputs.items()],
+                    }
+                ]
+            },
+            {"StackName": stack_name},
+        )
+
+    def expect_depth(self, visible: int, in_flight: int = 0) -> None:
+        self.sqs_stub.add_response(
+            "get_queue_attributes",
+            {
+                "Attributes": {
+                    "ApproximateNumberOfMessages": str(visible),
+                    "ApproximateNumberOfMessagesNotVisible": str(in_flight),
+                }
+            },
+            {"QueueUrl": DLQ_URL, "AttributeNames": DEPTH_ATTRIBUTES},
+        )
+
+    def expect_task_listing(self, status: str, moved: int, to_move: int, **extra: Any) -> None:
+        task: dict[str, Any] = {
+            "Status": status,
+            "SourceArn": DLQ_ARN,
+            "DestinationArn": QUEUE_ARN,
+            "ApproximateNumberOfMessagesMoved": moved,
+            "ApproximateNumberOfMessagesToMove": to_move,
+            "StartedTimestamp": NOW_MS + 300,
+            **extra,
+        }
+        if status == "RUNNING":
+            task["TaskHandle"] = "task-handle-1"
+        self.sqs_stub.add_response(
+            "list_message_move_tasks", {"Results": [task]}, {"SourceArn": DLQ_ARN, "MaxResults": 1}
+        )
+
+    def assert_done(self) -> None:
+        self.sqs_stub.assert_no_pending_responses()
+        self.cloudformation_stub.assert_no_pending_responses()
+
+
+def run_redrive(session: StubbedSession, *argv: str) -> tuple[int, list[str], list[float]]:
+    lines: list[str] = []
+    sleeps: list[float] = []
+    code = redrive.main(
+        redrive.parse_arguments(argv),
+        session=session,
+        out=lines.append,
+        sleep=sleeps.append,
+        wall_clock=lambda: NOW_MS / 1000,
+    )
+    return code, lines, sleeps
+
+
+def test_aws_redrive_starts_a_move_task_to_the_named_queue_and_polls_it_to_completion() -> None:
+    with StubbedSession() as session:
+        session.expect_stack("completion-tagger-dev")
+        session.expect_depth(3)
+        session.sqs_stub.add_response(
+            "start_message_move_task",
+            {"TaskHandle": "task-handle-1"},
+            {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN},  # the destination named, never "back to source"
+        )
+        session.expect_task_listing("RUNNING", 0, 3)
+        session.expect_task_listing("RUNNING", 2, 3)
+        session.expect_task_listing("COMPLETED", 3, 3)  # a finished task no longer carries its handle
+
+        code, lines, sleeps = run_redrive(session, "--stack-name", "completion-tagger-dev", "--poll-interval", "2")
+
+        session.assert_done()
+    assert code == redrive.EXIT_OK
+    assert sleeps == [2.0, 2.0]
+    assert "  RUNNING: 0 of 3 messages moved" in lines
+    assert "  RUNNING: 2 of 3 messages moved" in lines
+    assert "  COMPLETED: 3 of 3 messages moved" in lines
+    assert lines[-1] == "redrive: done, 3 message(s) moved back to the queue"
+
+
+def test_aws_redrive_does_not_take_an_earlier_finished_task_for_its_own() -> None:
+    with StubbedSession() as session:
+        session.expect_stack()
+        session.expect_depth(2)
+        session.sqs_stub.add_response(
+            "start_message_move_task",
+            {"TaskHandle": "task-handle-1"},
+            {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN},
+        )
+        # Not listed yet: the most recent task is yesterday's, finished (no handle) ...
+        session.expect_task_listing("COMPLETED", 7, 7, StartedTimestamp=NOW_MS - 86_400_000)
+        session.sqs_stub.add_response(
+            "list_message_move_tasks", {"Results": []}, {"SourceArn": DLQ_ARN, "MaxResults": 1}
+        )
+        # ... then ours.
+        session.expect_task_listing("COMPLETED", 2, 2)
+
+        code, lines, sleeps = run_redrive(session, "--poll-interval", "1")
+
+        session.assert_done()
+    assert code == redrive.EXIT_OK and len(sleeps) == 2
+    assert lines[-1] == "redrive: done, 2 message(s) moved back to the queue"
+    assert "  RUNNING: not listed yet" in lines
+
+
+def test_aws_redrive_with_queue_urls_and_a_rate_limit() -> None:
+    with StubbedSession() as session:
+        for url, arn in ((DLQ_URL, DLQ_ARN), (QUEUE_URL, QUEUE_ARN)):
+            session.sqs_stub.add_response(
+                "get_queue_attributes",
+                {"Attributes": {"QueueArn": arn}},
+                {"QueueUrl": url, "AttributeNames": ["QueueArn"]},
+            )
+        session.expect_depth(0, 4)
+        session.sqs_stub.add_response(
+            "start_message_move_task",
+            {"TaskHandle": "task-handle-1"},
+            {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN, "MaxNumberOfMessagesPerSecond": 50},
+        )
+        session.expect_task_listing("COMPLETED", 4, 4)
+
+        code, _, sleeps = run_redrive(session, "--dlq-url", DLQ_URL, "--queue-url", QUEUE_URL, "--max-per-second", "50")
+
+        session.assert_done()
+    assert code == redrive.EXIT_OK and sleeps == []
+
+
+def test_aws_redrive_reports_a_failed_task() -> None:
+    with StubbedSession() as session:
+        session.expect_stack()
+        session.expect_depth(2)
+        session.sqs_stub.add_response(
+            "start_message_move_task",
+            {"TaskHandle": "task-handle-1"},
+            {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN},
+        )
+        session.expect_task_listing("FAILED", 1, 2, FailureReason="AccessDenied")
+
+        code, lines, _ = run_redrive(session)
+
+        session.assert_done()
+    assert code == redrive.EXIT_NOT_DONE
+    assert lines[-1] == "redrive: move task FAILED: AccessDenied (1 message(s) moved)"
+
+
+def test_aws_redrive_stops_watching_after_its_timeout() -> None:
+    with StubbedSession() as session:
+        session.expect_stack()
+        session.expect_depth(2)
+        session.sqs_stub.add_response(
+            "start_message_move_task",
+            {"TaskHandle": "task-handle-1"},
+            {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN},
+        )
+        session.expect_task_listing("RUNNING", 0, 2)
+
+        code, lines, _ = run_redrive(session, "--timeout", "0")
+
+        session.assert_done()
+    assert code == redrive.EXIT_NOT_DONE
+    assert any("still RUNNING" in line for line in lines)
+
+
+def test_aws_redrive_explains_when_a_task_is_already_running() -> None:
+    with StubbedSession() as session:
+        session.expect_stack()
+        session.expect_depth(2)
+        session.sqs_stub.add_client_error(
+            "start_message_move_task",
+            service_error_code="AWS.SimpleQueueService.UnsupportedOperation",
+            service_message="There is already a task running.",
+            http_status_code=400,
+        )
+
+        code, lines, _ = run_redrive(session)
+
+        session.assert_done()
+    assert code == redrive.EXIT_SETUP
+    assert "only one may be active" in lines[-1]
+
+
+def test_aws_redrive_with_an_empty_dead_letter_queue_starts_nothing() -> None:
+    with StubbedSession() as session:
+        session.expect_stack()
+        session.expect_depth(0)
+
+        code, lines, _ = run_redrive(session)
+
+        session.assert_done()
+    assert code == redrive.EXIT_OK and lines[-1] == "nothing to redrive"
+
+
+def test_aws_redrive_names_missing_stack_outputs() -> None:
+    with StubbedSession() as session:
+        session.cloudformation_stub.add_response(
+            "describe_stacks",
+            {
+                "Stacks": [
+                    {
+                        "StackName": "other",
+                        "CreationTime": datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+                        "StackStatus": "CREATE_COMPLETE",
+                        "Outputs": [{"OutputKey": "TagRequestQueueUrl", "OutputValue": QUEUE_URL}],
+                    }
+                ]
+            },
+            {"StackName": "other"},
+        )
+
+        code, lines, _ = run_redrive(session, "--stack-name", "other")
+
+        session.assert_done()
+    assert code == redrive.EXIT_SETUP
+    assert "TagRequestDeadLetterQueueUrl" in lines[-1] and "TagRequestQueueArn" in lines[-1]
+
+
+def test_queue_urls_come_together() -> None:
+    lines: list[str] = []
+    code = redrive.main(redrive.parse_arguments(["--dlq-url", DLQ_URL]), out=lines.append)
+    assert code == redrive.EXIT_SETUP and "go together" in lines[0]

@@ -1,0 +1,541 @@
+"""Soak: a few hundred tag requests with every fault we can produce, through the real queue and handler.
+
+The requests go to moto's queue (over HTTP) and are drained through the local stack's SQS event source
+mapping into the real service (`create_service`), which talks to the local OpenAI server and to moto's
+DynamoDB and EventBridge. The run ends when the queue is empty and nothing is in flight. Then every
+message must be accounted for exactly once (contract §5), no request may have been written twice, and
+every completion must hold what its requests asked for.
+
+The mix (fixed seed, so the same messages and scripted faults every run):
+- merges: several per completion, each setting keys no other request on that completion touches, some
+  removing a seeded key, some changing nothing (no write expected). Disjoint keys make the final
+  metadata independent of delivery order (a standard queue has none, and put-back records come back
+  later), while still catching lost updates: two merges racing on one completion would drop a key;
+- replaces (one per completion, one of them clearing everything);
+- exact duplicates and same-request-other-key-order duplicates, of successes and of permanent failures;
+- unknown completion ids (404 on read and on write), merges over the 16-key limit, invalid bodies of
+  many shapes (each its own validation failure, copies included);
+- "poison" completions the API always answers 503 for, which must end in the dead-letter queue;
+- faults: random 500s (`error_rate`), 429 bursts with Retry-After / retry-after-ms, scripted 429s, 408s,
+  409s, connection resets, and timeouts: a read answered too late, writes that time out (the client gives
+  up after OPENAI_TIMEOUT_SECONDS), and reads timing out on every in-invocation attempt so the record is
+  put back and redelivered.
+
+Why every timed-out write is one the server did not apply: a client that times out cannot know whether
+its write landed, so a timed-out write that did land could not be told apart from a double write, and "no
+request written twice" could not be checked exactly. The write timeouts here
+therefore answer 504 after the client has given up (the local server decides a fault before it applies
+anything), and every other injected fault (500, 429, 408, 409, 503, reset) also stops a request before it
+is applied. Only reads are ever answered late, which is harmless. So each request that changes a
+completion must show up exactly once in the server's per-completion write count.
+
+A write that the API applies after the client gave up used to be re-sent at once, and the first attempt
+could then land after the next merge on the completion and undo it. The handler now puts such a write
+back to settle and re-reads on the redelivery; `test_a_write_applied_after_its_timeout_does_not_undo_the_next_merge`
+below is the reproduction that found it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools import Metrics
+
+from local_openai.server import LocalOpenAIServer
+from local_stack.aws_endpoint import MotoEndpoint
+from local_stack.event_source import SqsEventSourceMapping
+from local_stack.observer import FAILED, TAGGED, ResultEvent, ResultObserver
+from local_stack.provision import StackNames, StackResources, StackSettings
+from local_stack.provision import provision as provision_stack
+from tagger.config import Settings
+from tagger.service import TaggerService, create_service
+from tests.integration.conftest import API_KEY
+
+pytestmark = [pytest.mark.integration, pytest.mark.soak]
+
+SEED = 20260611
+MAX_RECEIVE_COUNT = 5  # the contract's default
+VISIBILITY_TIMEOUT_SECONDS = 1  # put-back records come round again within the run
+OPENAI_TIMEOUT_SECONDS = 0.5  # short, so slow answers are timeouts (with a margin for a loaded machine)
+LATE = OPENAI_TIMEOUT_SECONDS + 0.3  # how late a "slow" answer comes
+# The bound: the drain must finish within this (the whole test takes a few seconds more). pytest-timeout
+# (the mark below) is the backstop should anything outside the drain loop hang.
+DRAIN_TIMEOUT_SECONDS = 60.0
+RETRYABLE_CODES = {"unauthorized", "rate_limited", "upstream_error", "timeout", "connection_error"}
+
+MERGE_COMPLETIONS = 60
+REPLACE_COMPLETIONS = 20
+POISON_COMPLETIONS = 4
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message to send, and what the test knows about it."""
+
+    body: str
+    kind: str  # merge, noop, replace, not_found, too_many_keys, poison, invalid
+    group: str | None  # messages of one group are the same request (same idempotency key); None: stands alone
+    completion_id: str | None = None
+    request: dict[str, Any] | None = None
+
+
+@dataclass
+class Plan:
+    """The generated mix: completions to seed, messages to send, faults to script, and what must follow."""
+
+    seeded: dict[str, dict[str, str]] = field(default_factory=dict)
+    messages: list[Message] = field(default_factory=list)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    expected_metadata: dict[str, dict[str, str]] = field(default_factory=dict)
+    expected_writes: Counter[str] = field(default_factory=Counter)
+    poison: set[str] = field(default_factory=set)
+
+    def add(self, kind: str, group: str | None, request: dict[str, Any]) -> Message:
+        message = Message(json.dumps(request), kind, group, request.get("completion_id"), request)
+        self.messages.append(message)
+        return message
+
+
+EXPECTED_OUTCOME = {
+    "merge": "tagged",
+    "noop": "tagged",
+    "replace": "tagged",
+    "not_found": "failed:not_found",
+    "too_many_keys": "failed:invalid_request",
+    "poison": "dead-lettered",
+    "invalid": "failed:validation_error",
+}
+
+
+def make_plan(rng: random.Random) -> Plan:
+    plan = Plan()
+    groups = iter(range(10**6))
+
+    def group() -> str:
+        return f"g{next(groups)}"
+
+    # Merges: disjoint keys per request, so the result does not depend on the order of delivery.
+    merge_ids = [f"chatcmpl-soak-merge-{index:03d}" for index in range(MERGE_COMPLETIONS)]
+    for index, completion_id in enumerate(merge_ids):
+        initial = {"origin": "seed", "old": f"o{index}", "keep": "k"}
+        plan.seeded[completion_id] = initial
+        final = dict(initial)
+        removes_old = rng.random() < 0.35
+        count = rng.randint(3, 5)
+        for number in range(count):
+            keys = {f"m{number}{suffix}": f"v{rng.randrange(10**6)}" for suffix in "ab"[: rng.randint(1, 2)]}
+            request: dict[str, Any] = {
+                "completion_id": completion_id,
+                "metadata": keys,
+                "request_id": f"req-{index}-{number}",
+            }
+            if removes_old and number == count - 1:
+                if rng.random() < 0.5:
+                    request["metadata"] = {}  # a pure removal
+                request["remove"] = ["old"]
+                final.pop("old")
+            final.update(request["metadata"])
+            plan.add("merge", group(), request)
+            plan.expected_writes[completion_id] += 1
+        if rng.random() < 0.2:  # changes nothing: Tagged, but no write
+            noop = rng.choice([{"metadata": {"keep": "k"}}, {"metadata": {}, "remove": ["never-set"]}])
+            plan.add("noop", group(), {"completion_id": completion_id, **noop})
+        plan.expected_metadata[completion_id] = final
+
+    # Replaces: one per completion (a replace and a merge on one completion would depend on their order).
+    replace_ids = [f"chatcmpl-soak-replace-{index:03d}" for index in range(REPLACE_COMPLETIONS)]
+    for index, completion_id in enumerate(replace_ids):
+        plan.seeded[completion_id] = {"origin": "seed", "x": "1"}
+        metadata = {} if index == 0 else {"label": rng.choice(["good", "bad", "ugly"]), "r": str(index)}
+        plan.add("replace", group(), {"completion_id": completion_id, "metadata": metadata, "mode": "replace"})
+        plan.expected_metadata[completion_id] = metadata
+        plan.expected_writes[completion_id] += 1
+
+    # Over the 16-key limit once merged: a permanent failure, nothing written.
+    for index in range(2):
+        completion_id = f"chatcmpl-soak-full-{index}"
+        plan.seeded[completion_id] = {f"s{key}": "v" for key in range(15)}
+        plan.expected_metadata[completion_id] = plan.seeded[completion_id]
+        plan.add("too_many_keys", group(), {"completion_id": completion_id, "metadata": {"n1": "a", "n2": "b"}})
+
+    # Unknown completions: 404 on the read (merge) or on the write (replace).
+    for index in range(12):
+        mode = "replace" if index % 3 == 0 else "merge"
+        request = {"completion_id": f"chatcmpl-soak-unknown-{index}", "metadata": {"t": "1"}, "mode": mode}
+        plan.add("not_found", group(), request)
+
+    # Poison: the API answers 503 to everything about these, on every delivery.
+    for index in range(POISON_COMPLETIONS):
+        completion_id = f"chatcmpl-soak-poison-{index}"
+        plan.seeded[completion_id] = {"origin": "seed"}
+        plan.expected_metadata[completion_id] = {"origin": "seed"}
+        plan.poison.add(completion_id)
+        plan.faults.append({"status": 503, "count": 10_000, "completion_id": completion_id, "retry_after": 0})
+        request = {"completion_id": completion_id, "metadata": {"p": str(index)}}
+        if index == 0:  # as the upstream rule delivers it
+            envelope = {"version": "0", "detail-type": "CompletionTagRequested", "source": "soak", "detail": request}
+            plan.messages.append(Message(json.dumps(envelope), "poison", group(), completion_id, request))
+        else:
+            plan.add("poison", group(), request)
+    # A copy of a poison request fails on its own: it never completed, so it is no duplicate.
+    poison_copy = plan.messages[-1]
+    plan.messages.append(Message(poison_copy.body, "poison", group(), poison_copy.completion_id, poison_copy.request))
+
+    # Duplicates: exact copies, and the same request with its keys in another order.
+    originals = [m for m in plan.messages if m.kind in ("merge", "noop", "replace", "not_found", "too_many_keys")]
+    for original in rng.sample(originals, 45):
+        assert original.request is not None
+        if rng.random() < 0.5 and len(original.request["metadata"]) > 1:
+            reordered = dict(original.request, metadata=dict(reversed(list(original.request["metadata"].items()))))
+            body = json.dumps(dict(reversed(list(reordered.items()))), indent=1)
+        else:
+            body = original.body
+        plan.messages.append(Message(body, original.kind, original.group, original.completion_id, original.request))
+
+    # Invalid bodies: each is its own permanent failure, even an exact copy of another.
+    some_merge = merge_ids[0]
+    invalid_bodies = [
+        "not json {",
+        " ",
+        "[]",
+        "42",
+        "null",
+        '"a string"',
+        json.dumps({"metadata": {"a": "b"}}),
+        json.dumps({"completion_id": some_merge}),
+        json.dumps({"completion_id": "bad/id", "metadata": {"a": "b"}}),
+        json.dumps({"completion_id": some_merge, "metdata": {"a": "b"}}),
+        json.dumps({"completion_id": some_merge, "metadata": {"n": 1}}),
+        json.dumps({"completion_id": some_merge, "metadata": {"b": True}}),
+        json.dumps({"completion_id": some_merge, "metadata": {"z": None}}),
+        json.dumps({"completion_id": some_merge, "metadata": {f"k{i}": "v" for i in range(17)}}),
+        json.dumps({"completion_id": some_merge, "metadata": {"k" * 65: "v"}}),
+        json.dumps({"completion_id": some_merge, "metadata": {"k": "v" * 513}}),
+        json.dumps({"completion_id": some_merge, "metadata": {}}),
+        json.dumps({"completion_id": some_merge, "metadata": {"a": "b"}, "mode": "replace", "remove": ["x"]}),
+        json.dumps({"completion_id": some_merge, "metadata": {"a": "b"}, "mode": "upsert"}),
+        json.dumps({"completion_id": some_merge, "metadata": {"a": "b"}, "remove": ["a"]}),
+        json.dumps({"completion_id": some_merge, "metadata": {"a": "b"}, "request_id": "r" * 129}),
+        json.dumps({"detail-type": "CompletionTagRequested", "source": "soak", "detail": {"completion_id": 7}}),
+        json.dumps({"completion_id": some_merge, "metadata": {"a": "b"}, "padding": "x" * 120_000}),
+        "[" * 400 + "]" * 400,
+    ]
+    for body in [*invalid_bodies, invalid_bodies[9], invalid_bodies[13]]:
+        plan.messages.append(Message(body, "invalid", None))
+
+    # Scripted faults on healthy completions (each consumed by the first matching request).
+    changed = [c for c in merge_ids if plan.expected_writes[c]]
+    targets = iter(rng.sample(changed, 30))
+    for _ in range(6):  # a write that times out and is not applied (504 after the client gave up)
+        plan.faults.append({"status": 504, "method": "POST", "completion_id": next(targets), "delay": LATE})
+    for _ in range(4):  # a read answered too late: a client-side timeout, harmless to retry
+        plan.faults.append({"status": None, "method": "GET", "completion_id": next(targets), "delay": LATE})
+    for _ in range(2):  # every in-invocation attempt times out: put back, redelivered, then fine
+        plan.faults.append({"status": 504, "method": "GET", "completion_id": next(targets), "delay": LATE, "count": 3})
+    for method in ("GET", "GET", "POST", "POST"):  # connection reset without a response
+        plan.faults.append({"action": "reset", "method": method, "completion_id": next(targets)})
+    for _ in range(4):  # 429 asking to wait 150 ms
+        plan.faults.append({"status": 429, "retry_after_ms": 150, "completion_id": next(targets)})
+    for status in (408, 409, 502, 503):
+        plan.faults.append({"status": status, "method": "POST", "completion_id": next(targets)})
+    for completion_id in rng.sample(replace_ids[1:], 3):  # timed-out replace writes, not applied
+        plan.faults.append({"status": 504, "method": "POST", "completion_id": completion_id, "delay": LATE})
+
+    rng.shuffle(plan.messages)
+    return plan
+
+
+class Function:
+    """The real service behind the event source mapping, remembering which message ids it saw."""
+
+    def __init__(self, service: TaggerService) -> None:
+        self.service = service
+        self.metrics = Metrics(namespace="CompletionTaggerSoak")
+        self.invocations = 0
+
+    def __call__(self, event: dict[str, Any], context: Any) -> Any:
+        self.invocations += 1
+        try:
+            return self.service.handle(event, context, self.metrics)
+        finally:
+            self.metrics.clear_metrics()
+
+
+def pending(sqs: Any, queue_url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
+
+
+def send_all(sqs: Any, queue_url: str, messages: list[Message]) -> dict[str, Message]:
+    sent: dict[str, Message] = {}
+    for start in range(0, len(messages), 10):
+        chunk = messages[start : start + 10]
+        response = sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(index), "MessageBody": message.body} for index, message in enumerate(chunk)],
+        )
+        assert not response.get("Failed"), response.get("Failed")
+        for entry in response["Successful"]:
+            sent[entry["MessageId"]] = chunk[int(entry["Id"])]
+    return sent
+
+
+def dead_lettered(sqs: Any, queue_url: str) -> set[str]:
+    ids: set[str] = set()
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
+            "Messages", []
+        )
+        if not messages:
+            return ids
+        ids.update(message["MessageId"] for message in messages)
+
+
+@pytest.fixture
+def soak_stack(moto: MotoEndpoint) -> StackResources:
+    names = StackNames.with_prefix(f"soak{uuid.uuid4().hex[:8]}-")
+    return provision_stack(
+        names, StackSettings(max_receive_count=MAX_RECEIVE_COUNT, visibility_timeout_seconds=VISIBILITY_TIMEOUT_SECONDS)
+    )
+
+
+@pytest.fixture
+def soak_api(api: LocalOpenAIServer) -> Iterator[LocalOpenAIServer]:
+    """The shared local server, with its knobs and faults put back afterwards for the tests that follow."""
+    try:
+        yield api
+    finally:
+        api.reset()
+
+
+@pytest.mark.timeout(150)
+def test_soak_every_message_ends_exactly_once_with_no_double_write(
+    soak_stack: StackResources, soak_api: LocalOpenAIServer
+) -> None:
+    started = time.monotonic()
+    stack, api = soak_stack, soak_api
+    sqs = boto3.client("sqs")
+    plan = make_plan(random.Random(SEED))
+    for completion_id, metadata in plan.seeded.items():
+        api.seed_completion(completion_id, metadata)
+    for fault in plan.faults:
+        api.inject_fault(**fault)
+    # Random faults on top: 3 % of requests answer 500, and 2 of every 50 answer 429 with a Retry-After.
+    api.configure(error_rate=0.03, burst_429_every=50, burst_429_length=2, retry_after=0.1, seed=SEED)
+    settings = Settings(
+        openai_base_url=api.base_url,
+        openai_api_key=API_KEY,
+        idempotency_table_name=stack.table_name,
+        event_bus_name=stack.event_bus_name,
+        max_receive_count=MAX_RECEIVE_COUNT,
+        max_concurrency=10,
+        retry_backoff_base_seconds=0,
+        retry_backoff_max_seconds=VISIBILITY_TIMEOUT_SECONDS,
+        openai_timeout_seconds=OPENAI_TIMEOUT_SECONDS,
+        time_reserve_millis=500,
+    )
+    function = Function(create_service(settings))
+    mapping = SqsEventSourceMapping(
+        stack.queue_url, function, queue_arn=stack.queue_arn, batch_size=10, function_timeout_seconds=30
+    )
+
+    sent = send_all(sqs, stack.queue_url, plan.messages)
+    assert len(sent) == len(plan.messages)
+    drain_started = time.monotonic()
+    drained = mapping.run(until=lambda: pending(sqs, stack.queue_url) == 0, timeout_seconds=DRAIN_TIMEOUT_SECONDS)
+    drain_seconds = time.monotonic() - drain_started
+    assert drained, f"the queue did not drain within {DRAIN_TIMEOUT_SECONDS:g} s"
+
+    events = ResultObserver(stack.observer_queue_url, sqs).drain()
+    dead = dead_lettered(sqs, stack.dead_letter_queue_url)
+    deleted = mapping.deleted_message_ids
+    api_stats = api.stats()
+    report = summary(plan, sent, events, dead, mapping, function, api_stats, drain_seconds)
+    print(report)
+
+    # ---- every message ended exactly once ----
+    assert deleted.isdisjoint(dead)
+    assert deleted | dead == set(sent), "messages neither deleted nor dead-lettered"
+    by_message: dict[str, list[ResultEvent]] = {}
+    for event in events:
+        assert event.message_id in sent, f"an event for a message never sent: {event.detail}"
+        by_message.setdefault(event.message_id, []).append(event)
+    twice = {mid: [e.detail_type for e in evs] for mid, evs in by_message.items() if len(evs) > 1}
+    assert not twice, f"messages with more than one result event: {twice}"
+
+    outcomes = {mid: outcome(by_message.get(mid, []), mid in dead) for mid in sent}
+    problems = []
+    members: dict[str, list[str]] = {}
+    for mid, message in sent.items():
+        if message.group is None:
+            if outcomes[mid] != EXPECTED_OUTCOME[message.kind]:
+                problems.append(f"{message.kind} {message.body[:60]!r}: {outcomes[mid]}")
+        else:
+            members.setdefault(message.group, []).append(mid)
+    for mids in members.values():
+        kind = sent[mids[0]].kind
+        ended = sorted(outcomes[mid] for mid in mids)
+        if kind == "poison":
+            expected = ["dead-lettered"] * len(mids)
+        else:  # one message of the request did it; its copies were duplicates of a completed request
+            expected = sorted([EXPECTED_OUTCOME[kind]] + ["duplicate"] * (len(mids) - 1))
+        if ended != expected:
+            problems.append(f"{kind} {sent[mids[0]].body[:80]!r} x{len(mids)}: {ended}, expected {expected}")
+    assert not problems, "\n".join(problems)
+
+    # Dead-lettered only with a retryable failure event, and only the poison.
+    for mid in dead:
+        (event,) = by_message[mid]
+        assert event.retryable and event.error_code in RETRYABLE_CODES
+        assert event.completion_id in plan.poison
+    # Permanent failures say what went wrong; correlation ids are echoed.
+    for mid, evs in by_message.items():
+        request = sent[mid].request or {}
+        for event in evs:
+            if request.get("request_id"):
+                assert event.detail.get("request_id") == request["request_id"]
+            if event.detail_type == TAGGED:
+                assert event.completion_id == request["completion_id"]
+                metadata = event.detail["metadata"]
+                assert request["metadata"].items() <= metadata.items()  # what it set is there...
+                assert not set(request.get("remove", [])) & set(metadata)  # ...and what it removed is not
+            if event.detail_type == FAILED and not event.retryable:
+                assert event.error.get("message")
+                assert len(json.dumps(event.detail)) < 8_000
+
+    # ---- no request written twice (and none that should have been, left unwritten) ----
+    writes = api_stats["updates_by_completion"]
+    wrong_writes = {
+        completion_id: f"{writes.get(completion_id, 0)} writes, expected {plan.expected_writes[completion_id]}"
+        for completion_id in set(writes) | set(plan.expected_writes)
+        if writes.get(completion_id, 0) != plan.expected_writes[completion_id]
+    }
+    assert not wrong_writes, wrong_writes
+
+    # ---- each completion holds what its requests asked for ----
+    wrong_metadata = {
+        completion_id: metadata_difference(api.metadata_of(completion_id), expected)
+        for completion_id, expected in plan.expected_metadata.items()
+        if api.metadata_of(completion_id) != expected
+    }
+    assert not wrong_metadata, wrong_metadata
+
+    # ---- the faults really happened ----
+    statuses = api_stats["statuses"]
+    for status in ("404", "408", "409", "429", "500", "502", "503", "504", "reset"):
+        assert statuses.get(status), f"no {status} answered: {statuses}"
+    assert {"scripted", "burst_429", "error_rate"} <= set(api_stats["faults"])
+    unfired = [fault for fault in api.app.faults.pending() if fault["completion_id"] not in plan.poison]
+    assert not unfired, f"scripted faults that never fired: {unfired}"
+    assert mapping.stats.records_put_back > 0
+    print(f"soak: whole test {time.monotonic() - started:.1f} s")
+
+
+def metadata_difference(actual: dict[str, str], expected: dict[str, str]) -> str:
+    missing = sorted(expected.keys() - actual.keys())
+    unexpected = sorted(actual.keys() - expected.keys())
+    changed = sorted(key for key in expected.keys() & actual.keys() if expected[key] != actual[key])
+    return f"missing {missing}, unexpected {unexpected}, changed {changed}"
+
+
+def outcome(events: list[ResultEvent], in_dead_letter_queue: bool) -> str:
+    """How one message ended, in the contract's terms (§5)."""
+    if in_dead_letter_queue:
+        if len(events) == 1 and events[0].detail_type == FAILED and events[0].retryable:
+            return "dead-lettered"
+        return f"dead-lettered without its retryable failure event ({[e.detail_type for e in events]})"
+    if not events:
+        return "duplicate"
+    (event,) = events
+    if event.detail_type == TAGGED:
+        return "tagged"
+    if event.retryable:
+        return f"deleted after a retryable failure event ({event.error_code})"
+    return f"failed:{event.error_code}"
+
+
+def summary(
+    plan: Plan,
+    sent: dict[str, Message],
+    events: list[ResultEvent],
+    dead: set[str],
+    mapping: SqsEventSourceMapping,
+    function: Function,
+    api_stats: dict[str, Any],
+    drain_seconds: float,
+) -> str:
+    kinds = Counter(message.kind for message in sent.values())
+    copies = len(sent) - len({m.group for m in sent.values() if m.group}) - kinds["invalid"]
+    stats = mapping.stats
+    return "\n".join(
+        [
+            f"soak: {len(sent)} messages ({dict(sorted(kinds.items()))}; {copies} duplicates) "
+            f"drained in {drain_seconds:.1f} s",
+            f"  events {dict(Counter(e.detail_type for e in events))}, dead-lettered {len(dead)}",
+            f"  invocations {function.invocations}, deliveries {stats.records_delivered}, "
+            f"put back {stats.records_put_back}, failed invocations {stats.failed_invocations}",
+            f"  API requests {api_stats['total']}, statuses {dict(sorted(api_stats['statuses'].items()))}, "
+            f"faults {api_stats['faults']}, writes {sum(api_stats['updates_by_completion'].values())}",
+        ]
+    )
+
+
+@pytest.mark.timeout(60)
+def test_a_write_applied_after_its_timeout_does_not_undo_the_next_merge(
+    soak_stack: StackResources, soak_api: LocalOpenAIServer
+) -> None:
+    """Minimal reproduction of what the soak avoids by design (its timed-out writes are never applied).
+
+    Two merges for one completion in one batch. The API applies the first merge's write only after the
+    client gave up waiting (a slow server); the handler re-sends that write, and the second merge then reads
+    and writes. When the first attempt finally lands, it puts back the metadata from before the second merge.
+    """
+    stack, api = soak_stack, soak_api
+    sqs = boto3.client("sqs")
+    completion_id = f"chatcmpl-late-write-{uuid.uuid4().hex[:8]}"
+    api.seed_completion(completion_id, {"a": "1"})
+    late = 4 * OPENAI_TIMEOUT_SECONDS
+    api.inject_fault(None, method="POST", completion_id=completion_id, delay=late)  # answered, and applied, late
+    settings = Settings(
+        openai_base_url=api.base_url,
+        openai_api_key=API_KEY,
+        idempotency_table_name=stack.table_name,
+        event_bus_name=stack.event_bus_name,
+        retry_backoff_base_seconds=0,
+        openai_timeout_seconds=OPENAI_TIMEOUT_SECONDS,
+        time_reserve_millis=500,
+    )
+    mapping = SqsEventSourceMapping(
+        stack.queue_url, Function(create_service(settings)), queue_arn=stack.queue_arn, batching_window_seconds=0.5
+    )
+    sqs.send_message_batch(
+        QueueUrl=stack.queue_url,
+        Entries=[
+            {"Id": "1", "MessageBody": json.dumps({"completion_id": completion_id, "metadata": {"b": "2"}})},
+            {"Id": "2", "MessageBody": json.dumps({"completion_id": completion_id, "metadata": {"c": "3"}})},
+        ],
+    )
+    started = time.monotonic()
+
+    assert mapping.run(until=lambda: pending(sqs, stack.queue_url) == 0, timeout_seconds=30)
+    time.sleep(max(started + late + 1.0 - time.monotonic(), 0))  # the late write has landed by now
+
+    tagged = [e for e in ResultObserver(stack.observer_queue_url, sqs).drain() if e.detail_type == TAGGED]
+    assert len(tagged) == 2  # both merges were reported done ...
+    assert api.metadata_of(completion_id) == {"a": "1", "b": "2", "c": "3"}  # ... so both must have stuck
