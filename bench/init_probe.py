@@ -1,6 +1,9 @@
 """Cold-start probe, run as a fresh process: time one kind of init and print it as JSON (last line).
 
-- `ours`: import `tagger.app` with the function's environment (module imports plus client creation);
+- `ours`: import `tagger.app` with the function's environment (module imports plus client creation), with
+  X-Ray tracing off (`EnableTracing=false`);
+- `ours-traced`: the same as on Lambda with tracing on, the template's default (the runner sets
+  LAMBDA_TASK_ROOT, so the Powertools Tracer and the X-Ray SDK are loaded);
 - `bare`: `import boto3, httpx, pydantic` and create two boto3 clients (the issue's yardstick);
 - `baseline`: import `bench.baseline.app` (Powertools, the openai SDK, its clients);
 - `compile`: import `tagger.app`, then time compiling the source of every installed module it loaded: what
@@ -14,9 +17,14 @@ import json
 import sys
 import time
 
-PROBES = ("ours", "bare", "baseline", "compile")
+PROBES = ("ours", "ours-traced", "bare", "baseline", "compile")
 # Module names only: importing `bench.functions` here would load `typing` before the clock starts.
-HANDLER_MODULES = {"ours": "tagger.app", "baseline": "bench.baseline.app", "compile": "tagger.app"}
+HANDLER_MODULES = {
+    "ours": "tagger.app",
+    "ours-traced": "tagger.app",
+    "baseline": "bench.baseline.app",
+    "compile": "tagger.app",
+}
 
 
 def bare_init() -> None:

@@ -287,13 +287,18 @@ def function_env(stack: StackResources, api: LocalOpenAIServer, max_concurrency:
 
 def measure_init(env: dict[str, str], runs: int) -> dict[str, Any]:
     """Median init of fresh processes, the three kinds interleaved so drift hits them alike."""
-    samples: dict[str, list[dict[str, Any]]] = {"bare": [], "ours": [], "baseline": []}
+    samples: dict[str, list[dict[str, Any]]] = {"bare": [], "ours": [], "ours-traced": [], "baseline": []}
+    # As on Lambda: Powertools (and so the function) trace only where LAMBDA_TASK_ROOT is set.
+    traced_env = {
+        **{name: value for name, value in env.items() if name != "POWERTOOLS_TRACE_DISABLED"},
+        "LAMBDA_TASK_ROOT": str(REPO_ROOT / "functions"),
+    }
     for _ in range(runs):
         for probe, probe_samples in samples.items():
             done = subprocess.run(
                 [sys.executable, "-m", "bench.init_probe", probe],
                 cwd=REPO_ROOT,
-                env=env,
+                env=traced_env if probe == "ours-traced" else env,
                 capture_output=True,
                 text=True,
                 check=False,

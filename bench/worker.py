@@ -20,9 +20,9 @@ import traceback
 from collections import Counter
 from typing import IO, Any
 
-from bench.context import BenchLambdaContext
 from bench.functions import IMPLEMENTATIONS, Implementation, load_handler
 from bench.rss import peak_rss_kb
+from local_stack.lambda_context import LocalLambdaContext
 
 
 class AwsCallCounter:
@@ -80,7 +80,7 @@ def serve(implementation: Implementation, replies: IO[str], commands: IO[str]) -
             _reply(replies, {"error": f"unknown op {command['op']!r}"})
             continue
         counter.take()
-        context = BenchLambdaContext(
+        context = LocalLambdaContext(
             function_name=f"bench-{implementation}",
             timeout_seconds=float(command["timeout_seconds"]),
             memory_limit_in_mb=int(command["memory_mb"]),

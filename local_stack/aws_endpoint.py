@@ -15,10 +15,9 @@ from types import TracebackType
 
 from moto.server import ThreadedMotoServer
 
+from local_stack.account import REGION
+
 LOOPBACK = "127.0.0.1"
-REGION = "us-east-1"
-# moto's default account; queue and rule ARNs carry it.
-ACCOUNT_ID = "123456789012"
 
 # Variables that would send a client somewhere other than moto, or lend it real credentials.
 _CLEARED_VARIABLES = (

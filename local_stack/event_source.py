@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from local_stack.aws_endpoint import REGION
+from local_stack.account import REGION
 from local_stack.lambda_context import LocalLambdaContext
 from local_stack.sqs_records import BatchOutcome, lambda_sqs_event, read_batch_response
 

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from local_stack.aws_endpoint import ACCOUNT_ID, REGION
+from local_stack.account import ACCOUNT_ID, REGION
 
 
 class LocalLambdaContext:

@@ -156,7 +156,7 @@ class _Runner:
     def _process(self, mapping: SqsEventSourceMapping, resources: StackResources, counts: SendCounts) -> int:
         sqs: SQSClient = boto3.client("sqs")
         observer = ResultObserver(resources.observer_queue_url, sqs)
-        arrived = _pending(sqs, resources.queue_url)
+        arrived = messages_on_queue(sqs, resources.queue_url)
         if arrived < counts.total:
             self.say(
                 f"local_stack run: only {arrived} of {counts.total} messages reached the queue "
@@ -176,8 +176,8 @@ class _Runner:
                 if report is not None and report.error:
                     self._whole_batch_failed(report)
                 self._show(observer.drain())
-                pending = _pending(sqs, resources.queue_url)
-                dead = _pending(sqs, resources.dead_letter_queue_url)
+                pending = messages_on_queue(sqs, resources.queue_url)
+                dead = messages_on_queue(sqs, resources.dead_letter_queue_url)
                 ended = len(mapping.deleted_message_ids) + dead
                 self._progress = (ended, counts.total, pending, dead, self.tally.tagged, self.tally.failed_total)
                 if pending == 0 and ended >= counts.total:
@@ -240,7 +240,7 @@ class _Runner:
             sent_via_eventbridge=counts.via_eventbridge,
             tally=self.tally,
             duplicates=self.tally.duplicates(mapping.deleted_message_ids),
-            dead_lettered=_pending(sqs, resources.dead_letter_queue_url),
+            dead_lettered=messages_on_queue(sqs, resources.dead_letter_queue_url),
             dead_letter_queue=resources.names.dead_letter_queue,
             api_stats=self.api.api_stats(),
             invocations=stats.invocations,
@@ -255,7 +255,7 @@ class _Runner:
             self.say(line)
 
 
-def _pending(sqs: SQSClient, queue_url: str) -> int:
+def messages_on_queue(sqs: SQSClient, queue_url: str) -> int:
     """Messages on a queue: visible, in flight and delayed."""
     attributes = sqs.get_queue_attributes(
         QueueUrl=queue_url,

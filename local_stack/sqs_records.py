@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from local_stack.aws_endpoint import REGION
+from local_stack.account import REGION
 
 # The system attributes Lambda always puts in `attributes` (others, e.g. AWSTraceHeader or the FIFO
 # ones, are passed through when SQS returns them).

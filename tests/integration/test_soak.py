@@ -56,6 +56,7 @@ from local_stack.event_source import SqsEventSourceMapping
 from local_stack.observer import FAILED, TAGGED, ResultEvent, ResultObserver
 from local_stack.provision import StackNames, StackResources, StackSettings
 from local_stack.provision import provision as provision_stack
+from local_stack.run import messages_on_queue
 from tagger.config import Settings
 from tagger.service import TaggerService, create_service
 from tests.integration.conftest import API_KEY
@@ -270,18 +271,6 @@ class Function:
             self.metrics.clear_metrics()
 
 
-def pending(sqs: Any, queue_url: str) -> int:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return sum(int(value) for value in attributes.values())
-
-
 def send_all(sqs: Any, queue_url: str, messages: list[Message]) -> dict[str, Message]:
     sent: dict[str, Message] = {}
     for start in range(0, len(messages), 10):
@@ -358,7 +347,9 @@ def test_soak_every_message_ends_exactly_once_with_no_double_write(
     sent = send_all(sqs, stack.queue_url, plan.messages)
     assert len(sent) == len(plan.messages)
     drain_started = time.monotonic()
-    drained = mapping.run(until=lambda: pending(sqs, stack.queue_url) == 0, timeout_seconds=DRAIN_TIMEOUT_SECONDS)
+    drained = mapping.run(
+        until=lambda: messages_on_queue(sqs, stack.queue_url) == 0, timeout_seconds=DRAIN_TIMEOUT_SECONDS
+    )
     drain_seconds = time.monotonic() - drain_started
     assert drained, f"the queue did not drain within {DRAIN_TIMEOUT_SECONDS:g} s"
 
@@ -533,7 +524,7 @@ def test_a_write_applied_after_its_timeout_does_not_undo_the_next_merge(
     )
     started = time.monotonic()
 
-    assert mapping.run(until=lambda: pending(sqs, stack.queue_url) == 0, timeout_seconds=30)
+    assert mapping.run(until=lambda: messages_on_queue(sqs, stack.queue_url) == 0, timeout_seconds=30)
     time.sleep(max(started + late + 1.0 - time.monotonic(), 0))  # the late write has landed by now
 
     tagged = [e for e in ResultObserver(stack.observer_queue_url, sqs).drain() if e.detail_type == TAGGED]

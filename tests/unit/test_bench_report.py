@@ -105,7 +105,7 @@ def results_with(ours_wall: float, baseline_wall: float, wide_wall: float) -> di
                     "openai_sdk_loaded": False,
                     "rss_mb": 50.0,
                 }
-                for name, ms in (("bare", 200.0), ("ours", 230.0), ("baseline", 600.0))
+                for name, ms in (("bare", 200.0), ("ours", 230.0), ("ours-traced", 300.0), ("baseline", 600.0))
             },
         },
         "memory": {"ours (MAX_CONCURRENCY 10)": {"after_init_mb": 70.0, "peak_mb": 90.0, "largest_batch": "100"}},
@@ -121,7 +121,8 @@ def test_targets_report_met_and_missed_with_margins() -> None:
     assert targets["merge, batch 10 @ 500 ms"]["margin"].startswith("missed by 0.10×")
     assert targets["replace, batch 10 @ 500 ms vs baseline"]["measured"] == "8.33×"
     assert targets["replace, batch 100 @ 500 ms, MAX_CONCURRENCY 25"]["met"] is False  # 5× > 4.5×
-    assert targets["handler init vs bare imports"]["met"] is True  # 1.15×
+    assert targets["handler init vs bare imports (EnableTracing=false)"]["met"] is True  # 1.15×
+    assert targets["handler init vs bare imports (tracing on, the default)"]["met"] is False  # 1.5×
     assert targets["peak RSS, batch of 100"]["met"] is True
     assert targets["deployed package, unzipped"]["met"] is None  # not measured
 
