@@ -473,7 +473,7 @@ def test_alarm_watches_the_right_resource(
         ("MaxConcurrency", 10, 1, 100),
         ("MaxReceiveCount", 5, 1, 1000),
         ("IdempotencyExpirySeconds", 86400, 60, None),
-        ("MemorySize", 256, 128, 10240),
+        ("MemorySize", 512, 128, 10240),
     ],
 )
 def test_numeric_parameter_defaults_and_bounds(template: dict, name: str, default: int, low: int, high) -> None:
