@@ -83,9 +83,9 @@ class RecordProcessor:
         logger.thread_safe_clear_keys()
         logger.thread_safe_append_keys(message_id=record.message_id, receive_count=receive_count)
         request: TagRequest | None = None
-        chain = ordering_key(record.body, record.message_id)
         try:
-            self._check_held_back(invocation, chain)
+            if invocation.held_back:  # rare: only then is the body read for its completion up front
+                self._check_held_back(invocation, ordering_key(record.body, record.message_id))
             self._check_may_start(invocation.deadline)
             request = self._parse(record, invocation)
             if request is None:
@@ -93,7 +93,7 @@ class RecordProcessor:
             return self._apply(record, request, invocation, redelivered=receive_count > 1)
         except Exception as error:
             put_back = error if isinstance(error, PutBack) else _as_put_back(error)
-            invocation.held_back.setdefault(chain, put_back)
+            invocation.held_back.setdefault(ordering_key(record.body, record.message_id), put_back)
             if is_last:
                 # Last delivery: the queue moves the message to the dead-letter queue next; say so first.
                 self._publish_final_failure(record, request, put_back)
