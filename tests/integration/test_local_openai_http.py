@@ -17,24 +17,19 @@ import httpx
 import pytest
 
 from local_openai import LocalOpenAIServer
+from tests.integration.conftest import API_KEY
 
 pytestmark = pytest.mark.integration
 
-KEY = "sk-local-openai-http-test"
+KEY = API_KEY
 AUTH = {"Authorization": f"Bearer {KEY}"}
 ROUTE_UPDATE = "POST /v1/chat/completions/{id}"
 
 
-@pytest.fixture(scope="module")
-def running() -> Iterator[LocalOpenAIServer]:
-    with LocalOpenAIServer(api_key=KEY) as server:
-        yield server
-
-
 @pytest.fixture
-def server(running: LocalOpenAIServer) -> LocalOpenAIServer:
-    running.reset()
-    return running
+def server(api: LocalOpenAIServer) -> LocalOpenAIServer:
+    """The session's local OpenAI server (conftest), reset for this test."""
+    return api
 
 
 @pytest.fixture

@@ -8,22 +8,17 @@ import openai
 import pytest
 
 from local_openai import CANNED_REPLY, LocalOpenAIServer
+from tests.integration.conftest import API_KEY
 
 pytestmark = pytest.mark.integration
 
-KEY = "sk-local-openai-sdk-test"
-
-
-@pytest.fixture(scope="module")
-def running() -> Iterator[LocalOpenAIServer]:
-    with LocalOpenAIServer(api_key=KEY) as server:
-        yield server
+KEY = API_KEY
 
 
 @pytest.fixture
-def server(running: LocalOpenAIServer) -> LocalOpenAIServer:
-    running.reset()
-    return running
+def server(api: LocalOpenAIServer) -> LocalOpenAIServer:
+    """The session's local OpenAI server (conftest), reset for this test."""
+    return api
 
 
 @pytest.fixture
