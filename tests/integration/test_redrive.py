@@ -293,6 +293,16 @@ class StubbedSession:
             {"StackName": stack_name},
         )
 
+    def expect_move_started(self, depth: int = 2) -> None:
+        """The usual start: the stack's outputs, the DLQ's depth, and a move task to the queue."""
+        self.expect_stack()
+        self.expect_depth(depth)
+        self.sqs_stub.add_response(
+            "start_message_move_task",
+            {"TaskHandle": "task-handle-1"},
+            {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN},
+        )
+
     def expect_depth(self, visible: int, in_flight: int = 0) -> None:
         self.sqs_stub.add_response(
             "get_queue_attributes",
@@ -365,13 +375,7 @@ def test_aws_redrive_starts_a_move_task_to_the_named_queue_and_polls_it_to_compl
 
 def test_aws_redrive_does_not_take_an_earlier_finished_task_for_its_own() -> None:
     with StubbedSession() as session:
-        session.expect_stack()
-        session.expect_depth(2)
-        session.sqs_stub.add_response(
-            "start_message_move_task",
-            {"TaskHandle": "task-handle-1"},
-            {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN},
-        )
+        session.expect_move_started()
         # Not listed yet: the most recent task is yesterday's, finished (no handle) ...
         session.expect_task_listing("COMPLETED", 7, 7, StartedTimestamp=NOW_MS - 86_400_000)
         session.sqs_stub.add_response(
@@ -412,13 +416,7 @@ def test_aws_redrive_with_queue_urls_and_a_rate_limit() -> None:
 
 def test_aws_redrive_reports_a_failed_task() -> None:
     with StubbedSession() as session:
-        session.expect_stack()
-        session.expect_depth(2)
-        session.sqs_stub.add_response(
-            "start_message_move_task",
-            {"TaskHandle": "task-handle-1"},
-            {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN},
-        )
+        session.expect_move_started()
         session.expect_task_listing("FAILED", 1, 2, FailureReason="AccessDenied")
 
         code, lines, _ = run_redrive(session)
@@ -430,13 +428,7 @@ def test_aws_redrive_reports_a_failed_task() -> None:
 
 def test_aws_redrive_stops_watching_after_its_timeout() -> None:
     with StubbedSession() as session:
-        session.expect_stack()
-        session.expect_depth(2)
-        session.sqs_stub.add_response(
-            "start_message_move_task",
-            {"TaskHandle": "task-handle-1"},
-            {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN},
-        )
+        session.expect_move_started()
         session.expect_task_listing("RUNNING", 0, 2)
 
         code, lines, _ = run_redrive(session, "--timeout", "0")
