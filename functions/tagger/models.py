@@ -95,13 +95,18 @@ class ErrorInfo(BaseModel):
 
 
 class TaggedDetail(BaseModel):
-    """Detail of a `CompletionTagged` event: the completion's metadata after the update."""
+    """Detail of a `CompletionTagged` event: the completion's metadata after the update.
+
+    `superseded` lists the keys this request named but left alone because a newer request had already
+    set or removed them; it is left out of the event when there are none.
+    """
 
     completion_id: str
     metadata: dict[str, str]
     mode: Mode
     request_id: str | None
     message_id: str
+    superseded: list[str] | None = Field(default=None, exclude_if=lambda keys: not keys)
 
 
 class TagFailedDetail(BaseModel):

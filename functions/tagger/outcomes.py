@@ -46,6 +46,9 @@ class InvocationOutcomes:
     api_latencies_ms: list[float] = field(default_factory=list)
     api_calls: int = 0
     put_events_calls: int = 0
+    lease_wait_ms: list[float] = field(default_factory=list)  # one entry per record that had to wait
+    lease_contention: int = 0  # records put back because their completion's lease stayed busy
+    superseded_keys: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count_tagged(self) -> None:
@@ -73,6 +76,18 @@ class InvocationOutcomes:
     def count_put_events_call(self) -> None:
         with self._lock:
             self.put_events_calls += 1
+
+    def count_lease_wait(self, seconds: float) -> None:
+        with self._lock:
+            self.lease_wait_ms.append(seconds * 1000)
+
+    def count_lease_contention(self) -> None:
+        with self._lock:
+            self.lease_contention += 1
+
+    def count_superseded(self, keys: int) -> None:
+        with self._lock:
+            self.superseded_keys += keys
 
 
 class OutcomeRecorder:

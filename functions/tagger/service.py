@@ -77,6 +77,11 @@ def emit_metrics(metrics: Metrics, outcomes: InvocationOutcomes) -> None:
     metrics.add_metric(name="PutEventsCalls", unit=MetricUnit.Count, value=outcomes.put_events_calls)
     for latency in outcomes.api_latencies_ms[:100]:  # EMF takes at most 100 values per metric
         metrics.add_metric(name="ApiLatency", unit=MetricUnit.Milliseconds, value=latency)
+    metrics.add_metric(name="LeaseWaits", unit=MetricUnit.Count, value=len(outcomes.lease_wait_ms))
+    for waited in outcomes.lease_wait_ms[:100]:
+        metrics.add_metric(name="LeaseWaitTime", unit=MetricUnit.Milliseconds, value=waited)
+    metrics.add_metric(name="LeaseContention", unit=MetricUnit.Count, value=outcomes.lease_contention)
+    metrics.add_metric(name="SupersededKeys", unit=MetricUnit.Count, value=outcomes.superseded_keys)
 
 
 def create_service(settings: Settings, session: boto3.session.Session | None = None) -> TaggerService:
