@@ -1,6 +1,6 @@
 """The Lambda handler's environment, and loading the handler the way the Lambda runtime does.
 
-`tagger.app` reads its configuration from environment variables when it is imported (contract §3),
+`tagger.app` reads its configuration from environment variables when it is imported (README, "Configuration"),
 so the environment is set first and the module imported after: like a cold start on Lambda.
 """
 
@@ -44,6 +44,7 @@ class FunctionSettings:
     retry_backoff_base_seconds: int
     retry_backoff_max_seconds: int
     log_level: str = "INFO"
+    completion_leases: bool = True
 
 
 def function_environment(settings: FunctionSettings) -> dict[str, str]:
@@ -56,6 +57,7 @@ def function_environment(settings: FunctionSettings) -> dict[str, str]:
         "EVENT_SOURCE": settings.event_source,
         "MAX_RECEIVE_COUNT": str(settings.max_receive_count),
         "MAX_CONCURRENCY": str(settings.max_concurrency),
+        "COMPLETION_LEASES": "true" if settings.completion_leases else "false",
         "RETRY_BACKOFF_BASE_SECONDS": str(settings.retry_backoff_base_seconds),
         "RETRY_BACKOFF_MAX_SECONDS": str(settings.retry_backoff_max_seconds),
         "POWERTOOLS_SERVICE_NAME": "completion-tagger",

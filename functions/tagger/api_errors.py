@@ -35,7 +35,7 @@ class ApiError(Exception):
         self.status = status
         self.retry_after = retry_after
         self.request_id = request_id
-        # The request may have reached the API and been applied (a read timeout, a connection cut mid-call).
+        # A write may have reached the API and been applied (a read timeout, a connection cut mid-call).
         self.outcome_unknown = outcome_unknown
 
     def info(self) -> ErrorInfo:

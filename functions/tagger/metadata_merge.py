@@ -8,7 +8,7 @@ from tagger.models import MAX_METADATA_KEYS
 
 
 class MergeTooLarge(ValueError):
-    """The merged metadata would exceed OpenAI's key limit; nothing is written."""
+    """The resulting metadata would exceed OpenAI's key limit; nothing is written."""
 
 
 def merge_metadata(current: Mapping[str, str], updates: Mapping[str, str], remove: Iterable[str]) -> dict[str, str]:
@@ -16,11 +16,15 @@ def merge_metadata(current: Mapping[str, str], updates: Mapping[str, str], remov
     merged = {**current, **updates}
     for key in remove:
         merged.pop(key, None)
-    if len(merged) > MAX_METADATA_KEYS:
-        added = sorted(merged.keys() - current.keys())
+    return merged
+
+
+def check_key_limit(current: Mapping[str, str], result: Mapping[str, str]) -> None:
+    """Raise MergeTooLarge when `result` has more keys than a completion may carry."""
+    if len(result) > MAX_METADATA_KEYS:
+        added = sorted(result.keys() - current.keys())
         raise MergeTooLarge(
-            f"metadata: the merge would leave {len(merged)} keys on the completion, over the limit of "
+            f"metadata: the update would leave {len(result)} keys on the completion, over the limit of "
             f"{MAX_METADATA_KEYS} (it already has {len(current)}; this request adds {added}); "
             "remove keys or use mode 'replace'"
         )
-    return merged

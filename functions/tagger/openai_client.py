@@ -97,7 +97,7 @@ class CompletionsApi:
                 if (
                     not failure.retryable
                     or failure.code == "unauthorized"
-                    or (failure.outcome_unknown and method != "GET")
+                    or failure.outcome_unknown
                     or attempt >= self._max_attempts
                     or not deadline.allows(wait)
                 ):
@@ -126,7 +126,8 @@ class CompletionsApi:
             )
             status = response.status_code
         except httpx.TransportError as error:
-            sent = not isinstance(error, NOT_SENT)
+            # A read that may have been answered changes nothing; only a write's outcome can be unknown.
+            sent = method != "GET" and not isinstance(error, NOT_SENT)
             timed_out = isinstance(error, httpx.TimeoutException)
             raise ApiError(
                 "timeout" if timed_out else "connection_error",
@@ -138,7 +139,7 @@ class CompletionsApi:
                 ),
                 retryable=True,
                 outcome_unknown=sent,
-                retry_after=self._settle_seconds() if sent and method != "GET" else None,
+                retry_after=self._settle_seconds() if sent else None,
             ) from None
         finally:
             if self._on_call:

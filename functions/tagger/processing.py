@@ -1,8 +1,9 @@
-"""One SQS record from body to result event, as the contract's outcome table (§5) says."""
+"""One SQS record from body to result event, as the README's outcome table says."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -15,6 +16,9 @@ from aws_lambda_powertools.utilities.idempotency.idempotency import idempotent_f
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from tagger.api_errors import ApiError
+from tagger.key_versions import CompletionHistory, order_token, record_applied
+from tagger.lease_store import LeaseLost, LeaseRecord, LeaseStoreUnavailable
+from tagger.leases import CompletionLeases
 from tagger.models import (
     ResultDetail,
     TagFailedDetail,
@@ -25,7 +29,7 @@ from tagger.models import (
 from tagger.outcomes import InvocationOutcomes, PutBack, PutBackRecord
 from tagger.parsing import InvalidTagRequest, ordering_key, parse_tag_request
 from tagger.publisher import EventPublisher
-from tagger.tagging import Tagger
+from tagger.tagging import Ordering, Tagger
 from tagger.telemetry import logger
 from tagger.timing import Deadline, RateLimitGate
 
@@ -64,11 +68,13 @@ class RecordProcessor:
         persistence: BasePersistenceLayer,
         idempotency_config: IdempotencyConfig,
         gate: RateLimitGate,
+        leases: CompletionLeases | None = None,
     ):
         self._tagger = tagger
         self._publisher = publisher
         self._persistence = persistence
         self._gate = gate
+        self._leases = leases
         self._apply_once = idempotent_function(
             data_keyword_argument="idempotency_key",
             persistence_store=persistence,
@@ -90,7 +96,9 @@ class RecordProcessor:
             request = self._parse(record, invocation)
             if request is None:
                 return "invalid"
-            return self._apply(record, request, invocation, redelivered=receive_count > 1)
+            if self._leases is None:
+                return self._finish(request, self._run_once(record, request, invocation, None), invocation)
+            return self._apply_leased(record, request, invocation, self._leases, is_last=is_last)
         except Exception as error:
             put_back = error if isinstance(error, PutBack) else _as_put_back(error)
             invocation.held_back.setdefault(ordering_key(record.body, record.message_id), put_back)
@@ -152,22 +160,97 @@ class RecordProcessor:
         logger.thread_safe_append_keys(completion_id=request.completion_id, request_id=request.request_id)
         return request
 
-    def _apply(self, record: SQSRecord, request: TagRequest, invocation: Invocation, *, redelivered: bool) -> str:
+    def _apply_leased(
+        self, record: SQSRecord, request: TagRequest, invocation: Invocation, leases: CompletionLeases, *, is_last: bool
+    ) -> str:
+        """Apply the request while holding its completion's lease, then record what it changed and release.
+
+        A write whose outcome is unknown keeps the lease until it has settled, so the next request for the
+        completion reads what that write did.
+        """
+        lease = leases.acquire(request.completion_id, record.message_id, invocation.deadline, invocation.outcomes)
+        ordering = Ordering(order_token(_sent_timestamp_ms(record), record.message_id), lease.history)
         try:
-            stored = self._apply_once(
-                idempotency_key=request.idempotency_payload(),
-                request=request,
-                message_id=record.message_id,
-                deadline=invocation.deadline,
-                redelivered=redelivered,
-            )
+            stored = self._run_once(record, request, invocation, ordering)
+        except PutBack as put_back:
+            if put_back.outcome_unknown:
+                self._keep_until_settled(leases, lease, put_back.delay or 0.0)
+            else:
+                self._release(leases, lease, lease.history, must_record=False)
+            raise
+        except BaseException:
+            self._release(leases, lease, lease.history, must_record=False)
+            raise
+        history = lease.history
+        detail = detail_from_dict(stored["detail"])
+        if isinstance(detail, TaggedDetail):
+            history = record_applied(request, ordering.token, history)
+            invocation.outcomes.count_superseded(0 if stored.get(REPLAYED) else len(detail.superseded or []))
+        if not stored.get(REPLAYED):
+            history = replace(history, last_completed=record.message_id)
+        self._release(leases, lease, history, must_record=history != lease.history and not is_last)
+        return self._finish(request, stored, invocation)
+
+    def _run_once(
+        self, record: SQSRecord, request: TagRequest, invocation: Invocation, ordering: Ordering | None
+    ) -> dict[str, Any]:
+        """The stored result of the idempotent unit: run now, or replayed from an earlier delivery.
+
+        With leases, a replayed result is a duplicate only when it is this very message again, or when nothing
+        has been completed on the completion since (and it left no key to a newer request); otherwise the same
+        content arrived as a new intent (approve → reject → approve) and is applied again.
+        """
+        redelivered = int(record.attributes.approximate_receive_count or 1) > 1
+        arguments: dict[str, Any] = {
+            "request": request,
+            "message_id": record.message_id,
+            "deadline": invocation.deadline,
+            "redelivered": redelivered,
+            "ordering": ordering,
+        }
+        try:
+            stored: dict[str, Any] = self._apply_once(idempotency_key=request.idempotency_payload(), **arguments)
+            if stored.get(REPLAYED) and ordering is not None and _is_new_intent(stored, record, ordering.history):
+                logger.info("same content as an earlier request, but the completion changed since: applying again")
+                stored = self._apply_and_publish(request.idempotency_payload(), **arguments)
+                self._remember(request, stored)
         except ApiError as error:
-            raise PutBack(error.code, error.message, status=error.status, delay=error.retry_after) from None
+            raise PutBack(
+                error.code,
+                error.message,
+                status=error.status,
+                delay=error.retry_after,
+                outcome_unknown=error.outcome_unknown,
+            ) from None
         except IdempotencyAlreadyInProgressError:
             raise PutBack("upstream_error", "the same request is being processed by another delivery") from None
         except IdempotencyPersistenceLayerError as error:
             raise PutBack("upstream_error", f"idempotency store unavailable: {error}") from None
+        return stored
 
+    @staticmethod
+    def _keep_until_settled(leases: CompletionLeases, lease: LeaseRecord, settle_seconds: float) -> None:
+        try:
+            leases.store.extend(lease, int(settle_seconds * 1000))
+        except (LeaseLost, LeaseStoreUnavailable) as error:
+            logger.warning(
+                "could not keep the lease while a write settles; it expires by itself", extra={"error": str(error)}
+            )
+
+    @staticmethod
+    def _release(
+        leases: CompletionLeases, lease: LeaseRecord, history: CompletionHistory, *, must_record: bool
+    ) -> None:
+        """Write the history and release. If what was applied cannot be recorded, the record goes back: its
+        redelivery is a duplicate that records it then."""
+        try:
+            leases.store.release(lease, history)
+        except (LeaseLost, LeaseStoreUnavailable) as error:
+            logger.error("could not record the request on its completion's lease", extra={"error": str(error)})
+            if must_record:
+                raise PutBack("upstream_error", f"the request was applied but not recorded: {error}") from None
+
+    def _finish(self, request: TagRequest, stored: dict[str, Any], invocation: Invocation) -> str:
         detail = detail_from_dict(stored["detail"])
         if stored.get(REPLAYED):
             if stored["published"]:
@@ -190,17 +273,19 @@ class RecordProcessor:
         message_id: str,
         deadline: Deadline,
         redelivered: bool,
+        ordering: Ordering | None,
     ) -> dict[str, Any]:
         """The idempotent unit. Retryable API errors propagate, so the idempotency record is released."""
         detail: ResultDetail
         try:
-            metadata = self._tagger.apply(request, deadline, redelivered=redelivered)
+            applied = self._tagger.apply(request, deadline, redelivered=redelivered, ordering=ordering)
             detail = TaggedDetail(
                 completion_id=request.completion_id,
-                metadata=metadata,
+                metadata=applied.metadata,
                 mode=request.mode,
                 request_id=request.request_id,
                 message_id=message_id,
+                superseded=applied.superseded or None,
             )
         except ApiError as error:
             if error.retryable:
@@ -219,10 +304,14 @@ class RecordProcessor:
         logger.info("publishing the result event of an earlier delivery")
         self._publish_or_put_back(detail)
         result = {key: value for key, value in stored.items() if key != REPLAYED}
+        self._remember(request, {**result, "published": True})
+
+    def _remember(self, request: TagRequest, result: dict[str, Any]) -> None:
+        """Overwrite a completed request's stored result (we hold its completion, or it is ours to mark)."""
         try:
-            self._persistence.save_success(data=request.idempotency_payload(), result={**result, "published": True})
+            self._persistence.save_success(data=request.idempotency_payload(), result=result)
         except Exception:
-            logger.exception("could not mark the republished event in the idempotency store")
+            logger.exception("could not update the result in the idempotency store")
 
     def _publish_or_put_back(self, detail: ResultDetail) -> None:
         if not self._publisher.publish(detail):
@@ -238,6 +327,20 @@ class RecordProcessor:
         )
         if not self._publisher.publish(detail):
             logger.error("last delivery: the failure event could not be published; the message is dead-lettered")
+
+
+def _is_new_intent(stored: dict[str, Any], record: SQSRecord, history: CompletionHistory) -> bool:
+    """Whether a completed request's content, arriving again, must be applied again (see `_run_once`)."""
+    first_message = stored["detail"].get("message_id")
+    if first_message == record.message_id:
+        return False
+    return history.last_completed != first_message or bool(stored["detail"].get("superseded"))
+
+
+def _sent_timestamp_ms(record: SQSRecord) -> int:
+    """SQS's SentTimestamp orders requests; a record without one (a hand-made event) counts as sent now."""
+    sent = record.attributes.sent_timestamp
+    return int(sent) if sent else int(time.time() * 1000)
 
 
 def _as_put_back(error: Exception) -> PutBack:

@@ -18,6 +18,8 @@ from botocore.config import Config
 from tagger.api_key import ApiKeyProvider
 from tagger.batch import OrderedConcurrentBatchProcessor
 from tagger.config import Settings
+from tagger.lease_store import LeaseStore
+from tagger.leases import CompletionLeases
 from tagger.openai_client import CompletionsApi, create_http_client
 from tagger.outcomes import InvocationOutcomes, OutcomeRecorder
 from tagger.processing import Invocation, RecordProcessor, mark_replayed
@@ -115,9 +117,16 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         settings.event_source,
         on_call=recorder.put_events_call,
     )
-    persistence = DynamoDBPersistenceLayer(
-        table_name=settings.idempotency_table_name,
-        boto3_client=session.client("dynamodb", config=boto_config),
+    dynamodb = session.client("dynamodb", config=boto_config)
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name, boto3_client=dynamodb)
+    leases = (
+        CompletionLeases(
+            LeaseStore(dynamodb, settings.idempotency_table_name, settings.idempotency_expiry_seconds),
+            # A write sent just before the invocation ended may still land for about one read timeout.
+            margin_seconds=settings.openai_timeout_seconds,
+        )
+        if settings.completion_leases
+        else None
     )
     idempotency_config = IdempotencyConfig(
         expires_after_seconds=settings.idempotency_expiry_seconds,
@@ -125,7 +134,7 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         raise_on_no_idempotency_key=True,
         response_hook=mark_replayed,
     )
-    processor = RecordProcessor(Tagger(api), publisher, persistence, idempotency_config, gate)
+    processor = RecordProcessor(Tagger(api), publisher, persistence, idempotency_config, gate, leases)
     return TaggerService(
         settings,
         processor,

@@ -1,14 +1,33 @@
-"""Applies one tag request to its completion through the API (the contract's modes, §1)."""
+"""Applies one tag request to its completion through the API (the README's "Modes")."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from tagger.api_errors import ApiError
-from tagger.metadata_merge import MergeTooLarge, merge_metadata
+from tagger.key_versions import CompletionHistory, is_newest_everywhere, resolve
+from tagger.metadata_merge import MergeTooLarge, check_key_limit, merge_metadata
 from tagger.models import TagRequest
 from tagger.openai_client import CompletionsApi
 from tagger.timing import Deadline
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """Where a request stands among the others for its completion: its order token and the history read with
+    the completion's lease."""
+
+    token: str
+    history: CompletionHistory
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The completion's metadata after the request, and the keys a newer request had already won."""
+
+    metadata: dict[str, str]
+    superseded: list[str] = field(default_factory=list)
 
 
 class Tagger:
@@ -16,27 +35,43 @@ class Tagger:
 
     On a redelivery a `replace` reads first too: an earlier delivery may have written it already (its
     outcome unknown, or its event lost), and then there is nothing to write again.
+
+    With an `Ordering` (per-completion leases on) a request changes only the keys on which it is the newest
+    intent; a `replace` that is newest on every key is still written without a read.
     """
 
     def __init__(self, api: CompletionsApi):
         self._api = api
 
-    def apply(self, request: TagRequest, deadline: Deadline, *, redelivered: bool = False) -> dict[str, str]:
-        """Update the completion; returns its metadata afterwards. Raises ApiError when that fails."""
-        if request.mode == "replace" and not redelivered:
-            return _metadata_of(self._api.update_metadata(request.completion_id, request.metadata, deadline))
+    def apply(
+        self, request: TagRequest, deadline: Deadline, *, redelivered: bool = False, ordering: Ordering | None = None
+    ) -> Applied:
+        """Update the completion. Raises ApiError when that fails."""
+        blind_replace = request.mode == "replace" and not redelivered
+        if blind_replace and (ordering is None or is_newest_everywhere(ordering.token, ordering.history)):
+            return Applied(self._write(request.completion_id, request.metadata, deadline))
         current = _metadata_of(self._api.retrieve(request.completion_id, deadline))
-        if request.mode == "replace":
-            if current == request.metadata:
-                return current
-            return _metadata_of(self._api.update_metadata(request.completion_id, request.metadata, deadline))
+        if ordering is not None:
+            resolution = resolve(request, ordering.token, ordering.history, current)
+            target, superseded = resolution.metadata, resolution.superseded
+        else:
+            target, superseded = self._unordered_target(request, current), []
         try:
-            merged = merge_metadata(current, request.metadata, request.remove)
+            check_key_limit(current, target)
         except MergeTooLarge as error:
             raise ApiError("invalid_request", str(error), retryable=False) from None
-        if merged == current:
-            return current
-        return _metadata_of(self._api.update_metadata(request.completion_id, merged, deadline))
+        if target == current:
+            return Applied(current, superseded)
+        return Applied(self._write(request.completion_id, target, deadline), superseded)
+
+    @staticmethod
+    def _unordered_target(request: TagRequest, current: dict[str, str]) -> dict[str, str]:
+        if request.mode == "replace":
+            return dict(request.metadata)
+        return merge_metadata(current, request.metadata, request.remove)
+
+    def _write(self, completion_id: str, metadata: dict[str, str], deadline: Deadline) -> dict[str, str]:
+        return _metadata_of(self._api.update_metadata(completion_id, metadata, deadline))
 
 
 def _metadata_of(completion: dict[str, Any]) -> dict[str, str]:

@@ -18,6 +18,10 @@ class Deadline:
         """Seconds that may still be spent on work (never negative)."""
         return max((self._remaining_millis() - self._reserve_millis) / 1000, 0.0)
 
+    def until_end(self) -> float:
+        """Seconds until Lambda ends the invocation (the reserve included)."""
+        return max(self._remaining_millis() / 1000, 0.0)
+
     def allows(self, seconds: float) -> bool:
         """Whether a wait of this long still leaves the invocation time to finish."""
         return seconds < self.remaining()

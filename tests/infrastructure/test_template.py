@@ -26,6 +26,7 @@ CONTRACT_VARIABLES = {
     "MAX_RECEIVE_COUNT",
     "IDEMPOTENCY_EXPIRY_SECONDS",
     "MAX_CONCURRENCY",
+    "COMPLETION_LEASES",
 }
 FIXED_VARIABLES = {
     "EVENT_SOURCE": "completion-tagger",
@@ -175,6 +176,7 @@ def test_variables_are_wired_to_their_parameters_and_resources(variables: dict[s
     }
     assert variables["IDEMPOTENCY_EXPIRY_SECONDS"] == {"Ref": "IdempotencyExpirySeconds"}
     assert variables["MAX_CONCURRENCY"] == {"Ref": "MaxConcurrency"}
+    assert variables["COMPLETION_LEASES"] == {"Ref": "CompletionLeases"}
 
 
 def test_deployed_function_never_gets_an_api_key_or_local_endpoint(template: dict, variables: dict) -> None:
@@ -488,6 +490,8 @@ def test_numeric_parameter_defaults_and_bounds(template: dict, name: str, defaul
 def test_other_parameter_defaults(template: dict) -> None:
     parameters = template["Parameters"]
     assert parameters["EnableSnapStart"]["Default"] == "false"
+    assert parameters["CompletionLeases"]["Default"] == "true"
+    assert parameters["CompletionLeases"]["AllowedValues"] == ["true", "false"]
     assert parameters["EnableSnapStart"]["AllowedValues"] == ["false", "true"]
     assert int(parameters["FunctionTimeoutSeconds"]["Default"]) == 30
     assert parameters["OpenAIBaseUrl"]["Default"] == "https://api.openai.com/v1"

@@ -92,11 +92,15 @@ class Harness:
         return dict(response), records
 
     def deliver(self, bodies: list[str | dict[str, Any]], receive_count: int = 1) -> list[dict[str, Any]]:
+        """Send each body, then receive it; records carry SQS's own SentTimestamp, in send order."""
         records = []
         for body in bodies:
             text = body if isinstance(body, str) else json.dumps(body)
+            time.sleep(0.002)  # distinct SentTimestamps (milliseconds), so send order is the requests' order
             self.sqs.send_message(QueueUrl=self.stack.queue_url, MessageBody=text)
-            message = self.sqs.receive_message(QueueUrl=self.stack.queue_url, MaxNumberOfMessages=1)["Messages"][0]
+            message = self.sqs.receive_message(
+                QueueUrl=self.stack.queue_url, MaxNumberOfMessages=1, AttributeNames=["SentTimestamp"]
+            )["Messages"][0]
             records.append(sqs_record(message, self.stack.queue_arn, text, receive_count))
         return records
 
@@ -126,7 +130,7 @@ def sqs_record(message: dict[str, Any], queue_arn: str, body: str, receive_count
         "body": body,
         "attributes": {
             "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": now,
+            "SentTimestamp": message.get("Attributes", {}).get("SentTimestamp", now),
             "SenderId": "AIDAEXAMPLE",
             "ApproximateFirstReceiveTimestamp": now,
         },

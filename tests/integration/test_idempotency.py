@@ -1,4 +1,4 @@
-"""Contract §2: no double writes, in-progress twins, and the event as part of the idempotent unit."""
+"""Idempotency (README "Tag requests"): no double writes, in-progress twins, the event in the idempotent unit."""
 
 from __future__ import annotations
 
@@ -41,11 +41,12 @@ def test_update_whose_event_was_lost_republishes_without_a_second_write(harness:
     assert harness.events(0, wait_seconds=1.0) == []
 
 
-def test_twin_in_progress_does_not_write_twice(harness: Harness, seed: Seeder) -> None:
+@pytest.mark.parametrize("leases", [True, False], ids=["leases", "no-leases"])
+def test_twin_in_progress_does_not_write_twice(harness: Harness, seed: Seeder, leases: bool) -> None:
     completion = seed()
     request = {"completion_id": completion, "metadata": {"a": "1"}, "mode": "replace"}
     harness.api.configure(latency=0.6)
-    first, second = harness.service(), harness.service()
+    first, second = harness.service(completion_leases=leases), harness.service(completion_leases=leases)
     [record_1] = harness.deliver([request])
     [record_2] = harness.deliver([request])
     responses: dict[str, Any] = {}
@@ -65,8 +66,12 @@ def test_twin_in_progress_does_not_write_twice(harness: Harness, seed: Seeder) -
 
     assert harness.api.stats()["updates_by_completion"][completion] == 1
     assert failures(responses["first"]) == set()
-    assert failures(responses["second"]) == {record_2["messageId"]}  # put back, to find the completed result
     assert [e["detail-type"] for e in harness.events(1, wait_seconds=1.5)] == ["CompletionTagged"]
+    if leases:
+        # The twin waited for the completion's lease, then found the completed result: a duplicate.
+        assert failures(responses["second"]) == set()
+        return
+    assert failures(responses["second"]) == {record_2["messageId"]}  # put back, to find the completed result
 
     harness.api.configure(latency=0.0)
     response = first.handle({"Records": [record_2]}, LocalLambdaContext(), harness.metrics)
@@ -79,12 +84,19 @@ def test_idempotency_records_use_the_contract_table_shape(harness: Harness, seed
     harness.run(
         harness.service(idempotency_expiry_seconds=3600), [{"completion_id": completion, "metadata": {"a": "1"}}]
     )
-    items = boto3.client("dynamodb").scan(TableName=harness.stack.table_name)["Items"]
-    assert len(items) == 1
-    item = items[0]
-    assert item["id"]["S"].startswith("completion-tagger#")
+    items = {
+        item["id"]["S"]: item for item in boto3.client("dynamodb").scan(TableName=harness.stack.table_name)["Items"]
+    }
+    [request_key] = [key for key in items if key.startswith("completion-tagger#")]
+    item = items.pop(request_key)
     assert item["status"]["S"] == "COMPLETED"
     assert 3500 < int(item["expiration"]["N"]) - time.time() <= 3600
+    # The completion's own record: released (no holder), its history kept as long as the requests it orders.
+    completion_record = items.pop(f"completion-tagger-completion#{completion}")
+    assert "lease_owner" not in completion_record
+    assert "a" in completion_record["history"]["S"]
+    assert 3500 < int(completion_record["expiration"]["N"]) - time.time() <= 3600
+    assert items == {}
 
 
 def test_permanent_failure_is_remembered_as_completed(harness: Harness) -> None:

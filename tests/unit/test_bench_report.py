@@ -134,7 +134,27 @@ def test_markdown_has_the_tables_side_by_side() -> None:
     assert "| 10 | 500 ms | replace | 10 | 600 ms | 1.20× | 5.00 s | 10.00× | 0.120× | 8.3× |" in text
     assert "| 100 | 500 ms | replace | 25 | 2.20 s | 4.40× | – |" in text
     assert "## Cold start" in text and "1.15×" in text
-    assert "## Targets (issue 4)" in text
+    assert "## Targets" in text
+    assert "price of the per-completion lease" not in text  # no leases-off cells in this run
+
+
+def test_the_lease_is_priced_against_the_same_function_without_it() -> None:
+    results = results_with(ours_wall=0.6, baseline_wall=5.0, wide_wall=2.2)
+    unleased_calls = {"dynamodb:PutItem": 30, "dynamodb:UpdateItem": 30, "events:PutEvents": 3}
+    leased_calls = {**unleased_calls, "dynamodb:UpdateItem": 90}  # take and release: 2 more per record
+    for row, wall_off in zip(results["rows"][:2], (0.5, 1.2), strict=True):
+        row["ours"] = report.summarize_side(raw_cell(aws_calls=leased_calls, walls=[row["ours"]["wall_median_s"]]), 256)
+        row["ours_no_leases"] = report.summarize_side(raw_cell(aws_calls=unleased_calls, walls=[wall_off]), 256)
+    targets = {t["target"]: t for t in report.evaluate_targets(results)}
+    assert targets["per-completion lease: extra DynamoDB requests / record"]["measured"] == "2.00"
+    assert targets["per-completion lease: extra DynamoDB requests / record"]["met"] is True
+    assert targets["replace, batch 10 @ 500 ms, leases on vs off"]["met"] is False  # 0.6 / 0.5 = 1.2×
+    assert targets["merge, batch 10 @ 500 ms, leases on vs off"]["met"] is True  # 1.2 / 1.2
+    assert targets["merge, batch 10 @ 500 ms, cost per million requests"]["met"] is not None
+    results["targets"] = list(targets.values())
+    text = report.render(results)
+    assert "## The price of the per-completion lease" in text
+    assert "| 10 | 500 ms | replace | 600 ms | 500 ms | 1.200× | 4.00 · 2.00 |" in text
 
 
 @pytest.mark.parametrize(("value", "shown"), [(None, "–"), (0.0421, "42 ms"), (1.234, "1.23 s"), (12.34, "12.3 s")])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tagger.metadata_merge import MergeTooLarge, merge_metadata
+from tagger.metadata_merge import MergeTooLarge, check_key_limit, merge_metadata
 
 
 def test_updates_apply_over_current_and_keep_the_rest() -> None:
@@ -15,13 +15,15 @@ def test_removed_keys_are_deleted_and_absent_ones_ignored() -> None:
 
 def test_result_over_sixteen_keys_is_refused_with_a_clear_message() -> None:
     current = {f"k{i}": "v" for i in range(15)}
-    with pytest.raises(MergeTooLarge, match=r"17 keys.*limit of 16.*already has 15"):
-        merge_metadata(current, {"x": "1", "y": "2"}, [])
+    with pytest.raises(MergeTooLarge, match=r"17 keys.*limit of 16.*already has 15.*\['x', 'y'\]"):
+        check_key_limit(current, merge_metadata(current, {"x": "1", "y": "2"}, []))
 
 
 def test_removals_count_before_the_limit_is_checked() -> None:
     current = {f"k{i}": "v" for i in range(16)}
-    assert len(merge_metadata(current, {"new": "1"}, ["k0"])) == 16
+    merged = merge_metadata(current, {"new": "1"}, ["k0"])
+    check_key_limit(current, merged)
+    assert len(merged) == 16
 
 
 def test_current_is_not_mutated() -> None:

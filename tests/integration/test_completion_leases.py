@@ -1,0 +1,206 @@
+"""The per-completion lease and key versions (README, "Concurrency and ordering") in one container.
+
+Each test drives the real service against moto's DynamoDB and the local OpenAI server; what several
+containers do at once is in `test_concurrent_containers.py`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from local_stack.lambda_context import LocalLambdaContext
+from tagger.key_versions import CompletionHistory
+from tagger.lease_store import LeaseHeld, LeaseLost, LeaseStore
+from tests.integration.conftest import Harness, Seeder, failures
+
+pytestmark = pytest.mark.integration
+
+
+def verdict(completion: str, value: str, **extra: Any) -> dict[str, Any]:
+    return {"completion_id": completion, "metadata": {"verdict": value}, **extra}
+
+
+def lease_store(harness: Harness) -> LeaseStore:
+    return LeaseStore(boto3.client("dynamodb"), harness.stack.table_name, history_ttl_seconds=3600)
+
+
+def metric(harness: Harness, name: str) -> list[float]:
+    return list(harness.metrics.metric_set.get(name, {}).get("Value", []))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_metrics(harness: Harness) -> None:
+    harness.metrics.clear_metrics()
+
+
+# --- the lease itself, against DynamoDB ---------------------------------------------------------
+
+
+def test_a_lease_is_exclusive_until_released_and_carries_the_history(harness: Harness) -> None:
+    store = lease_store(harness)
+    mine = store.acquire("chatcmpl-1", "container-a/m1", hold_ms=30_000)
+    assert mine.history == CompletionHistory()
+
+    with pytest.raises(LeaseHeld) as held:
+        store.acquire("chatcmpl-1", "container-b/m2", hold_ms=30_000)
+    assert held.value.holder == "container-a/m1"
+    assert held.value.until_ms > time.time() * 1000
+
+    store.release(mine, CompletionHistory(last_completed="m1"))
+    theirs = store.acquire("chatcmpl-1", "container-b/m2", hold_ms=30_000)
+    assert theirs.history == CompletionHistory(last_completed="m1")
+    # Another completion's lease is independent.
+    store.acquire("chatcmpl-2", "container-a/m3", hold_ms=30_000)
+
+
+def test_an_expired_lease_can_be_taken_and_its_old_holder_can_no_longer_release_it(harness: Harness) -> None:
+    store = lease_store(harness)
+    crashed = store.acquire("chatcmpl-1", "container-a/m1", hold_ms=200)
+    time.sleep(0.3)
+    taker = store.acquire("chatcmpl-1", "container-b/m2", hold_ms=30_000)
+    with pytest.raises(LeaseLost):
+        store.release(crashed, CompletionHistory(last_completed="m1"))
+    with pytest.raises(LeaseLost):
+        store.extend(crashed, 10_000)
+    store.release(taker, CompletionHistory(last_completed="m2"))
+    assert store.acquire("chatcmpl-1", "c/m3", hold_ms=1000).history.last_completed == "m2"
+
+
+def test_extending_keeps_the_lease_past_its_first_expiry(harness: Harness) -> None:
+    store = lease_store(harness)
+    lease = store.acquire("chatcmpl-1", "container-a/m1", hold_ms=200)
+    store.extend(lease, 30_000)
+    time.sleep(0.3)
+    with pytest.raises(LeaseHeld):
+        store.acquire("chatcmpl-1", "container-b/m2", hold_ms=1000)
+
+
+# --- ordering: the newest intent wins --------------------------------------------------------------
+
+
+def test_approve_reject_approve_ends_approved(harness: Harness, seed: Seeder) -> None:
+    completion = seed()
+    service = harness.service()
+    for value in ("approve", "reject", "approve"):
+        response, _ = harness.run(service, [verdict(completion, value)])
+        assert response == {"batchItemFailures": []}
+    assert harness.api.metadata_of(completion) == {"verdict": "approve"}
+    events = harness.events(3)
+    assert [e["detail"]["metadata"]["verdict"] for e in events] == ["approve", "reject", "approve"]
+
+
+def test_an_older_request_retried_after_a_newer_one_changes_nothing(harness: Harness, seed: Seeder) -> None:
+    completion = seed({"team": "x"})
+    service = harness.service()
+    approve, reject = harness.deliver([verdict(completion, "approve"), verdict(completion, "reject")])
+
+    harness.api.inject_fault(500, count=3, method="POST", retry_after_ms=1)  # approve's write fails every try
+    response = service.handle({"Records": [approve]}, LocalLambdaContext(), harness.metrics)
+    assert failures(response) == {approve["messageId"]}
+    response = service.handle({"Records": [reject]}, LocalLambdaContext(), harness.metrics)
+    assert failures(response) == set()
+
+    approve["attributes"]["ApproximateReceiveCount"] = "2"  # the redelivery, after the newer request
+    response = service.handle({"Records": [approve]}, LocalLambdaContext(), harness.metrics)
+    assert failures(response) == set()
+
+    assert harness.api.metadata_of(completion) == {"team": "x", "verdict": "reject"}
+    tagged = {e["detail"]["message_id"]: e["detail"] for e in harness.events(2)}
+    assert tagged[approve["messageId"]]["superseded"] == ["verdict"]
+    assert tagged[approve["messageId"]]["metadata"] == {"team": "x", "verdict": "reject"}
+    assert "superseded" not in tagged[reject["messageId"]]
+    assert metric(harness, "SupersededKeys") == [0.0, 0.0, 1.0]
+
+
+def test_the_same_message_redelivered_after_a_newer_request_is_a_duplicate(harness: Harness, seed: Seeder) -> None:
+    completion = seed()
+    service = harness.service()
+    first, second = harness.deliver([verdict(completion, "approve"), verdict(completion, "reject")])
+    for record in (first, second):
+        assert failures(service.handle({"Records": [record]}, LocalLambdaContext(), harness.metrics)) == set()
+    writes = harness.api.stats()["updates_by_completion"][completion]
+
+    first["attributes"]["ApproximateReceiveCount"] = "2"  # e.g. its delete was lost
+    assert failures(service.handle({"Records": [first]}, LocalLambdaContext(), harness.metrics)) == set()
+
+    assert harness.api.metadata_of(completion) == {"verdict": "reject"}
+    assert harness.api.stats()["updates_by_completion"][completion] == writes
+    assert len(harness.events(2, wait_seconds=1.5)) == 2  # no third event
+    assert metric(harness, "Duplicates")[-1] == 1.0
+
+
+def test_a_replace_and_merges_in_one_batch_follow_their_send_order(harness: Harness, seed: Seeder) -> None:
+    completion = seed({"outside": "x"})
+    bodies = [
+        {"completion_id": completion, "metadata": {"a": "1"}},
+        {"completion_id": completion, "metadata": {"b": "2"}, "mode": "replace"},
+        {"completion_id": completion, "metadata": {"c": "3"}, "remove": ["b"]},
+    ]
+    response, _ = harness.run(harness.service(), bodies)
+    assert response == {"batchItemFailures": []}
+    assert harness.api.metadata_of(completion) == {"c": "3"}
+
+
+# --- contention and failures ---------------------------------------------------------------------
+
+
+def test_a_busy_completion_is_waited_for_inside_the_invocation(harness: Harness, seed: Seeder) -> None:
+    completion = seed()
+    service = harness.service()
+    lease_store(harness).acquire(completion, "crashed-container/m0", hold_ms=1000)  # expires by itself
+    response, _ = harness.run(service, [verdict(completion, "approve")])
+    assert response == {"batchItemFailures": []}
+    assert harness.api.metadata_of(completion) == {"verdict": "approve"}
+    [waited_ms] = metric(harness, "LeaseWaitTime")
+    assert waited_ms > 0
+    assert metric(harness, "LeaseWaits") == [1.0]
+    assert metric(harness, "LeaseContention") == [0.0]
+
+
+def test_a_completion_busy_past_the_deadline_puts_back_its_records_in_order(
+    harness: Harness, seed: Seeder, function_logs: Any
+) -> None:
+    busy, free = seed(), seed()
+    lease_store(harness).acquire(busy, "other-container/m0", hold_ms=60_000)
+    records = harness.deliver([verdict(busy, "approve"), verdict(free, "approve"), verdict(busy, "reject")])
+    response = harness.service(time_reserve_millis=500).handle(
+        {"Records": records}, LocalLambdaContext(timeout_seconds=3), harness.metrics
+    )
+
+    assert failures(response) == {records[0]["messageId"], records[2]["messageId"]}
+    assert harness.api.metadata_of(busy) == {}
+    assert harness.api.metadata_of(free) == {"verdict": "approve"}
+    assert harness.api.stats()["total"] == 2  # the free completion's read and write: the busy one never touched
+    assert metric(harness, "LeaseContention") == [1.0]
+    assert '"lease_holder":"other-container/m0"' in function_logs.getvalue()
+    assert harness.events(1, wait_seconds=1.0)[0]["detail"]["completion_id"] == free
+
+
+def test_lease_store_throttled_puts_back_and_never_writes_without_the_lease(harness: Harness, seed: Seeder) -> None:
+    session = boto3.session.Session()
+
+    def throttle(**kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        error = {"Code": "ThrottlingException", "Message": "Rate of requests exceeds the allowed throughput"}
+        return AWSResponse("http://dynamodb", 400, {}, None), {
+            "Error": error,
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+
+    session.events.register("before-call.dynamodb.UpdateItem", throttle)
+    response, [record] = harness.run(harness.service(session=session), [verdict(seed(), "approve")])
+    assert failures(response) == {record["messageId"]}
+    assert harness.api.stats()["total"] == 0
+    assert harness.events(0, wait_seconds=0.5) == []
+
+
+def test_without_leases_no_completion_record_is_kept(harness: Harness, seed: Seeder) -> None:
+    completion = seed()
+    response, _ = harness.run(harness.service(completion_leases=False), [verdict(completion, "approve")])
+    assert response == {"batchItemFailures": []}
+    ids = [item["id"]["S"] for item in boto3.client("dynamodb").scan(TableName=harness.stack.table_name)["Items"]]
+    assert ids and all(not key.startswith("completion-tagger-completion#") for key in ids)
