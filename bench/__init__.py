@@ -1,1 +1,1 @@
-"""`make bench`: the tagger against the straightforward baseline, on the local stack (issue 4)."""
+"""`make bench`: the tagger against the straightforward baseline, on the local stack."""

@@ -4,7 +4,7 @@
   X-Ray tracing off (`EnableTracing=false`);
 - `ours-traced`: the same as on Lambda with tracing on, the template's default (the runner sets
   LAMBDA_TASK_ROOT, so the Powertools Tracer and the X-Ray SDK are loaded);
-- `bare`: `import boto3, httpx, pydantic` and create two boto3 clients (the issue's yardstick);
+- `bare`: `import boto3, httpx, pydantic` and create two boto3 clients (the yardstick);
 - `baseline`: import `bench.baseline.app` (Powertools, the openai SDK, its clients);
 - `compile`: import `tagger.app`, then time compiling the source of every installed module it loaded: what
   each cold start would pay if the layer were deployed without its bytecode (`__pycache__`).

@@ -48,6 +48,9 @@ LATENCIES_MS = (0, 100, 500)
 MODES = ("replace", "merge")
 DEFAULT_CONCURRENCY = 10
 WIDE_CONCURRENCY = 25  # batch 100 only
+# Ours with COMPLETION_LEASES=false beside ours, to price the per-completion lease: these cells only.
+NO_LEASES_BATCH_SIZES = (10, 100)
+NO_LEASES_LATENCIES_MS = (100, 500)
 DEFAULT_MEMORY_MB = 256
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 SQS_BATCH = 10
@@ -97,6 +100,7 @@ class Cell:
     batch_size: int
     latency_ms: int
     mode: str
+    leases: bool = True
     walls: list[float] = field(default_factory=list)
     cpu_seconds: list[float] = field(default_factory=list)
     records: int = 0
@@ -266,7 +270,9 @@ def template_memory_mb() -> tuple[int, str]:
         return DEFAULT_MEMORY_MB, f"default ({type(error).__name__} reading template.yaml)"
 
 
-def function_env(stack: StackResources, api: LocalOpenAIServer, max_concurrency: int) -> dict[str, str]:
+def function_env(
+    stack: StackResources, api: LocalOpenAIServer, max_concurrency: int, *, leases: bool = True
+) -> dict[str, str]:
     """The process environment (moto's AWS variables included) plus the function's, as on Lambda."""
     settings = FunctionSettings(
         openai_base_url=api.base_url,
@@ -278,6 +284,7 @@ def function_env(stack: StackResources, api: LocalOpenAIServer, max_concurrency:
         max_concurrency=max_concurrency,
         retry_backoff_base_seconds=5,
         retry_backoff_max_seconds=900,
+        completion_leases=leases,
     )
     env = {**os.environ, **function_environment(settings)}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "functions"), str(REPO_ROOT)])
@@ -337,43 +344,52 @@ def run_matrix(plan: Plan, driver: Driver, functions: dict[str, FunctionProcess]
         driver.api.configure(latency=latency_ms / 1000)
         for batch_size in plan.batch_sizes:
             for mode in MODES:
-                contenders = [("ours", DEFAULT_CONCURRENCY, plan.repeats)]
+                contenders = [("ours", DEFAULT_CONCURRENCY, True, plan.repeats)]
+                if batch_size in NO_LEASES_BATCH_SIZES and latency_ms in NO_LEASES_LATENCIES_MS:
+                    contenders.append(("ours", DEFAULT_CONCURRENCY, False, plan.repeats))
                 if batch_size >= 100:
-                    contenders.append(("ours", WIDE_CONCURRENCY, plan.repeats))
-                contenders.append(("baseline", DEFAULT_CONCURRENCY, plan.baseline_repeats(batch_size, latency_ms)))
+                    contenders.append(("ours", WIDE_CONCURRENCY, True, plan.repeats))
+                baseline_repeats = plan.baseline_repeats(batch_size, latency_ms)
+                contenders.append(("baseline", DEFAULT_CONCURRENCY, True, baseline_repeats))
                 group = [
-                    (Cell(name, concurrency, batch_size, latency_ms, mode), repeats)
-                    for name, concurrency, repeats in contenders
+                    (Cell(name, concurrency, batch_size, latency_ms, mode, leases), repeats)
+                    for name, concurrency, leases, repeats in contenders
                 ]
                 for repeat in range(max(repeats for _, repeats in group)):
                     for cell, repeats in group:
                         if repeat < repeats:
-                            driver.run(functions[_function_key(cell.implementation, cell.max_concurrency)], cell)
+                            driver.run(functions[_function_key(cell)], cell)
                 cells.extend(cell for cell, _ in group if cell.walls)
                 _progress(latency_ms, batch_size, mode, [cell for cell, _ in group if cell.walls])
     return cells
 
 
-def _function_key(implementation: str, concurrency: int) -> str:
-    return "baseline" if implementation == "baseline" else f"ours-{concurrency}"
+def _function_key(cell: Cell) -> str:
+    if cell.implementation == "baseline":
+        return "baseline"
+    return f"ours-{cell.max_concurrency}" + ("" if cell.leases else "-no-leases")
 
 
 def _progress(latency_ms: int, batch_size: int, mode: str, cells: list[Cell]) -> None:
     parts = []
     for cell in cells:
-        name = cell.implementation if cell.implementation == "baseline" else f"ours/{cell.max_concurrency}"
+        name = "baseline" if cell.implementation == "baseline" else _function_key(cell).replace("-", "/", 1)
         parts.append(f"{name} {report.seconds(statistics.median(cell.walls))}")
     print(f"  {latency_ms} ms, batch {batch_size:>3}, {mode:<7}: " + ", ".join(parts), file=sys.stderr, flush=True)
 
 
 def build_rows(cells: list[Cell], memory_mb: int) -> list[dict[str, Any]]:
-    """One row per (batch, latency, mode, ours' MAX_CONCURRENCY), the baseline's cell beside ours."""
+    """One row per (batch, latency, mode, ours' MAX_CONCURRENCY), the baseline's cell beside ours, and at
+    MAX_CONCURRENCY 10 ours without leases where it ran."""
     baseline = {(c.batch_size, c.latency_ms, c.mode): c for c in cells if c.implementation == "baseline"}
+    no_leases = {(c.batch_size, c.latency_ms, c.mode): c for c in cells if not c.leases}
     rows = []
     for cell in cells:
-        if cell.implementation != "ours":
+        if cell.implementation != "ours" or not cell.leases:
             continue
-        base = baseline.get((cell.batch_size, cell.latency_ms, cell.mode))
+        key = (cell.batch_size, cell.latency_ms, cell.mode)
+        base = baseline.get(key)
+        unleased = no_leases.get(key) if cell.max_concurrency == DEFAULT_CONCURRENCY else None
         rows.append(
             {
                 "batch_size": cell.batch_size,
@@ -381,6 +397,7 @@ def build_rows(cells: list[Cell], memory_mb: int) -> list[dict[str, Any]]:
                 "mode": cell.mode,
                 "max_concurrency": cell.max_concurrency,
                 "ours": report.summarize_side(_raw(cell), memory_mb),
+                "ours_no_leases": report.summarize_side(_raw(unleased), memory_mb) if unleased else None,
                 "baseline": report.summarize_side(_raw(base), memory_mb) if base else None,
             }
         )
@@ -481,13 +498,16 @@ def main(argv: list[str] | None = None) -> int:
         init = measure_init(function_env(stack, api, DEFAULT_CONCURRENCY), plan.init_runs)
         try:
             functions["ours-10"] = FunctionProcess("ours", "ours", function_env(stack, api, DEFAULT_CONCURRENCY))
+            functions["ours-10-no-leases"] = FunctionProcess(
+                "ours (no leases)", "ours", function_env(stack, api, DEFAULT_CONCURRENCY, leases=False)
+            )
             if 100 in plan.batch_sizes:
                 functions["ours-25"] = FunctionProcess("ours", "ours", function_env(stack, api, WIDE_CONCURRENCY))
             functions["baseline"] = FunctionProcess("baseline", "baseline", function_env(stack, api, 10))
             driver = Driver(api, stack, timeout_seconds, memory_mb)
             warm_up = {}
             for key, function in functions.items():
-                cell = Cell(function.implementation, 0, 10, 0, "replace")
+                cell = Cell(function.implementation, 0, 10, 0, "replace", leases=not key.endswith("no-leases"))
                 driver.run(function, cell)
                 warm_up[key] = cell.walls[0]
             print("bench: batches (median wall time per batch)", file=sys.stderr, flush=True)
@@ -538,7 +558,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _memory_label(key: str) -> str:
-    return "baseline" if key == "baseline" else f"ours (MAX_CONCURRENCY {key.split('-')[1]})"
+    if key == "baseline":
+        return "baseline"
+    return f"ours (MAX_CONCURRENCY {key.split('-')[1]}{', no leases' if key.endswith('no-leases') else ''})"
 
 
 def write_outputs(results: dict[str, Any], directory: Path) -> None:
