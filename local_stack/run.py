@@ -30,6 +30,7 @@ from local_stack.openai_backend import OpenAIBackend, local_backend, real_backen
 from local_stack.plan import Plan, RunOptions, UsageError, batching_settings, make_plan
 from local_stack.progress import ProgressTicker
 from local_stack.provision import EVENT_SOURCE, StackNames, StackResources, StackSettings, provision
+from local_stack.queues import messages_on_queue
 from local_stack.report import Redactor, RunTally, Summary, event_line, progress_line, summary_lines
 from local_stack.send import SendCounts, SendError, send_requests
 from local_stack.template_defaults import TemplateDefaults, load_template_defaults
@@ -253,16 +254,3 @@ class _Runner:
         self.say()
         for line in summary_lines(summary):
             self.say(line)
-
-
-def messages_on_queue(sqs: SQSClient, queue_url: str) -> int:
-    """Messages on a queue: visible, in flight and delayed."""
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return sum(int(value) for value in attributes.values())

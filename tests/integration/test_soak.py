@@ -58,7 +58,7 @@ from local_stack.event_source import SqsEventSourceMapping
 from local_stack.observer import FAILED, TAGGED, ResultEvent, ResultObserver
 from local_stack.provision import StackNames, StackResources, StackSettings
 from local_stack.provision import provision as provision_stack
-from local_stack.run import messages_on_queue
+from local_stack.queues import messages_on_queue
 from tagger.config import Settings
 from tagger.service import TaggerService, create_service
 from tests.integration.conftest import API_KEY
