@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -18,8 +19,11 @@ from aws_lambda_powertools import Metrics
 
 from local_openai.server import LocalOpenAIServer
 from local_stack.aws_endpoint import MotoEndpoint, moto_environment
+from local_stack.container import ContainerSpec
+from local_stack.fleet import container_spec
+from local_stack.function_env import FunctionSettings
 from local_stack.lambda_context import LocalLambdaContext
-from local_stack.provision import StackNames, StackResources, StackSettings, provision
+from local_stack.provision import EVENT_SOURCE, StackNames, StackResources, StackSettings, provision
 from tagger.config import Settings
 from tagger.service import TaggerService, create_service
 from tagger.telemetry import logger
@@ -50,6 +54,22 @@ def api(openai_server: LocalOpenAIServer) -> LocalOpenAIServer:
 def stack(moto: MotoEndpoint) -> StackResources:
     """Fresh queues, table, bus and observer for each test, so tests never see each other's events."""
     return provision(StackNames.with_prefix(f"t{next(_prefixes)}"), StackSettings(visibility_timeout_seconds=30))
+
+
+StackMaker = Callable[..., StackResources]
+
+
+@pytest.fixture
+def make_stack(moto: MotoEndpoint) -> StackMaker:
+    """Fresh stacks with a chosen visibility timeout and maxReceiveCount (short ones for redelivery tests)."""
+
+    def make(visibility_timeout_seconds: int = 2, max_receive_count: int = 5) -> StackResources:
+        settings = StackSettings(
+            max_receive_count=max_receive_count, visibility_timeout_seconds=visibility_timeout_seconds
+        )
+        return provision(StackNames.with_prefix(f"t{next(_prefixes)}"), settings)
+
+    return make
 
 
 @dataclass
@@ -179,3 +199,41 @@ def seed(api: LocalOpenAIServer) -> Seeder:
         return completion_id
 
     return make
+
+
+def fleet_spec(
+    stack: StackResources,
+    api: LocalOpenAIServer,
+    *,
+    max_receive_count: int = 5,
+    batch_size: int = 10,
+    batching_window_seconds: float = 0.0,
+    function_timeout_seconds: float = 10.0,
+    function_log: Path | None = None,
+    **environment: str,
+) -> ContainerSpec:
+    """Containers of the real function on the test's stack and the local OpenAI server.
+
+    Timings are short for tests (2 s API timeout, 0.5 s time reserve, backoff 1 s doubling up to 2 s);
+    `environment` adds or overrides function variables, e.g. `OPENAI_TIMEOUT_SECONDS="1"`.
+    """
+    settings = FunctionSettings(
+        openai_base_url=api.base_url,
+        openai_api_key=API_KEY,
+        idempotency_table_name=stack.table_name,
+        event_bus_name=stack.event_bus_name,
+        event_source=EVENT_SOURCE,
+        max_receive_count=max_receive_count,
+        max_concurrency=10,
+        retry_backoff_base_seconds=1,
+        retry_backoff_max_seconds=2,
+    )
+    return container_spec(
+        stack,
+        settings,
+        batch_size=batch_size,
+        batching_window_seconds=batching_window_seconds,
+        function_timeout_seconds=function_timeout_seconds,
+        function_log=function_log,
+        extra_environment={"OPENAI_TIMEOUT_SECONDS": "2", "TIME_RESERVE_MILLIS": "500", **environment},
+    )
