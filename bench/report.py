@@ -442,8 +442,9 @@ def render(results: Mapping[str, Any]) -> str:
             "",
             "Ours as deployed (COMPLETION_LEASES=true) beside the same function with COMPLETION_LEASES=false, in "
             "the same run, cell by cell. The lease adds a conditional UpdateItem to take it (reading the "
-            "completion's history) and one to release it (writing the history back); a `replace` that is newest "
-            "on every key still writes without reading.",
+            "completion's history) and one to release it (writing the history back), and turns Powertools' "
+            "in-progress write into a strongly consistent read; a `replace` that is newest on every key still "
+            "writes without reading.",
             "",
             lease_table(rows),
         ]

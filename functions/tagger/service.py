@@ -24,6 +24,7 @@ from tagger.openai_client import CompletionsApi, create_http_client
 from tagger.outcomes import InvocationOutcomes, OutcomeRecorder
 from tagger.processing import Invocation, RecordProcessor, mark_replayed
 from tagger.publisher import EventPublisher
+from tagger.request_store import LeasedRequestStore
 from tagger.tagging import Tagger
 from tagger.timing import Deadline, RateLimitGate
 from tagger.visibility import VisibilityBackoff
@@ -118,7 +119,8 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         on_call=recorder.put_events_call,
     )
     dynamodb = session.client("dynamodb", config=boto_config)
-    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name, boto3_client=dynamodb)
+    store_type = LeasedRequestStore if settings.completion_leases else DynamoDBPersistenceLayer
+    persistence = store_type(table_name=settings.idempotency_table_name, boto3_client=dynamodb)
     leases = (
         CompletionLeases(
             LeaseStore(dynamodb, settings.idempotency_table_name, settings.idempotency_expiry_seconds),

@@ -7,15 +7,19 @@ containers do at once is in `test_concurrent_containers.py`.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 from botocore.awsrequest import AWSResponse
 
 from local_stack.lambda_context import LocalLambdaContext
 from tagger.key_versions import CompletionHistory
 from tagger.lease_store import LeaseHeld, LeaseLost, LeaseStore
+from tagger.models import TagRequest
+from tagger.processing import IDEMPOTENCY_KEY_PREFIX
 from tests.integration.conftest import Harness, Seeder, failures
 
 pytestmark = pytest.mark.integration
@@ -204,3 +208,43 @@ def test_without_leases_no_completion_record_is_kept(harness: Harness, seed: See
     assert response == {"batchItemFailures": []}
     ids = [item["id"]["S"] for item in boto3.client("dynamodb").scan(TableName=harness.stack.table_name)["Items"]]
     assert ids and all(not key.startswith("completion-tagger-completion#") for key in ids)
+
+
+# --- what the lease makes redundant ----------------------------------------------------------------
+
+
+def dynamodb_operations(session: boto3.session.Session) -> Counter[str]:
+    calls: Counter[str] = Counter()
+    session.events.register("before-call.dynamodb.*", lambda model, **_: calls.update([model.name]))
+    return calls
+
+
+def test_under_the_lease_a_request_is_looked_up_instead_of_marked_in_progress(harness: Harness, seed: Seeder) -> None:
+    session = boto3.session.Session()
+    calls = dynamodb_operations(session)
+    service = harness.service(session=session)
+    request = verdict(seed(), "approve")
+
+    harness.run(service, [request])
+    # take the lease, look the request up, record it completed, release the lease
+    assert calls == Counter({"UpdateItem": 3, "GetItem": 1})
+
+    calls.clear()
+    harness.run(service, [request])  # a duplicate: no API call and no completed record to write
+    assert calls == Counter({"UpdateItem": 2, "GetItem": 1})
+    assert len(harness.events(1, wait_seconds=1.0)) == 1
+
+
+def test_an_in_progress_marker_left_by_a_crashed_invocation_does_not_block_the_request(
+    harness: Harness, seed: Seeder
+) -> None:
+    completion = seed()
+    request = verdict(completion, "approve")
+    leftover = DynamoDBPersistenceLayer(table_name=harness.stack.table_name)
+    leftover.configure(IdempotencyConfig(hash_function="sha256"), key_prefix=IDEMPOTENCY_KEY_PREFIX)
+    leftover.save_inprogress(TagRequest.model_validate(request).idempotency_payload(), remaining_time_in_millis=60_000)
+
+    response, _ = harness.run(harness.service(), [request])
+    assert response == {"batchItemFailures": []}
+    assert harness.api.metadata_of(completion) == {"verdict": "approve"}
+    assert [e["detail-type"] for e in harness.events(1)] == ["CompletionTagged"]

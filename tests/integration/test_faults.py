@@ -123,7 +123,10 @@ def test_dynamodb_unreachable_puts_back_and_never_writes_without_a_record(
     assert harness.events(0, wait_seconds=0.5) == []
 
 
-def test_dynamodb_throttling_puts_back_and_never_writes_without_a_record(harness: Harness, seed: Seeder) -> None:
+@pytest.mark.parametrize("leases", [True, False], ids=["leases", "no-leases"])
+def test_dynamodb_throttling_puts_back_and_never_writes_without_a_record(
+    harness: Harness, seed: Seeder, leases: bool
+) -> None:
     session = boto3.session.Session()
     throttled: list[str] = []
 
@@ -135,10 +138,12 @@ def test_dynamodb_throttling_puts_back_and_never_writes_without_a_record(harness
             "ResponseMetadata": {"HTTPStatusCode": 400},
         }
 
+    # Without leases Powertools marks the request in progress (PutItem); with them it looks it up (GetItem).
     session.events.register("before-call.dynamodb.PutItem", throttle)
-    response, [record] = harness.run(harness.service(session=session), [replace(seed())])
+    session.events.register("before-call.dynamodb.GetItem", throttle)
+    response, [record] = harness.run(harness.service(session=session, completion_leases=leases), [replace(seed())])
     assert failures(response) == {record["messageId"]}
-    assert throttled  # the idempotency record could not be written...
+    assert throttled  # the idempotency record could not be written or read...
     assert harness.api.stats()["total"] == 0  # ...so the API was never called
     assert harness.events(0, wait_seconds=0.5) == []
 
