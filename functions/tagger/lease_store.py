@@ -96,28 +96,42 @@ class LeaseStore:
         return LeaseRecord(completion_id, owner, CompletionHistory.from_json(attributes.get("history", {}).get("S")))
 
     def release(self, lease: LeaseRecord, history: CompletionHistory) -> None:
-        """Write the history and give the lease up, if it is still ours."""
+        """Write the history and give the lease up, if it is still ours: the whole item, without a holder."""
         now_ms = int(self._clock() * 1000)
-        self._conditional_update(
+        item = {
+            **_key(lease.completion_id),
+            "history": {"S": history.to_json()},
+            "expiration": {"N": str(self._expiration(now_ms))},
+        }
+        self._conditional(
+            lambda: self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="lease_owner = :owner",
+                ExpressionAttributeValues={":owner": {"S": lease.owner}},
+            ),
             lease,
-            "SET history = :history, expiration = :expiration REMOVE lease_owner, lease_until",
-            {":history": {"S": history.to_json()}, ":expiration": {"N": str(self._expiration(now_ms))}},
         )
 
     def extend(self, lease: LeaseRecord, hold_ms: int) -> None:
         """Keep the lease for `hold_ms` more (a write whose outcome is unknown must settle first)."""
         now_ms = int(self._clock() * 1000)
-        self._conditional_update(lease, "SET lease_until = :until", {":until": {"N": str(now_ms + hold_ms)}})
-
-    def _conditional_update(self, lease: LeaseRecord, expression: str, values: dict[str, Any]) -> None:
-        try:
-            self._client.update_item(
+        self._conditional(
+            lambda: self._client.update_item(
                 TableName=self._table,
                 Key=_key(lease.completion_id),
-                UpdateExpression=expression,
+                UpdateExpression="SET lease_until = :until",
                 ConditionExpression="lease_owner = :owner",
-                ExpressionAttributeValues={**values, ":owner": {"S": lease.owner}},
-            )
+                ExpressionAttributeValues={":until": {"N": str(now_ms + hold_ms)}, ":owner": {"S": lease.owner}},
+            ),
+            lease,
+        )
+
+    @staticmethod
+    def _conditional(write: Callable[[], object], lease: LeaseRecord) -> None:
+        """Run a write conditioned on our holding the lease, translating its failures."""
+        try:
+            write()
         except ClientError as error:
             if _code(error) == CONDITION_FAILED:
                 raise LeaseLost(f"the lease on {lease.completion_id} is no longer held by {lease.owner}") from None
