@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
+from typing import TYPE_CHECKING
 
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
 
 from local_stack.account import REGION
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 LOOPBACK = "127.0.0.1"
 
@@ -29,11 +36,42 @@ _CLEARED_VARIABLES = (
 )
 
 
+class AtomicDynamoDBWrites:
+    """WSGI middleware: DynamoDB requests one at a time, as DynamoDB's own per-item atomicity requires.
+
+    DynamoDB checks a conditional write's condition and applies the write as one step, which is what the
+    per-completion lease relies on. moto's server handles requests on threads with no lock around that
+    check-then-write, so two conditional writes to one item at once could both pass. DynamoDB calls take
+    a few ms here, so running them one at a time costs little; other services (SQS long polls) stay
+    concurrent.
+    """
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+            return self._app(environ, start_response)
+        with self._lock:
+            return list(self._app(environ, start_response))  # the whole response, inside the lock
+
+
+class _MotoServer(ThreadedMotoServer):
+    """moto's threaded server, with DynamoDB's writes made atomic again (`AtomicDynamoDBWrites`)."""
+
+    def _server_entry(self) -> None:
+        app = AtomicDynamoDBWrites(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 class MotoEndpoint:
     """A moto server on a free loopback port (the OS picks it), for the lifetime of a `with` block."""
 
     def __init__(self, host: str = LOOPBACK, port: int = 0) -> None:
-        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self._server = _MotoServer(ip_address=host, port=port, verbose=False)
         self._url: str | None = None
 
     @property

@@ -6,6 +6,7 @@ containers do at once is in `test_concurrent_containers.py`.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from typing import Any
@@ -60,6 +61,28 @@ def test_a_lease_is_exclusive_until_released_and_carries_the_history(harness: Ha
     assert theirs.history == CompletionHistory(last_completed="m1")
     # Another completion's lease is independent.
     store.acquire("chatcmpl-2", "container-a/m3", hold_ms=30_000)
+
+
+def test_only_one_of_many_simultaneous_takers_gets_the_lease(harness: Harness) -> None:
+    takers = 16
+    barrier = threading.Barrier(takers)
+    won: list[str] = []
+
+    def take(owner: str) -> None:
+        store = LeaseStore(boto3.session.Session().client("dynamodb"), harness.stack.table_name, 3600)
+        barrier.wait()
+        try:
+            store.acquire("chatcmpl-hot", owner, hold_ms=30_000)
+        except LeaseHeld:
+            return
+        won.append(owner)
+
+    threads = [threading.Thread(target=take, args=(f"taker-{n}",)) for n in range(takers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(won) == 1
 
 
 def test_an_expired_lease_can_be_taken_and_its_old_holder_can_no_longer_release_it(harness: Harness) -> None:
