@@ -7,7 +7,7 @@ SAM := $(SAM_VENV)/bin/sam
 PORT ?= 8010
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint typecheck validate unit integration local-openai bench redrive clean
+.PHONY: run test lint typecheck validate schemas unit integration local-openai bench redrive clean
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,11 +33,15 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy functions local_openai local_stack bench
+	$(VENV)/bin/mypy functions local_openai local_stack bench event_schemas
 
 validate: $(SAM_VENV)/.installed
 	env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_REGION AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \
 		$(SAM) validate --lint --template template.yaml
+
+## schemas: regenerate schemas/ and the template's schema registry from the function's models
+schemas: $(VENV)/.installed
+	PYTHONPATH=functions $(PY) -m event_schemas
 
 ## local-openai: the local OpenAI-compatible server alone, in the foreground (PORT=8010)
 local-openai: $(VENV)/.installed
