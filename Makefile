@@ -4,10 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
+SCAN_VENV := .venv-scan
 PORT ?= 8010
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint typecheck validate unit integration local-openai bench redrive clean
+.PHONY: run test lint typecheck validate scan schemas unit integration local-openai bench redrive clean
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +21,18 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt
 	touch $@
 
+# checkov pins its own boto3, networkx and packaging, which clash with both other environments.
+$(SCAN_VENV)/.installed: requirements-scan.txt
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	touch $@
+
 ## run: the main job end to end on the embedded local stack (moto server + local OpenAI server)
 run: $(VENV)/.installed
 	$(PY) -m local_stack run
 
-## test: ruff, mypy, sam validate --lint, then the whole pytest suite
-test: lint typecheck validate
+## test: ruff, mypy, sam validate --lint, the IaC scan, then the whole pytest suite
+test: lint typecheck validate scan
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
@@ -33,11 +40,21 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy functions local_openai local_stack bench
+	$(VENV)/bin/mypy functions local_openai local_stack bench event_schemas
 
 validate: $(SAM_VENV)/.installed
 	env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_REGION AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \
 		$(SAM) validate --lint --template template.yaml
+
+## scan: checkov and cfn-lint's serverless rules on template.yaml; a finding either gets fixed or an inline
+##   skip with its reason (README, Security)
+scan: $(SCAN_VENV)/.installed
+	$(SCAN_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
+	$(SCAN_VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+
+## schemas: regenerate schemas/ and the template's schema registry from the function's models
+schemas: $(VENV)/.installed
+	PYTHONPATH=functions $(PY) -m event_schemas
 
 ## local-openai: the local OpenAI-compatible server alone, in the foreground (PORT=8010)
 local-openai: $(VENV)/.installed
@@ -57,4 +74,4 @@ redrive: $(VENV)/.installed
 	$(PY) -m local_stack redrive --stack-name $(STACK) $(if $(REGION),--region $(REGION)) $(REDRIVE_ARGS)
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) $(SCAN_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

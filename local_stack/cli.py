@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="file for the function's own logs and metrics (like CloudWatch Logs); '-' shows them inline",
     )
+    run_parser.add_argument(
+        "--events-file",
+        type=Path,
+        metavar="PATH",
+        help="also write every result event, as EventBridge delivered it, to PATH (JSON Lines)",
+    )
     redrive.add_parser(commands)
     return parser
 
@@ -109,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         completion_ids_file=arguments.completion_ids,
         tags=tags,
         function_log=None if arguments.function_log == "-" else Path(arguments.function_log),
+        events_file=arguments.events_file,
     )
     try:
         return run(options)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -22,6 +22,7 @@ class ResultEvent:
     detail_type: str
     source: str
     detail: dict[str, Any]
+    envelope: dict[str, Any] = field(default_factory=dict)  # the whole event as delivered; empty if unreadable
 
     @property
     def completion_id(self) -> str | None:
@@ -60,6 +61,7 @@ def parse_result_event(body: str) -> ResultEvent:
         detail_type=str(envelope.get("detail-type", "?")),
         source=str(envelope.get("source", "?")),
         detail=detail if isinstance(detail, dict) else {},
+        envelope=envelope,
     )
 
 

@@ -36,6 +36,7 @@ class RunOptions:
     completion_ids_file: Path | None = None
     tags: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TAGS))
     function_log: Path | None = None  # None: the function's output stays on the terminal
+    events_file: Path | None = None  # every result event as delivered, one JSON object per line
     template: Path = TEMPLATE_PATH
 
 

@@ -11,6 +11,7 @@ server (AWS stays on moto), with one merge of `--tag`s per id.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
@@ -103,6 +104,8 @@ class _Runner:
 
     def run(self, aws_url: str) -> int:
         self._print_setup(aws_url)
+        if self.options.events_file is not None:
+            self.options.events_file.write_text("", encoding="utf-8")  # this run's events only
         resources = provision(
             StackNames(),
             StackSettings(
@@ -201,6 +204,9 @@ class _Runner:
         for event in events:
             self.tally.add(event)
             self.say(event_line(event, self.redact))
+        if events and self.options.events_file is not None:
+            with self.options.events_file.open("a", encoding="utf-8") as file:
+                file.writelines(self.redact(json.dumps(event.envelope)) + "\n" for event in events)
 
     def _whole_batch_failed(self, report: BatchReport) -> None:
         self.say(f"  ! invocation failed, all {len(report.message_ids)} records put back: {report.error}")

@@ -428,7 +428,9 @@ def test_no_literal_secret_or_machine_path_in_the_deployment_files() -> None:
 def test_no_parameter_can_carry_the_api_key_itself(template: dict) -> None:
     for name, spec in template["Parameters"].items():
         if "key" in name.lower():
-            assert name.endswith("SecretArn"), f"{name}: only a secret's ARN, never the key"
+            assert name.endswith(("SecretArn", "KmsKeyArn")), (
+                f"{name}: only a secret's or a KMS key's ARN, never the key"
+            )
             assert spec["AllowedPattern"].startswith("^$|^arn:aws"), name
             assert spec["Default"] == ""
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft4Validator
 
 from local_openai.server import LocalOpenAIServer
 
@@ -36,7 +38,10 @@ def clean_environment() -> dict[str, str]:
 
 def test_make_run_ends_every_message_and_shows_both_outcomes(tmp_path: Path) -> None:
     log = tmp_path / "function.log"
-    result = run_local_stack("--function-log", str(log), "--timeout", "90", env=clean_environment())
+    events_file = tmp_path / "events.jsonl"
+    result = run_local_stack(
+        "--function-log", str(log), "--events-file", str(events_file), "--timeout", "90", env=clean_environment()
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
@@ -51,6 +56,20 @@ def test_make_run_ends_every_message_and_shows_both_outcomes(tmp_path: Path) -> 
     # The function's own JSON logs went to the log file, not the terminal.
     assert '"service":"completion-tagger"' in log.read_text()
     assert '"level"' not in out
+    # Every result event it showed, as EventBridge delivered it, matches the published schema.
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    shown = [line for line in out.splitlines() if line.startswith(("  CompletionTagged ", "  CompletionTagFailed "))]
+    assert len(events) == len(shown) == 10
+    schemas = {
+        "CompletionTagged": Draft4Validator(json.loads((REPO_ROOT / "schemas/completion-tagged.json").read_text())),
+        "CompletionTagFailed": Draft4Validator(
+            json.loads((REPO_ROOT / "schemas/completion-tag-failed.json").read_text())
+        ),
+    }
+    for event in events:
+        # moto's SQS target leaves out `account`, which EventBridge always sends; everything else is as delivered.
+        delivered = {"account": "123456789012"} | event
+        assert [error.message for error in schemas[event["detail-type"]].iter_errors(delivered)] == [], event
 
 
 def test_real_openai_mode_uses_the_given_endpoint_and_never_prints_the_key(tmp_path: Path) -> None:

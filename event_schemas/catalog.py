@@ -1,0 +1,78 @@
+"""Which schemas the product publishes: the file under schemas/, the registry's schema name, the template resource."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from event_schemas.draft4 import to_draft4
+from event_schemas.envelopes import CompletionTagFailed, CompletionTagged, CompletionTagRequested
+from tagger.models import TagRequest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS_DIR = REPO_ROOT / "schemas"
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+
+
+@dataclass(frozen=True)
+class EventSchema:
+    """One published schema and where it lives."""
+
+    file_name: str
+    schema_name: str  # SchemaName in the EventBridge schema registry
+    resource: str  # logical id of its AWS::EventSchemas::Schema in template.yaml
+    description: str
+    model: type[BaseModel]
+    # Requests are described as the function validates them, events as the function writes them.
+    mode: Literal["validation", "serialization"]
+
+    @property
+    def path(self) -> Path:
+        return SCHEMAS_DIR / self.file_name
+
+    def document(self) -> dict[str, Any]:
+        return to_draft4(self.model.model_json_schema(mode=self.mode), self.schema_name, self.description)
+
+
+SCHEMAS = (
+    EventSchema(
+        "tag-request.json",
+        "TagRequest",
+        "TagRequestSchema",
+        "A tag request: the body of a message on the tag-request queue, and the detail of a "
+        "CompletionTagRequested event. Also rejected: remove with mode replace, a merge that sets and removes "
+        "nothing, a key both set and removed.",
+        TagRequest,
+        "validation",
+    ),
+    EventSchema(
+        "completion-tag-requested.json",
+        "CompletionTagRequested",
+        "CompletionTagRequestedSchema",
+        "An upstream EventBridge event whose detail is a tag request; the stack's rule routes it into the "
+        "tag-request queue.",
+        CompletionTagRequested,
+        "validation",
+    ),
+    EventSchema(
+        "completion-tagged.json",
+        "completion-tagger@CompletionTagged",
+        "CompletionTaggedSchema",
+        "Published by completion-tagger when a tag request was applied: metadata is the completion's "
+        "metadata after the update.",
+        CompletionTagged,
+        "serialization",
+    ),
+    EventSchema(
+        "completion-tag-failed.json",
+        "completion-tagger@CompletionTagFailed",
+        "CompletionTagFailedSchema",
+        "Published by completion-tagger when a tag request failed for good (retryable false), or on its last "
+        "delivery before the dead-letter queue (retryable true).",
+        CompletionTagFailed,
+        "serialization",
+    ),
+)
