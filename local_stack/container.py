@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from local_stack.event_source import BatchReport, Handler, SqsEventSourceMapping
 from local_stack.function_env import load_handler
@@ -98,9 +98,12 @@ class PollerError:
     error: str
 
 
+ExitCause = Literal["failed", "stopped", "killed", "died"]  # failed: to start; died: on its own, unasked
+
+
 @dataclass(frozen=True)
 class ContainerExited:
-    """The process is gone: stopped, killed, or died; `abandoned` is the batch it was invoking, if any.
+    """The process is gone, and why; `abandoned` is the batch it was invoking, if any (never reported).
 
     Made by the parent (a dead process reports nothing), so it is the last report of a container.
     """
@@ -108,7 +111,7 @@ class ContainerExited:
     index: int
     pid: int
     exitcode: int | None
-    killed: bool
+    cause: ExitCause
     abandoned: tuple[str, ...] = ()
 
 

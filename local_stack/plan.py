@@ -14,6 +14,10 @@ from local_stack.samples import TagRequest, generated_requests, load_samples, me
 from local_stack.template_defaults import TEMPLATE_PATH, TemplateDefaults
 
 DEFAULT_TIMEOUT_SECONDS = 300.0
+DEFAULT_CONCURRENCY = 3
+# Each container is an interpreter of its own (~70 MB, ~1 s of CPU to start): more than this on one
+# machine measures the machine, not the function.
+MAX_LOCAL_CONCURRENCY = 20
 DEFAULT_TAGS = {"reviewed": "true"}
 
 
@@ -28,6 +32,7 @@ class RunOptions:
     batch_size: int | None = None  # None: the template's BatchSize
     batching_window_seconds: float | None = None  # None: the template's MaximumBatchingWindowInSeconds
     visibility_timeout_seconds: int = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
+    concurrency: int = DEFAULT_CONCURRENCY  # Lambda-like containers polling the queue at once
     latency: float = 0.0
     error_rate: float = 0.0
     count: int = 0
@@ -63,6 +68,8 @@ def make_plan(options: RunOptions, environ: Mapping[str, str]) -> Plan:
     """Local samples (+ `--count` generated ones), or one merge per id against the real API."""
     if options.visibility_timeout_seconds < 0 or options.timeout_seconds <= 0 or options.count < 0:
         raise UsageError("--visibility-timeout, --timeout and --count must not be negative")
+    if not 1 <= options.concurrency <= MAX_LOCAL_CONCURRENCY:
+        raise UsageError(f"--concurrency must be between 1 and {MAX_LOCAL_CONCURRENCY}, not {options.concurrency}")
     if options.latency < 0 or not 0 <= options.error_rate <= 1:
         raise UsageError("--latency must not be negative and --error-rate must be between 0 and 1")
     if options.batching_window_seconds is not None and not 0 <= options.batching_window_seconds <= 300:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from local_stack.fleet import ContainerStats, FleetStats
 from local_stack.observer import FAILED, TAGGED, ResultEvent
 
 METADATA_WIDTH = 70
@@ -96,10 +97,7 @@ class Summary:
     dead_lettered: int
     dead_letter_queue: str
     api_stats: Mapping[str, Any] | None
-    invocations: int
-    records_delivered: int
-    records_put_back: int
-    failed_invocations: int
+    containers: FleetStats
     elapsed_seconds: float
     function_log: str
 
@@ -108,8 +106,12 @@ def summary_lines(summary: Summary) -> list[str]:
     tally = summary.tally
     sent = summary.sent_via_sqs + summary.sent_via_eventbridge
     failed = ", ".join(f"{code} {count}" for code, count in sorted(tally.failed.items())) or "none"
-    invocations = f"records delivered {summary.records_delivered}, put back {summary.records_put_back}" + (
-        f", whole batch failed {summary.failed_invocations}x" if summary.failed_invocations else ""
+    totals = summary.containers.totals
+    containers = len(summary.containers.containers)
+    invocations = (
+        f"records delivered {totals.records_delivered}, put back {totals.records_put_back}"
+        + (f", whole batch failed {totals.failed_invocations}x" if totals.failed_invocations else "")
+        + f", in {containers} container{'s' if containers != 1 else ''}:"
     )
     lines = [
         "Summary",
@@ -124,7 +126,8 @@ def summary_lines(summary: Summary) -> list[str]:
         _row("duplicates", summary.duplicates, "ended with no event (idempotent repeats)"),
         _row("dead-lettered", summary.dead_lettered, f"in {summary.dead_letter_queue}"),
         _api_row(summary.api_stats),
-        _row("invocations", summary.invocations, invocations),
+        _row("invocations", totals.invocations, invocations),
+        *(f"    {_container_work(container)}" for container in summary.containers.containers),
         _row("elapsed", f"{summary.elapsed_seconds:.1f} s", ""),
         _row("function logs", summary.function_log, ""),
     ]
@@ -132,6 +135,25 @@ def summary_lines(summary: Summary) -> list[str]:
     if several:
         lines.append(f"  note: {several} message(s) produced more than one result event")
     return lines
+
+
+def container_lines(stats: FleetStats) -> list[str]:
+    """The setup lines about the containers: how many, their processes and cold starts."""
+    containers = stats.containers
+    pids = ", ".join(str(container.pid) for container in containers)
+    inits = sorted(container.init_seconds for container in containers if container.init_seconds is not None)
+    cold = f"; cold start {inits[0]:.1f}–{inits[-1]:.1f} s" if inits else ""
+    detail = f"Lambda-like, each a process of its own polling the queue (pids {pids}{cold})"
+    return [_row("containers", len(containers), detail)]
+
+
+def _container_work(container: ContainerStats) -> str:
+    counters = container.counters
+    gone = "" if container.state in ("ready", "stopped") else f", {container.state}"
+    return (
+        f"container {container.index} (pid {container.pid}): invocations {counters.invocations}, "
+        f"records {counters.records_delivered}, put back {counters.records_put_back}{gone}"
+    )
 
 
 def _api_row(stats: Mapping[str, Any] | None) -> str:

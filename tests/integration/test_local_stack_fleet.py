@@ -86,7 +86,7 @@ def test_containers_are_processes_that_share_one_queue_and_end_every_message_onc
     assert len(set(pids.values())) == 3 and os.getpid() not in pids.values()
     assert not any(running(pid) for pid in pids.values())
     assert {c.state for c in stats.containers} == {"ready"}
-    assert all(isinstance(r, ContainerExited) and not r.killed for r in reports[-3:])
+    assert all(isinstance(r, ContainerExited) and r.cause == "stopped" for r in reports[-3:])
     # Every container took batches, and some ran at the same time.
     assert all(c.counters.invocations >= 1 for c in stats.containers)
     assert most_at_once(reports) >= 2
@@ -131,7 +131,7 @@ def test_a_killed_container_leaves_its_batch_to_come_back_to_another(
     assert end.index != victim
     assert end.report.receive_counts[message_id] >= 2  # delivered again after its visibility timeout
     exits = [r for r in reports if isinstance(r, ContainerExited) and r.index == victim]
-    assert exits == [ContainerExited(victim, victim_pid, -9, killed=True, abandoned=(message_id,))]
+    assert exits == [ContainerExited(victim, victim_pid, -9, "killed", abandoned=(message_id,))]
     assert api.metadata_of(completion) == {"seeded": "yes", "after": "crash"}
 
 

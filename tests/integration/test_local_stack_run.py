@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,10 @@ def test_make_run_ends_every_message_and_shows_both_outcomes(tmp_path: Path) -> 
     assert "duplicates      1" in out
     assert "dead-lettered   0" in out
     assert "local_stack run: OK, all 11 messages ended" in out
+    # Three containers by default, each a process of its own, each listed with its work.
+    assert "containers      3" in out
+    pids = re.findall(r"^    container \d \(pid (\d+)\): invocations", out, flags=re.MULTILINE)
+    assert len(set(pids)) == 3
     # The function's own JSON logs went to the log file, not the terminal.
     assert '"service":"completion-tagger"' in log.read_text()
     assert '"level"' not in out
@@ -87,3 +92,10 @@ def test_completion_ids_without_a_key_is_refused(tmp_path: Path) -> None:
     result = run_local_stack("--completion-ids", str(ids), env=clean_environment(), timeout=30)
     assert result.returncode == 2
     assert "set OPENAI_API_KEY" in result.stdout
+
+
+@pytest.mark.parametrize("concurrency", ["0", "21"])
+def test_concurrency_out_of_range_is_a_usage_error(concurrency: str) -> None:
+    result = run_local_stack("--concurrency", concurrency, env=clean_environment(), timeout=30)
+    assert result.returncode == 2
+    assert f"--concurrency must be between 1 and 20, not {concurrency}" in result.stdout
