@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from local_openai.faults import ScriptedFault
 from local_stack.event_source import RECEIVE_MAX_MESSAGES
 from local_stack.openai_backend import DEFAULT_OPENAI_BASE_URL
 from local_stack.provision import DEFAULT_VISIBILITY_TIMEOUT_SECONDS
@@ -52,6 +53,9 @@ class Plan:
     seed_completions: dict[str, dict[str, str]]
     real_api_key: str | None = field(repr=False)
     real_base_url: str | None
+    # Sent one by one after `requests`, with `faults` scripted first; their completions are verified.
+    shared_requests: list[TagRequest] = field(default_factory=list)
+    faults: list[ScriptedFault] = field(default_factory=list)
 
 
 def batching_settings(options: RunOptions, defaults: TemplateDefaults) -> tuple[int, float]:
@@ -92,10 +96,14 @@ def make_plan(options: RunOptions, environ: Mapping[str, str]) -> Plan:
             real_base_url=environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE_URL,
         )
     samples = load_samples()
-    extra = generated_requests(options.count, sorted(samples.completions), random.Random(options.seed))  # noqa: S311 (test data)
+    # Generated requests leave the shared completions alone: they are sent in bulk, in no defined order.
+    pool = sorted(set(samples.completions) - set(samples.shared_completions))
+    extra = generated_requests(options.count, pool, random.Random(options.seed))  # noqa: S311 (test data)
     return Plan(
         requests=samples.requests + extra,
         seed_completions=samples.completions,
         real_api_key=None,
         real_base_url=None,
+        shared_requests=samples.shared,
+        faults=samples.faults,
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 from local_stack.fleet import ContainerStats, FleetStats
 from local_stack.observer import FAILED, TAGGED, ResultEvent
+from local_stack.send_order import Verification
 
 METADATA_WIDTH = 70
 MESSAGE_WIDTH = 100
@@ -64,8 +65,8 @@ def event_line(event: ResultEvent, redact: Redactor) -> str:
     suffix = f"  [{request}]" if request else ""
     if event.detail_type == TAGGED:
         metadata = event.detail.get("metadata")
-        pairs = ", ".join(f"{k}={v}" for k, v in sorted(metadata.items())) if isinstance(metadata, dict) else "?"
-        outcome = f"{event.detail.get('mode', 'merge')} ok: {_clip(pairs or '(no metadata)', METADATA_WIDTH)}"
+        pairs = metadata_pairs(metadata) if isinstance(metadata, dict) else "?"
+        outcome = f"{event.detail.get('mode', 'merge')} ok: {_clip(pairs, METADATA_WIDTH)}"
     elif event.detail_type == FAILED:
         status = event.error.get("status")
         where = f"HTTP {status}, " if status else ""
@@ -100,6 +101,7 @@ class Summary:
     containers: FleetStats
     elapsed_seconds: float
     function_log: str
+    verification: Verification | None = None
 
 
 def summary_lines(summary: Summary) -> list[str]:
@@ -128,6 +130,7 @@ def summary_lines(summary: Summary) -> list[str]:
         _api_row(summary.api_stats),
         _row("invocations", totals.invocations, invocations),
         *(f"    {_container_work(container)}" for container in summary.containers.containers),
+        *verification_lines(summary.verification),
         _row("elapsed", f"{summary.elapsed_seconds:.1f} s", ""),
         _row("function logs", summary.function_log, ""),
     ]
@@ -135,6 +138,33 @@ def summary_lines(summary: Summary) -> list[str]:
     if several:
         lines.append(f"  note: {several} message(s) produced more than one result event")
     return lines
+
+
+def verification_lines(verification: Verification | None) -> list[str]:
+    """`verified` and, for each completion that differs, what it holds and what the send order gives."""
+    if verification is None:
+        return []
+    if not verification.differences:
+        names = ", ".join(verification.matched)
+        return [_row("verified", len(verification.matched), f"completions match the send order: {names}")]
+    lines = [
+        _row(
+            "verified",
+            f"{len(verification.matched)} of {verification.checked}",
+            "completions match the send order; these differ:",
+        )
+    ]
+    for difference in verification.differences:
+        lines.append(
+            f"    {difference.completion_id} holds {metadata_pairs(difference.actual)}; "
+            f"in send order its requests give {metadata_pairs(difference.expected)}"
+        )
+    return lines
+
+
+def metadata_pairs(metadata: Mapping[str, str]) -> str:
+    """`k=v, ...` in key order, or `(no metadata)`."""
+    return ", ".join(f"{key}={value}" for key, value in sorted(metadata.items())) or "(no metadata)"
 
 
 def container_lines(stats: FleetStats) -> list[str]:

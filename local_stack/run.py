@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, ExitStack
+from dataclasses import replace
 from typing import TYPE_CHECKING, TextIO
 
 import boto3
@@ -35,6 +36,7 @@ from local_stack.provision import EVENT_SOURCE, StackNames, StackResources, Stac
 from local_stack.queues import messages_on_queue
 from local_stack.report import Redactor, RunTally, Summary, container_lines, event_line, progress_line, summary_lines
 from local_stack.send import SendCounts, SendError, send_requests
+from local_stack.send_order import Verification, verify_send_order
 from local_stack.template_defaults import TemplateDefaults, load_template_defaults
 
 if TYPE_CHECKING:
@@ -42,11 +44,14 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_NOT_ENDED = 1  # some message did not end within the timeout
+EXIT_MISMATCH = 1  # a shared completion differs from its requests applied in send order
 EXIT_SETUP = 2  # bad options, or the stack or the handler could not be set up
 
 PROGRESS_EVERY_SECONDS = 2.0
 ARRIVAL_WAIT_SECONDS = 5.0  # a message deleted just now may not be reported yet
-REPORT_WAIT_SECONDS = 0.25  # the run loop looks at the queues after every container report, or this often
+REPORT_WAIT_SECONDS = 0.25
+SHARED_SEND_GAP_SECONDS = 0.005
+LOCAL_API_TIMEOUT_SECONDS = 2.0  # the run loop looks at the queues after every container report, or this often
 
 
 def run(options: RunOptions, out: TextIO | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -68,6 +73,12 @@ def run(options: RunOptions, out: TextIO | None = None, environ: Mapping[str, st
         ExitStack() as containers,
     ):
         return _Runner(options, plan, defaults, batching, api, sink, containers, out, redact).run(moto.url)
+
+
+def local_api_timeout(latency: float) -> float:
+    """The function's API timeout against the local server: well above its latency, yet short enough
+    that a cut-off write (which the function leaves twice this to settle) comes back within the run."""
+    return max(LOCAL_API_TIMEOUT_SECONDS, 3 * latency)
 
 
 def _backend(options: RunOptions, plan: Plan) -> AbstractContextManager[OpenAIBackend]:
@@ -148,7 +159,33 @@ class _Runner:
             f"Sent {counts.total} tag requests: {counts.via_sqs} to the queue, {counts.via_eventbridge} as "
             f"{self.defaults.upstream_detail_type} events on {resources.event_bus_name}"
         )
+        try:
+            counts = self._send_shared(resources, counts)
+        except SendError as error:
+            self.say(f"local_stack run: {error}")
+            return EXIT_SETUP
         return self._process(fleet, resources, counts)
+
+    def _send_shared(self, resources: StackResources, counts: SendCounts) -> SendCounts:
+        """The conflicting requests for the shared completions, after scripting the plan's faults: each in a
+        call of its own, a few ms apart, so each has its own SentTimestamp and a defined send order."""
+        shared = self.plan.shared_requests
+        if not shared:
+            return counts
+        if self.plan.faults:
+            self.api.script_faults(self.plan.faults)
+        added = 0
+        for request in shared:
+            time.sleep(SHARED_SEND_GAP_SECONDS)
+            added += send_requests(
+                [request], resources.queue_url, resources.event_bus_name, self.defaults.upstream_detail_type
+            ).via_sqs
+        completions = len({request.completion_id for request in shared})
+        self.say(
+            f"Sent {added} conflicting requests for {completions} shared completions one by one, "
+            f"{len(self.plan.faults)} API fault(s) scripted"
+        )
+        return replace(counts, via_sqs=counts.via_sqs + added)
 
     def _function_settings(self, resources: StackResources) -> FunctionSettings:
         visibility = max(1, self.options.visibility_timeout_seconds)
@@ -162,6 +199,7 @@ class _Runner:
             max_concurrency=self.defaults.max_concurrency,
             retry_backoff_base_seconds=1,
             retry_backoff_max_seconds=visibility,
+            openai_timeout_seconds=None if self.api.server is None else local_api_timeout(self.options.latency),
         )
 
     def _process(self, fleet: ContainerFleet, resources: StackResources, counts: SendCounts) -> int:
@@ -205,12 +243,26 @@ class _Runner:
                     break
         self._follow(fleet.drain())
         self._show(observer.drain())
-        self._print_summary(fleet, resources, counts, time.monotonic() - started)
+        verification = self._verify_shared()
+        self._print_summary(fleet, resources, counts, verification, time.monotonic() - started)
         if reason:
             self.say(f"local_stack run: FAILED, {reason}")
             return EXIT_NOT_ENDED
+        if verification is not None and verification.differences:
+            self.say(
+                f"local_stack run: FAILED, all {counts.total} messages ended but {len(verification.differences)} "
+                f"of {verification.checked} shared completions differ from their requests applied in send order"
+            )
+            return EXIT_MISMATCH
         self.say(f"local_stack run: OK, all {counts.total} messages ended")
         return EXIT_OK
+
+    def _verify_shared(self) -> Verification | None:
+        """The shared completions as the local server holds them, against their requests in send order."""
+        server = self.api.server
+        if server is None or not self.plan.shared_requests:
+            return None
+        return verify_send_order(self.plan.seed_completions, self.plan.shared_requests, server.metadata_of)
 
     def _show(self, events: list[ResultEvent]) -> None:
         for event in events:
@@ -265,7 +317,12 @@ class _Runner:
             self.say(line)
 
     def _print_summary(
-        self, fleet: ContainerFleet, resources: StackResources, counts: SendCounts, elapsed: float
+        self,
+        fleet: ContainerFleet,
+        resources: StackResources,
+        counts: SendCounts,
+        verification: Verification | None,
+        elapsed: float,
     ) -> None:
         sqs: SQSClient = boto3.client("sqs")
         summary = Summary(
@@ -277,6 +334,7 @@ class _Runner:
             dead_letter_queue=resources.names.dead_letter_queue,
             api_stats=self.api.api_stats(),
             containers=fleet.stats(),
+            verification=verification,
             elapsed_seconds=elapsed,
             function_log=str(self.sink.path) if self.sink.path is not None else "inline",
         )

@@ -227,6 +227,7 @@ def fleet_spec(
         max_concurrency=10,
         retry_backoff_base_seconds=1,
         retry_backoff_max_seconds=2,
+        openai_timeout_seconds=2.0,
     )
     return container_spec(
         stack,
@@ -235,5 +236,5 @@ def fleet_spec(
         batching_window_seconds=batching_window_seconds,
         function_timeout_seconds=function_timeout_seconds,
         function_log=function_log,
-        extra_environment={"OPENAI_TIMEOUT_SECONDS": "2", "TIME_RESERVE_MILLIS": "500", **environment},
+        extra_environment={"TIME_RESERVE_MILLIS": "500", **environment},
     )
