@@ -14,7 +14,6 @@ from typing import Any, cast
 
 from local_stack import FUNCTIONS_DIR
 from local_stack.event_source import Handler
-from local_stack.template_defaults import REPO_ROOT
 
 HANDLER_MODULE = "tagger.app"
 HANDLER_FUNCTION = "lambda_handler"
@@ -80,7 +79,8 @@ def load_handler(environment: Mapping[str, str]) -> Handler:
     returns the handler configured by the first.
     """
     if not HANDLER_FILE.is_file():
-        raise HandlerUnavailableError(f"the handler is not there: {HANDLER_FILE.relative_to(REPO_ROOT)} does not exist")
+        missing = HANDLER_FILE.relative_to(FUNCTIONS_DIR.parent)
+        raise HandlerUnavailableError(f"the handler is not there: {missing} does not exist")
     for name in _CLEARED_VARIABLES:
         os.environ.pop(name, None)
     os.environ.update(environment)

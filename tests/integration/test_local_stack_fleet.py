@@ -75,6 +75,7 @@ def test_containers_are_processes_that_share_one_queue_and_end_every_message_onc
         pids = fleet.pids()
         bodies = [{"completion_id": c, "metadata": {f"key-{n}": "v"}} for n in range(2) for c in completions]
         sent = send(stack.queue_url, [*bodies, {"completion_id": poison, "metadata": {"k": "v"}}])
+        assert fleet.wait_for_ended(sent, DRAIN_TIMEOUT_SECONDS)
         assert fleet.wait_until_drained(DRAIN_TIMEOUT_SECONDS)
         dead = fleet.dead_lettered_ids()
         deleted = fleet.deleted_message_ids
@@ -121,7 +122,7 @@ def test_a_killed_container_leaves_its_batch_to_come_back_to_another(
         assert not running(victim_pid) and victim not in fleet.pids()
         assert message_id not in fleet.deleted_message_ids
         api.configure(latency=0.0)
-        replacement = fleet.start_container()
+        replacement = fleet.replace(victim)  # Lambda would start a new container
         assert replacement != victim and fleet.stats().containers[replacement].state == "ready"
 
         assert fleet.wait_for_deleted([message_id], DRAIN_TIMEOUT_SECONDS)
