@@ -15,7 +15,6 @@ from local_stack.plan import (
     MAX_LOCAL_CONCURRENCY,
     RunOptions,
 )
-from local_stack.provision import DEFAULT_VISIBILITY_TIMEOUT_SECONDS
 from local_stack.run import EXIT_SETUP, run
 from local_stack.samples import parse_tags
 
@@ -52,10 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument(
         "--visibility-timeout",
         type=int,
-        default=DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
         metavar="SECONDS",
-        help="the local queue's visibility timeout, short so retries happen in-run "
-        f"(default {DEFAULT_VISIBILITY_TIMEOUT_SECONDS})",
+        help="the local queue's visibility timeout (default: the template's function timeout, so that no "
+        "invocation outlasts it; put-back records come back sooner, on the function's own backoff)",
     )
     run_parser.add_argument(
         "--concurrency",

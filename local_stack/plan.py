@@ -10,7 +10,6 @@ from pathlib import Path
 from local_openai.faults import ScriptedFault
 from local_stack.event_source import RECEIVE_MAX_MESSAGES
 from local_stack.openai_backend import DEFAULT_OPENAI_BASE_URL
-from local_stack.provision import DEFAULT_VISIBILITY_TIMEOUT_SECONDS
 from local_stack.samples import TagRequest, generated_requests, load_samples, merge_requests, read_completion_ids
 from local_stack.template_defaults import TEMPLATE_PATH, TemplateDefaults
 
@@ -32,7 +31,7 @@ class RunOptions:
 
     batch_size: int | None = None  # None: the template's BatchSize
     batching_window_seconds: float | None = None  # None: the template's MaximumBatchingWindowInSeconds
-    visibility_timeout_seconds: int = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
+    visibility_timeout_seconds: int | None = None  # None: the template's function timeout
     concurrency: int = DEFAULT_CONCURRENCY  # Lambda-like containers polling the queue at once
     latency: float = 0.0
     error_rate: float = 0.0
@@ -70,7 +69,7 @@ def batching_settings(options: RunOptions, defaults: TemplateDefaults) -> tuple[
 
 def make_plan(options: RunOptions, environ: Mapping[str, str]) -> Plan:
     """Local samples (+ `--count` generated ones), or one merge per id against the real API."""
-    if options.visibility_timeout_seconds < 0 or options.timeout_seconds <= 0 or options.count < 0:
+    if (options.visibility_timeout_seconds or 0) < 0 or options.timeout_seconds <= 0 or options.count < 0:
         raise UsageError("--visibility-timeout, --timeout and --count must not be negative")
     if not 1 <= options.concurrency <= MAX_LOCAL_CONCURRENCY:
         raise UsageError(f"--concurrency must be between 1 and {MAX_LOCAL_CONCURRENCY}, not {options.concurrency}")

@@ -102,6 +102,7 @@ class Summary:
     elapsed_seconds: float
     function_log: str
     verification: Verification | None = None
+    deleted_twice: int = 0  # messages deleted by more than one invocation
 
 
 def summary_lines(summary: Summary) -> list[str]:
@@ -134,6 +135,11 @@ def summary_lines(summary: Summary) -> list[str]:
         _row("elapsed", f"{summary.elapsed_seconds:.1f} s", ""),
         _row("function logs", summary.function_log, ""),
     ]
+    if summary.deleted_twice:
+        lines.append(
+            f"  note: {summary.deleted_twice} message(s) were delivered again while an invocation still held them "
+            "(the visibility timeout ran out) and deleted twice"
+        )
     several = tally.messages_with_several_events()
     if several:
         lines.append(f"  note: {several} message(s) produced more than one result event")

@@ -51,7 +51,9 @@ PROGRESS_EVERY_SECONDS = 2.0
 ARRIVAL_WAIT_SECONDS = 5.0  # a message deleted just now may not be reported yet
 REPORT_WAIT_SECONDS = 0.25
 SHARED_SEND_GAP_SECONDS = 0.005
-LOCAL_API_TIMEOUT_SECONDS = 2.0  # the run loop looks at the queues after every container report, or this often
+LOCAL_API_TIMEOUT_SECONDS = 2.0
+# The function's backoff across deliveries (ChangeMessageVisibility), short so that retries happen in-run.
+LOCAL_RETRY_BACKOFF_MAX_SECONDS = 2  # the run loop looks at the queues after every container report, or this often
 
 
 def run(options: RunOptions, out: TextIO | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -111,6 +113,8 @@ class _Runner:
         self.out = out
         self.redact = redact
         self.batch_size, self.batching_window = batching
+        visibility = options.visibility_timeout_seconds
+        self.visibility_timeout = defaults.function_timeout_seconds if visibility is None else visibility
         self.tally = RunTally()
         self._print_lock = threading.Lock()
         self._progress: tuple[int, int, int, int, int, int] = (0, 0, 0, 0, 0, 0)
@@ -125,7 +129,7 @@ class _Runner:
             StackNames(),
             StackSettings(
                 max_receive_count=self.defaults.max_receive_count,
-                visibility_timeout_seconds=self.options.visibility_timeout_seconds,
+                visibility_timeout_seconds=self.visibility_timeout,
                 upstream_event_pattern=self.defaults.upstream_event_pattern,
                 event_source=EVENT_SOURCE,
             ),
@@ -188,7 +192,6 @@ class _Runner:
         return replace(counts, via_sqs=counts.via_sqs + added)
 
     def _function_settings(self, resources: StackResources) -> FunctionSettings:
-        visibility = max(1, self.options.visibility_timeout_seconds)
         return FunctionSettings(
             openai_base_url=self.api.base_url,
             openai_api_key=self.api.api_key,
@@ -198,7 +201,7 @@ class _Runner:
             max_receive_count=self.defaults.max_receive_count,
             max_concurrency=self.defaults.max_concurrency,
             retry_backoff_base_seconds=1,
-            retry_backoff_max_seconds=visibility,
+            retry_backoff_max_seconds=LOCAL_RETRY_BACKOFF_MAX_SECONDS,
             openai_timeout_seconds=None if self.api.server is None else local_api_timeout(self.options.latency),
         )
 
@@ -297,8 +300,8 @@ class _Runner:
             openai += f" (latency {self.options.latency:g} s, error rate {self.options.error_rate:g})"
         self.say(f"  OpenAI          {openai}")
         self.say(
-            f"  queue           visibility timeout {self.options.visibility_timeout_seconds} s (local; short so "
-            f"retries happen in-run), maxReceiveCount {d.max_receive_count}"
+            f"  queue           visibility timeout {self.visibility_timeout} s, maxReceiveCount "
+            f"{d.max_receive_count}; put-back records retried after 1 s doubling to {LOCAL_RETRY_BACKOFF_MAX_SECONDS} s"
         )
         self.say(
             f"  event source    batch size {self.batch_size}, batching window {self.batching_window:g} s, "
@@ -335,6 +338,7 @@ class _Runner:
             api_stats=self.api.api_stats(),
             containers=fleet.stats(),
             verification=verification,
+            deleted_twice=len(fleet.deleted_more_than_once()),
             elapsed_seconds=elapsed,
             function_log=str(self.sink.path) if self.sink.path is not None else "inline",
         )
