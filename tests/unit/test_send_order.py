@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from local_stack.report import verification_lines
 from local_stack.samples import TagRequest, load_samples
-from local_stack.send_order import Difference, verify_send_order
+from local_stack.send_order import Difference, Verification, verify_send_order
 
 
 def request(body: dict[str, object] | str) -> TagRequest:
@@ -48,3 +49,16 @@ def test_the_samples_conflict_on_shared_completions_with_a_put_back_among_them()
     assert set(per_completion) <= set(samples.completions)
     assert not {r.completion_id for r in samples.requests} & set(per_completion)
     assert any(f.completion_id in per_completion and f.method == "POST" for f in samples.faults)
+
+
+def test_the_summary_says_how_many_match_or_names_each_completion_that_differs() -> None:
+    assert verification_lines(None) == []
+    (line,) = verification_lines(Verification(matched=("a", "b"), differences=()))
+    assert line == "  verified        2      completions match the send order: a, b"
+    lines = verification_lines(
+        Verification(matched=("a",), differences=(Difference("b", {"verdict": "approved"}, {"verdict": "rejected"}),))
+    )
+    assert lines == [
+        "  verified        1 of 2 completions match the send order; these differ:",
+        "    b holds verdict=approved; in send order its requests give verdict=rejected",
+    ]
