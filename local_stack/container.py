@@ -73,11 +73,13 @@ class ContainerFailed:
 
 @dataclass(frozen=True)
 class InvocationStarted:
-    """The handler was just called with these records."""
+    """The handler was just called with these records; `request_id` is the context's `aws_request_id`,
+    which every log line of the invocation carries as `function_request_id`."""
 
     index: int
     pid: int
     message_ids: tuple[str, ...]
+    request_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,8 @@ def _announcing(handler: Handler, channel: _Channel) -> Handler:
 
     def invoke(event: dict[str, Any], context: Any) -> Any:
         ids = tuple(str(record.get("messageId")) for record in event.get("Records", []))
-        channel.send(InvocationStarted(channel.index, channel.pid, ids))
+        request_id = str(getattr(context, "aws_request_id", ""))
+        channel.send(InvocationStarted(channel.index, channel.pid, ids, request_id))
         return handler(event, context)
 
     return invoke
