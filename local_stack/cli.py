@@ -8,8 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from local_stack import redrive
-from local_stack.plan import DEFAULT_TAGS, DEFAULT_TIMEOUT_SECONDS, RunOptions
-from local_stack.provision import DEFAULT_VISIBILITY_TIMEOUT_SECONDS
+from local_stack.plan import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_TAGS,
+    DEFAULT_TIMEOUT_SECONDS,
+    MAX_LOCAL_CONCURRENCY,
+    RunOptions,
+)
 from local_stack.run import EXIT_SETUP, run
 from local_stack.samples import parse_tags
 
@@ -27,8 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="provision, send the sample tag requests and process them until every message has ended",
         description=(
             "Starts moto (AWS) and the local OpenAI server, provisions what template.yaml declares, sends "
-            "the sample tag requests and runs the handler through an SQS event source mapping like Lambda's "
-            "until every message has ended. With OPENAI_API_KEY set and --completion-ids FILE, it tags real "
+            "the sample tag requests and runs the handler in --concurrency Lambda-like containers (separate "
+            "processes, each polling the queue with an SQS event source mapping like Lambda's) until every "
+            "message has ended. With OPENAI_API_KEY set and --completion-ids FILE, it tags real "
             "stored completions through the OpenAI API at OPENAI_BASE_URL (default https://api.openai.com/v1) "
             "instead; AWS stays local."
         ),
@@ -45,10 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument(
         "--visibility-timeout",
         type=int,
-        default=DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
         metavar="SECONDS",
-        help="the local queue's visibility timeout, short so retries happen in-run "
-        f"(default {DEFAULT_VISIBILITY_TIMEOUT_SECONDS})",
+        help="the local queue's visibility timeout (default: the template's function timeout, so that no "
+        "invocation outlasts it; put-back records come back sooner, on the function's own backoff)",
+    )
+    run_parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help="Lambda-like containers polling the queue at once, each a process of its own, like the event "
+        f"source's maximum concurrency (1-{MAX_LOCAL_CONCURRENCY}, default {DEFAULT_CONCURRENCY})",
     )
     run_parser.add_argument(
         "--latency", type=float, default=0.0, metavar="SECONDS", help="local API latency per request"
@@ -107,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_size=arguments.batch_size,
         batching_window_seconds=arguments.batching_window,
         visibility_timeout_seconds=arguments.visibility_timeout,
+        concurrency=arguments.concurrency,
         latency=arguments.latency,
         error_rate=arguments.error_rate,
         count=arguments.count,

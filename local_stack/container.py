@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from local_stack.event_source import BatchReport, Handler, SqsEventSourceMapping
 from local_stack.function_env import load_handler
@@ -73,11 +73,13 @@ class ContainerFailed:
 
 @dataclass(frozen=True)
 class InvocationStarted:
-    """The handler was just called with these records."""
+    """The handler was just called with these records; `request_id` is the context's `aws_request_id`,
+    which every log line of the invocation carries as `function_request_id`."""
 
     index: int
     pid: int
     message_ids: tuple[str, ...]
+    request_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,12 @@ class PollerError:
     error: str
 
 
+ExitCause = Literal["failed", "stopped", "killed", "died"]  # failed: to start; died: on its own, unasked
+
+
 @dataclass(frozen=True)
 class ContainerExited:
-    """The process is gone: stopped, killed, or died; `abandoned` is the batch it was invoking, if any.
+    """The process is gone, and why; `abandoned` is the batch it was invoking, if any (never reported).
 
     Made by the parent (a dead process reports nothing), so it is the last report of a container.
     """
@@ -108,7 +113,7 @@ class ContainerExited:
     index: int
     pid: int
     exitcode: int | None
-    killed: bool
+    cause: ExitCause
     abandoned: tuple[str, ...] = ()
 
 
@@ -183,7 +188,8 @@ def _announcing(handler: Handler, channel: _Channel) -> Handler:
 
     def invoke(event: dict[str, Any], context: Any) -> Any:
         ids = tuple(str(record.get("messageId")) for record in event.get("Records", []))
-        channel.send(InvocationStarted(channel.index, channel.pid, ids))
+        request_id = str(getattr(context, "aws_request_id", ""))
+        channel.send(InvocationStarted(channel.index, channel.pid, ids, request_id))
         return handler(event, context)
 
     return invoke

@@ -40,6 +40,7 @@ from local_stack.container import (
     ContainerFailed,
     ContainerReady,
     ContainerSpec,
+    ExitCause,
     InvocationEnded,
     InvocationStarted,
     PollerError,
@@ -61,12 +62,19 @@ TERMINATE_GRACE_SECONDS = 2.0
 _READ_TICK_SECONDS = 0.05
 _EXIT_NOTICE_SECONDS = 5.0  # how long to wait for the reports a stopped or killed container sent before it went
 
-State = Literal["starting", "ready", "failed", "stopped", "killed", "died"]
+State = Literal["starting", "ready"] | ExitCause
 _GONE: frozenset[State] = frozenset({"failed", "stopped", "killed", "died"})
 
 
 class ContainerStartError(RuntimeError):
-    """A container could not start: its handler failed to import, it died, or it never became ready."""
+    """A container could not start: its handler failed to import, it died, or it never became ready.
+
+    `traceback` is the container's own, when it sent one (for the function log, not the terminal).
+    """
+
+    def __init__(self, message: str, traceback: str | None = None) -> None:
+        super().__init__(message)
+        self.traceback = traceback
 
 
 @dataclass(frozen=True)
@@ -151,6 +159,7 @@ class _Container:
     state: State = "starting"
     init_seconds: float | None = None
     error: str | None = None
+    error_traceback: str | None = None
     busy: tuple[str, ...] = ()
     counters: EventSourceStats = field(default_factory=EventSourceStats)
     killed: bool = False
@@ -197,7 +206,7 @@ class ContainerFleet:
     # ----- lifecycle -----
 
     def __enter__(self) -> ContainerFleet:
-        return self.start()
+        return self if self._containers else self.start()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -205,7 +214,10 @@ class ContainerFleet:
         self.stop()
 
     def start(self) -> ContainerFleet:
-        """Start the containers and wait until every one is ready; `ContainerStartError` if one is not."""
+        """Start the containers and wait until every one is ready; `ContainerStartError` if one is not
+        (the others are then stopped)."""
+        if self._containers:
+            raise RuntimeError("the fleet is already started")
         indices = [self._spawn(self._overrides.get(index, {})) for index in range(self._count)]
         try:
             self._await_ready(indices, self._startup_timeout)
@@ -328,6 +340,15 @@ class ContainerFleet:
                 self._changed.wait(min(poll_seconds, remaining))
         return True
 
+    def wait_for_report(self, timeout_seconds: float) -> bool:
+        """Wait until there is a report `drain()` has not returned yet."""
+
+        def pending() -> bool:
+            with self._changed:
+                return bool(self._reports)
+
+        return self.wait_for(pending, timeout_seconds)
+
     def wait_for_deleted(self, message_ids: Iterable[str], timeout_seconds: float) -> bool:
         """Wait until every one of `message_ids` has been deleted by some container."""
         wanted = frozenset(message_ids)
@@ -390,7 +411,9 @@ class ContainerFleet:
                 for container in waiting:
                     if container.state in _GONE:
                         reason = container.error or f"exited with code {container.process.exitcode} before it was ready"
-                        raise ContainerStartError(f"container {container.index} (pid {container.pid}): {reason}")
+                        raise ContainerStartError(
+                            f"container {container.index} (pid {container.pid}): {reason}", container.error_traceback
+                        )
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     late = ", ".join(str(container.index) for container in waiting)
@@ -423,6 +446,7 @@ class ContainerFleet:
             elif isinstance(report, ContainerFailed):
                 container.state = "failed"
                 container.error = report.error
+                container.error_traceback = report.traceback
             elif isinstance(report, InvocationStarted):
                 container.busy = report.message_ids
             elif isinstance(report, InvocationEnded):
@@ -439,17 +463,12 @@ class ContainerFleet:
         wait([container.process.sentinel], timeout=TERMINATE_GRACE_SECONDS)
         exitcode = _exitcode(container.process)
         with self._changed:
+            cause: ExitCause = "failed"
             if container.state != "failed":
-                if container.killed:
-                    container.state = "killed"
-                elif container.stop.is_set():
-                    container.state = "stopped"
-                else:
-                    container.state = "died"
+                cause = "killed" if container.killed else "stopped" if container.stop.is_set() else "died"
+            container.state = cause
             container.abandoned, container.busy = container.busy, ()
-            self._reports.append(
-                ContainerExited(container.index, container.pid, exitcode, container.killed, container.abandoned)
-            )
+            self._reports.append(ContainerExited(container.index, container.pid, exitcode, cause, container.abandoned))
             container.exited.set()
             self._changed.notify_all()
 

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from local_stack import FUNCTIONS_DIR
 from local_stack.event_source import Handler
-from local_stack.template_defaults import REPO_ROOT
 
-FUNCTIONS_DIR = REPO_ROOT / "functions"
 HANDLER_MODULE = "tagger.app"
 HANDLER_FUNCTION = "lambda_handler"
 HANDLER_FILE = FUNCTIONS_DIR / "tagger" / "app.py"
@@ -45,6 +43,9 @@ class FunctionSettings:
     retry_backoff_max_seconds: int
     log_level: str = "INFO"
     completion_leases: bool = True
+    # None: the function's default. Shortened against the local server, so that a write whose outcome is
+    # unknown settles (twice this) within the run.
+    openai_timeout_seconds: float | None = None
 
 
 def function_environment(settings: FunctionSettings) -> dict[str, str]:
@@ -64,7 +65,11 @@ def function_environment(settings: FunctionSettings) -> dict[str, str]:
         "POWERTOOLS_METRICS_NAMESPACE": "CompletionTagger",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": settings.log_level,
-    }
+    } | (
+        {}
+        if settings.openai_timeout_seconds is None
+        else {"OPENAI_TIMEOUT_SECONDS": f"{settings.openai_timeout_seconds:g}"}
+    )
 
 
 def load_handler(environment: Mapping[str, str]) -> Handler:
@@ -74,13 +79,11 @@ def load_handler(environment: Mapping[str, str]) -> Handler:
     returns the handler configured by the first.
     """
     if not HANDLER_FILE.is_file():
-        raise HandlerUnavailableError(f"the handler is not there: {HANDLER_FILE.relative_to(REPO_ROOT)} does not exist")
+        missing = HANDLER_FILE.relative_to(FUNCTIONS_DIR.parent)
+        raise HandlerUnavailableError(f"the handler is not there: {missing} does not exist")
     for name in _CLEARED_VARIABLES:
         os.environ.pop(name, None)
     os.environ.update(environment)
-    functions_dir = str(FUNCTIONS_DIR)
-    if functions_dir not in sys.path:
-        sys.path.insert(0, functions_dir)
     try:
         module = importlib.import_module(HANDLER_MODULE)
     except Exception as error:  # any import-time failure is the function's init error

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from local_openai.faults import ScriptedFault
 from local_openai.server import LocalOpenAIServer
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -35,6 +36,12 @@ class OpenAIBackend:
             raise RuntimeError("completions can only be seeded on the local server")
         for completion_id, metadata in completions.items():
             self.server.seed_completion(completion_id=completion_id, metadata=dict(metadata))
+
+    def script_faults(self, faults: Sequence[ScriptedFault]) -> None:
+        """Queue one-shot faults on the local server (local server only)."""
+        if self.server is None:
+            raise RuntimeError("faults can only be scripted on the local server")
+        self.server.app.push_faults(faults)
 
     def api_stats(self) -> dict[str, Any] | None:
         """The local server's request counts; None for the real API."""

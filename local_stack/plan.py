@@ -7,13 +7,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from local_openai.faults import ScriptedFault
 from local_stack.event_source import RECEIVE_MAX_MESSAGES
 from local_stack.openai_backend import DEFAULT_OPENAI_BASE_URL
-from local_stack.provision import DEFAULT_VISIBILITY_TIMEOUT_SECONDS
 from local_stack.samples import TagRequest, generated_requests, load_samples, merge_requests, read_completion_ids
 from local_stack.template_defaults import TEMPLATE_PATH, TemplateDefaults
 
 DEFAULT_TIMEOUT_SECONDS = 300.0
+DEFAULT_CONCURRENCY = 3
+# Each container is an interpreter of its own (~70 MB, ~1 s of CPU to start): more than this on one
+# machine measures the machine, not the function.
+MAX_LOCAL_CONCURRENCY = 20
 DEFAULT_TAGS = {"reviewed": "true"}
 
 
@@ -27,7 +31,8 @@ class RunOptions:
 
     batch_size: int | None = None  # None: the template's BatchSize
     batching_window_seconds: float | None = None  # None: the template's MaximumBatchingWindowInSeconds
-    visibility_timeout_seconds: int = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
+    visibility_timeout_seconds: int | None = None  # None: the template's function timeout
+    concurrency: int = DEFAULT_CONCURRENCY  # Lambda-like containers polling the queue at once
     latency: float = 0.0
     error_rate: float = 0.0
     count: int = 0
@@ -48,6 +53,9 @@ class Plan:
     seed_completions: dict[str, dict[str, str]]
     real_api_key: str | None = field(repr=False)
     real_base_url: str | None
+    # Sent one by one after `requests`, with `faults` scripted first; their completions are verified.
+    shared_requests: list[TagRequest] = field(default_factory=list)
+    faults: list[ScriptedFault] = field(default_factory=list)
 
 
 def batching_settings(options: RunOptions, defaults: TemplateDefaults) -> tuple[int, float]:
@@ -62,8 +70,10 @@ def batching_settings(options: RunOptions, defaults: TemplateDefaults) -> tuple[
 
 def make_plan(options: RunOptions, environ: Mapping[str, str]) -> Plan:
     """Local samples (+ `--count` generated ones), or one merge per id against the real API."""
-    if options.visibility_timeout_seconds < 0 or options.timeout_seconds <= 0 or options.count < 0:
+    if (options.visibility_timeout_seconds or 0) < 0 or options.timeout_seconds <= 0 or options.count < 0:
         raise UsageError("--visibility-timeout, --timeout and --count must not be negative")
+    if not 1 <= options.concurrency <= MAX_LOCAL_CONCURRENCY:
+        raise UsageError(f"--concurrency must be between 1 and {MAX_LOCAL_CONCURRENCY}, not {options.concurrency}")
     if options.latency < 0 or not 0 <= options.error_rate <= 1:
         raise UsageError("--latency must not be negative and --error-rate must be between 0 and 1")
     if options.batching_window_seconds is not None and not 0 <= options.batching_window_seconds <= 300:
@@ -86,10 +96,14 @@ def make_plan(options: RunOptions, environ: Mapping[str, str]) -> Plan:
             real_base_url=environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE_URL,
         )
     samples = load_samples()
-    extra = generated_requests(options.count, sorted(samples.completions), random.Random(options.seed))  # noqa: S311 (test data)
+    # Generated requests leave the shared completions alone: they are sent in bulk, in no defined order.
+    pool = sorted(set(samples.completions) - set(samples.shared_completions))
+    extra = generated_requests(options.count, pool, random.Random(options.seed))  # noqa: S311 (test data)
     return Plan(
         requests=samples.requests + extra,
         seed_completions=samples.completions,
         real_api_key=None,
         real_base_url=None,
+        shared_requests=samples.shared,
+        faults=samples.faults,
     )

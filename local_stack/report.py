@@ -7,7 +7,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from local_stack.fleet import ContainerStats, FleetStats
 from local_stack.observer import FAILED, TAGGED, ResultEvent
+from local_stack.send_order import Verification
 
 METADATA_WIDTH = 70
 MESSAGE_WIDTH = 100
@@ -63,8 +65,8 @@ def event_line(event: ResultEvent, redact: Redactor) -> str:
     suffix = f"  [{request}]" if request else ""
     if event.detail_type == TAGGED:
         metadata = event.detail.get("metadata")
-        pairs = ", ".join(f"{k}={v}" for k, v in sorted(metadata.items())) if isinstance(metadata, dict) else "?"
-        outcome = f"{event.detail.get('mode', 'merge')} ok: {_clip(pairs or '(no metadata)', METADATA_WIDTH)}"
+        pairs = metadata_pairs(metadata) if isinstance(metadata, dict) else "?"
+        outcome = f"{event.detail.get('mode', 'merge')} ok: {_clip(pairs, METADATA_WIDTH)}"
     elif event.detail_type == FAILED:
         status = event.error.get("status")
         where = f"HTTP {status}, " if status else ""
@@ -96,20 +98,23 @@ class Summary:
     dead_lettered: int
     dead_letter_queue: str
     api_stats: Mapping[str, Any] | None
-    invocations: int
-    records_delivered: int
-    records_put_back: int
-    failed_invocations: int
+    containers: FleetStats
     elapsed_seconds: float
     function_log: str
+    verification: Verification | None = None
+    deleted_twice: int = 0  # messages deleted by more than one invocation
 
 
 def summary_lines(summary: Summary) -> list[str]:
     tally = summary.tally
     sent = summary.sent_via_sqs + summary.sent_via_eventbridge
     failed = ", ".join(f"{code} {count}" for code, count in sorted(tally.failed.items())) or "none"
-    invocations = f"records delivered {summary.records_delivered}, put back {summary.records_put_back}" + (
-        f", whole batch failed {summary.failed_invocations}x" if summary.failed_invocations else ""
+    totals = summary.containers.totals
+    containers = len(summary.containers.containers)
+    invocations = (
+        f"records delivered {totals.records_delivered}, put back {totals.records_put_back}"
+        + (f", whole batch failed {totals.failed_invocations}x" if totals.failed_invocations else "")
+        + f", in {containers} container{'s' if containers != 1 else ''}:"
     )
     lines = [
         "Summary",
@@ -124,14 +129,67 @@ def summary_lines(summary: Summary) -> list[str]:
         _row("duplicates", summary.duplicates, "ended with no event (idempotent repeats)"),
         _row("dead-lettered", summary.dead_lettered, f"in {summary.dead_letter_queue}"),
         _api_row(summary.api_stats),
-        _row("invocations", summary.invocations, invocations),
+        _row("invocations", totals.invocations, invocations),
+        *(f"    {_container_work(container)}" for container in summary.containers.containers),
+        *verification_lines(summary.verification),
         _row("elapsed", f"{summary.elapsed_seconds:.1f} s", ""),
         _row("function logs", summary.function_log, ""),
     ]
+    if summary.deleted_twice:
+        lines.append(
+            f"  note: {summary.deleted_twice} message(s) were delivered again while an invocation still held them "
+            "(the visibility timeout ran out) and deleted twice"
+        )
     several = tally.messages_with_several_events()
     if several:
         lines.append(f"  note: {several} message(s) produced more than one result event")
     return lines
+
+
+def verification_lines(verification: Verification | None) -> list[str]:
+    """`verified` and, for each completion that differs, what it holds and what the send order gives."""
+    if verification is None:
+        return []
+    if not verification.differences:
+        names = ", ".join(verification.matched)
+        return [_row("verified", len(verification.matched), f"completions match the send order: {names}")]
+    lines = [
+        _row(
+            "verified",
+            f"{len(verification.matched)} of {verification.checked}",
+            "completions match the send order; these differ:",
+        )
+    ]
+    for difference in verification.differences:
+        lines.append(
+            f"    {difference.completion_id} holds {metadata_pairs(difference.actual)}; "
+            f"in send order its requests give {metadata_pairs(difference.expected)}"
+        )
+    return lines
+
+
+def metadata_pairs(metadata: Mapping[str, str]) -> str:
+    """`k=v, ...` in key order, or `(no metadata)`."""
+    return ", ".join(f"{key}={value}" for key, value in sorted(metadata.items())) or "(no metadata)"
+
+
+def container_lines(stats: FleetStats) -> list[str]:
+    """The setup lines about the containers: how many, their processes and cold starts."""
+    containers = stats.containers
+    pids = ", ".join(str(container.pid) for container in containers)
+    inits = sorted(container.init_seconds for container in containers if container.init_seconds is not None)
+    cold = f"; cold start {inits[0]:.1f}–{inits[-1]:.1f} s" if inits else ""
+    detail = f"Lambda-like, each a process of its own polling the queue (pids {pids}{cold})"
+    return [_row("containers", len(containers), detail)]
+
+
+def _container_work(container: ContainerStats) -> str:
+    counters = container.counters
+    gone = "" if container.state in ("ready", "stopped") else f", {container.state}"
+    return (
+        f"container {container.index} (pid {container.pid}): invocations {counters.invocations}, "
+        f"records {counters.records_delivered}, put back {counters.records_put_back}{gone}"
+    )
 
 
 def _api_row(stats: Mapping[str, Any] | None) -> str:

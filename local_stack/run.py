@@ -1,9 +1,10 @@
 """`python -m local_stack run`: the whole job end to end on the embedded local stack.
 
-Starts moto (AWS) and the local OpenAI server, provisions what template.yaml declares, loads the
-handler with the environment Lambda would give it, sends the sample tag requests, and runs the SQS
-event source mapping until every message has ended (deleted after its outcome, or dead-lettered),
-printing each result event as it arrives and a summary at the end.
+Starts moto (AWS) and the local OpenAI server, provisions what template.yaml declares, starts
+`--concurrency` Lambda-like containers (separate processes, each importing the handler with the
+environment Lambda would give it and polling the queue with its own SQS event source mapping), sends
+the sample tag requests, and waits until every message has ended (deleted after its outcome, or
+dead-lettered), printing each result event as it arrives and a summary at the end.
 
 With `OPENAI_API_KEY` set and `--completion-ids FILE`, the real API is used instead of the local
 server (AWS stays on moto), with one merge of `--tag`s per id.
@@ -17,14 +18,16 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import replace
 from typing import TYPE_CHECKING, TextIO
 
 import boto3
 
 from local_stack.aws_endpoint import moto_environment
-from local_stack.event_source import BatchReport, SqsEventSourceMapping
-from local_stack.function_env import FunctionSettings, HandlerUnavailableError, function_environment, load_handler
+from local_stack.container import ContainerExited, InvocationEnded, PollerError, Report
+from local_stack.fleet import ContainerFleet, ContainerStartError, container_spec
+from local_stack.function_env import FunctionSettings
 from local_stack.function_logs import FunctionLogSink
 from local_stack.observer import ResultEvent, ResultObserver
 from local_stack.openai_backend import OpenAIBackend, local_backend, real_backend
@@ -32,8 +35,9 @@ from local_stack.plan import Plan, RunOptions, UsageError, batching_settings, ma
 from local_stack.progress import ProgressTicker
 from local_stack.provision import EVENT_SOURCE, StackNames, StackResources, StackSettings, provision
 from local_stack.queues import messages_on_queue
-from local_stack.report import Redactor, RunTally, Summary, event_line, progress_line, summary_lines
+from local_stack.report import Redactor, RunTally, Summary, container_lines, event_line, progress_line, summary_lines
 from local_stack.send import SendCounts, SendError, send_requests
+from local_stack.send_order import Verification, verify_send_order
 from local_stack.template_defaults import TemplateDefaults, load_template_defaults
 
 if TYPE_CHECKING:
@@ -41,9 +45,16 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_NOT_ENDED = 1  # some message did not end within the timeout
+EXIT_MISMATCH = 1  # a shared completion differs from its requests applied in send order
 EXIT_SETUP = 2  # bad options, or the stack or the handler could not be set up
 
 PROGRESS_EVERY_SECONDS = 2.0
+ARRIVAL_WAIT_SECONDS = 5.0  # a message deleted just now may not be reported yet
+REPORT_WAIT_SECONDS = 0.25
+SHARED_SEND_GAP_SECONDS = 0.005
+LOCAL_API_TIMEOUT_SECONDS = 2.0
+# The function's backoff across deliveries (ChangeMessageVisibility), short so that retries happen in-run.
+LOCAL_RETRY_BACKOFF_MAX_SECONDS = 2  # the run loop looks at the queues after every container report, or this often
 
 
 def run(options: RunOptions, out: TextIO | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -62,8 +73,15 @@ def run(options: RunOptions, out: TextIO | None = None, environ: Mapping[str, st
         moto_environment() as moto,
         _backend(options, plan) as api,
         FunctionLogSink(options.function_log) as sink,
+        ExitStack() as containers,
     ):
-        return _Runner(options, plan, defaults, batching, api, sink, out, redact).run(moto.url)
+        return _Runner(options, plan, defaults, batching, api, sink, containers, out, redact).run(moto.url)
+
+
+def local_api_timeout(latency: float) -> float:
+    """The function's API timeout against the local server: well above its latency, yet short enough
+    that a cut-off write (which the function leaves twice this to settle) comes back within the run."""
+    return max(LOCAL_API_TIMEOUT_SECONDS, 3 * latency)
 
 
 def _backend(options: RunOptions, plan: Plan) -> AbstractContextManager[OpenAIBackend]:
@@ -83,6 +101,7 @@ class _Runner:
         batching: tuple[int, float],
         api: OpenAIBackend,
         sink: FunctionLogSink,
+        containers: ExitStack,
         out: TextIO,
         redact: Redactor,
     ) -> None:
@@ -91,9 +110,12 @@ class _Runner:
         self.defaults = defaults
         self.api = api
         self.sink = sink
+        self.containers = containers  # the fleet stops when the run ends, however it ends
         self.out = out
         self.redact = redact
         self.batch_size, self.batching_window = batching
+        visibility = options.visibility_timeout_seconds
+        self.visibility_timeout = defaults.function_timeout_seconds if visibility is None else visibility
         self.tally = RunTally()
         self._print_lock = threading.Lock()
         self._progress: tuple[int, int, int, int, int, int] = (0, 0, 0, 0, 0, 0)
@@ -110,18 +132,29 @@ class _Runner:
             StackNames(),
             StackSettings(
                 max_receive_count=self.defaults.max_receive_count,
-                visibility_timeout_seconds=self.options.visibility_timeout_seconds,
+                visibility_timeout_seconds=self.visibility_timeout,
                 upstream_event_pattern=self.defaults.upstream_event_pattern,
                 event_source=EVENT_SOURCE,
             ),
         )
         if self.api.server is not None:
             self.api.seed(self.plan.seed_completions)
+        spec = container_spec(
+            resources,
+            self._function_settings(resources),
+            batch_size=self.batch_size,
+            batching_window_seconds=self.batching_window,
+            function_timeout_seconds=self.defaults.function_timeout_seconds,
+            function_log=self.sink.path,
+        )
         try:
-            handler = self.sink.load(lambda: load_handler(function_environment(self._function_settings(resources))))
-        except HandlerUnavailableError as error:
-            self.say(f"local_stack run: {error}")
+            fleet = self.containers.enter_context(ContainerFleet(spec, self.options.concurrency))
+        except ContainerStartError as error:
+            if error.traceback:
+                self.sink.write(self.redact(error.traceback))
+            self.say(f"local_stack run: a container could not start: {error}")
             return EXIT_SETUP
+        self._print_containers(fleet)
         try:
             counts = send_requests(
                 self.plan.requests, resources.queue_url, resources.event_bus_name, self.defaults.upstream_detail_type
@@ -133,18 +166,35 @@ class _Runner:
             f"Sent {counts.total} tag requests: {counts.via_sqs} to the queue, {counts.via_eventbridge} as "
             f"{self.defaults.upstream_detail_type} events on {resources.event_bus_name}"
         )
-        mapping = SqsEventSourceMapping(
-            resources.queue_url,
-            handler,
-            queue_arn=resources.queue_arn,
-            batch_size=self.batch_size,
-            batching_window_seconds=self.batching_window,
-            function_timeout_seconds=self.defaults.function_timeout_seconds,
+        try:
+            counts = self._send_shared(resources, counts)
+        except SendError as error:
+            self.say(f"local_stack run: {error}")
+            return EXIT_SETUP
+        return self._process(fleet, resources, counts)
+
+    def _send_shared(self, resources: StackResources, counts: SendCounts) -> SendCounts:
+        """The conflicting requests for the shared completions, after scripting the plan's faults: each in a
+        call of its own, a few ms apart, so each has its own SentTimestamp and a defined send order."""
+        shared = self.plan.shared_requests
+        if not shared:
+            return counts
+        if self.plan.faults:
+            self.api.script_faults(self.plan.faults)
+        added = 0
+        for request in shared:
+            time.sleep(SHARED_SEND_GAP_SECONDS)
+            added += send_requests(
+                [request], resources.queue_url, resources.event_bus_name, self.defaults.upstream_detail_type
+            ).via_sqs
+        completions = len({request.completion_id for request in shared})
+        self.say(
+            f"Sent {added} conflicting requests for {completions} shared completions one by one, "
+            f"{len(self.plan.faults)} API fault(s) scripted"
         )
-        return self._process(mapping, resources, counts)
+        return replace(counts, via_sqs=counts.via_sqs + added)
 
     def _function_settings(self, resources: StackResources) -> FunctionSettings:
-        visibility = max(1, self.options.visibility_timeout_seconds)
         return FunctionSettings(
             openai_base_url=self.api.base_url,
             openai_api_key=self.api.api_key,
@@ -154,16 +204,22 @@ class _Runner:
             max_receive_count=self.defaults.max_receive_count,
             max_concurrency=self.defaults.max_concurrency,
             retry_backoff_base_seconds=1,
-            retry_backoff_max_seconds=visibility,
+            retry_backoff_max_seconds=LOCAL_RETRY_BACKOFF_MAX_SECONDS,
+            openai_timeout_seconds=None if self.api.server is None else local_api_timeout(self.options.latency),
         )
 
-    def _process(self, mapping: SqsEventSourceMapping, resources: StackResources, counts: SendCounts) -> int:
+    def _process(self, fleet: ContainerFleet, resources: StackResources, counts: SendCounts) -> int:
         sqs: SQSClient = boto3.client("sqs")
         observer = ResultObserver(resources.observer_queue_url, sqs)
-        arrived = messages_on_queue(sqs, resources.queue_url)
-        if arrived < counts.total:
+
+        def arrived() -> int:
+            """The containers are already polling: an arrived message is queued, deleted or dead-lettered."""
+            queued = messages_on_queue(sqs, resources.queue_url)
+            return queued + messages_on_queue(sqs, resources.dead_letter_queue_url) + len(fleet.deleted_message_ids)
+
+        if not fleet.wait_for(lambda: arrived() >= counts.total, ARRIVAL_WAIT_SECONDS):
             self.say(
-                f"local_stack run: only {arrived} of {counts.total} messages reached the queue "
+                f"local_stack run: only {arrived()} of {counts.total} messages reached the queue "
                 f"(does the upstream rule match {self.defaults.upstream_detail_type} events?)"
             )
             return EXIT_NOT_ENDED
@@ -176,13 +232,12 @@ class _Runner:
         self._progress = (0, counts.total, counts.total, 0, 0, 0)
         with ProgressTicker(self.say, lambda elapsed: progress_line(*self._progress, elapsed), PROGRESS_EVERY_SECONDS):
             while True:
-                report = mapping.poll_once()
-                if report is not None and report.error:
-                    self._whole_batch_failed(report)
+                fleet.wait_for_report(REPORT_WAIT_SECONDS)
+                self._follow(fleet.drain())
                 self._show(observer.drain())
                 pending = messages_on_queue(sqs, resources.queue_url)
                 dead = messages_on_queue(sqs, resources.dead_letter_queue_url)
-                ended = len(mapping.deleted_message_ids) + dead
+                ended = len(fleet.deleted_message_ids) + dead
                 self._progress = (ended, counts.total, pending, dead, self.tally.tagged, self.tally.failed_total)
                 if pending == 0 and ended >= counts.total:
                     break
@@ -192,13 +247,28 @@ class _Runner:
                         f"{counts.total} messages have not ended ({pending} still queued or in flight)"
                     )
                     break
+        self._follow(fleet.drain())
         self._show(observer.drain())
-        self._print_summary(mapping, resources, counts, time.monotonic() - started)
+        verification = self._verify_shared()
+        self._print_summary(fleet, resources, counts, verification, time.monotonic() - started)
         if reason:
             self.say(f"local_stack run: FAILED, {reason}")
             return EXIT_NOT_ENDED
+        if verification is not None and verification.differences:
+            self.say(
+                f"local_stack run: FAILED, all {counts.total} messages ended but {len(verification.differences)} "
+                f"of {verification.checked} shared completions differ from their requests applied in send order"
+            )
+            return EXIT_MISMATCH
         self.say(f"local_stack run: OK, all {counts.total} messages ended")
         return EXIT_OK
+
+    def _verify_shared(self) -> Verification | None:
+        """The shared completions as the local server holds them, against their requests in send order."""
+        server = self.api.server
+        if server is None or not self.plan.shared_requests:
+            return None
+        return verify_send_order(self.plan.seed_completions, self.plan.shared_requests, server.metadata_of)
 
     def _show(self, events: list[ResultEvent]) -> None:
         for event in events:
@@ -208,10 +278,24 @@ class _Runner:
             with self.options.events_file.open("a", encoding="utf-8") as file:
                 file.writelines(self.redact(json.dumps(event.envelope)) + "\n" for event in events)
 
-    def _whole_batch_failed(self, report: BatchReport) -> None:
-        self.say(f"  ! invocation failed, all {len(report.message_ids)} records put back: {report.error}")
-        if report.traceback:
-            self.sink.write(self.redact(report.traceback))
+    def _follow(self, reports: list[Report]) -> None:
+        """Say what went wrong in the containers: failed invocations, poller errors, a container's death."""
+        for report in reports:
+            if isinstance(report, InvocationEnded) and report.report.error:
+                batch = report.report
+                self.say(
+                    f"  ! container {report.index}: invocation failed, all {len(batch.message_ids)} records "
+                    f"put back: {batch.error}"
+                )
+                if batch.traceback:
+                    self.sink.write(self.redact(batch.traceback))
+            elif isinstance(report, PollerError):
+                self.say(f"  ! container {report.index}: polling failed, retrying: {report.error}")
+            elif isinstance(report, ContainerExited) and report.cause == "died":
+                self.say(
+                    f"  ! container {report.index} (pid {report.pid}) exited with code {report.exitcode}; "
+                    f"{len(report.abandoned)} records it held come back after the visibility timeout"
+                )
 
     def _print_setup(self, aws_url: str) -> None:
         d = self.defaults
@@ -222,12 +306,12 @@ class _Runner:
             openai += f" (latency {self.options.latency:g} s, error rate {self.options.error_rate:g})"
         self.say(f"  OpenAI          {openai}")
         self.say(
-            f"  queue           visibility timeout {self.options.visibility_timeout_seconds} s (local; short so "
-            f"retries happen in-run), maxReceiveCount {d.max_receive_count}"
+            f"  queue           visibility timeout {self.visibility_timeout} s, maxReceiveCount "
+            f"{d.max_receive_count}; put-back records retried after 1 s doubling to {LOCAL_RETRY_BACKOFF_MAX_SECONDS} s"
         )
         self.say(
             f"  event source    batch size {self.batch_size}, batching window {self.batching_window:g} s, "
-            f"function timeout {d.function_timeout_seconds} s"
+            f"function timeout {d.function_timeout_seconds} s, concurrency {self.options.concurrency}"
         )
         if d.fallbacks:
             reasons = sorted(set(d.fallbacks.values()))
@@ -237,23 +321,30 @@ class _Runner:
         log = str(self.sink.path) if self.sink.path is not None else "inline (terminal)"
         self.say(f"  function logs   {log}")
 
+    def _print_containers(self, fleet: ContainerFleet) -> None:
+        for line in container_lines(fleet.stats()):
+            self.say(line)
+
     def _print_summary(
-        self, mapping: SqsEventSourceMapping, resources: StackResources, counts: SendCounts, elapsed: float
+        self,
+        fleet: ContainerFleet,
+        resources: StackResources,
+        counts: SendCounts,
+        verification: Verification | None,
+        elapsed: float,
     ) -> None:
         sqs: SQSClient = boto3.client("sqs")
-        stats = mapping.stats
         summary = Summary(
             sent_via_sqs=counts.via_sqs,
             sent_via_eventbridge=counts.via_eventbridge,
             tally=self.tally,
-            duplicates=self.tally.duplicates(mapping.deleted_message_ids),
+            duplicates=self.tally.duplicates(fleet.deleted_message_ids),
             dead_lettered=messages_on_queue(sqs, resources.dead_letter_queue_url),
             dead_letter_queue=resources.names.dead_letter_queue,
             api_stats=self.api.api_stats(),
-            invocations=stats.invocations,
-            records_delivered=stats.records_delivered,
-            records_put_back=stats.records_put_back,
-            failed_invocations=stats.failed_invocations,
+            containers=fleet.stats(),
+            verification=verification,
+            deleted_twice=len(fleet.deleted_more_than_once()),
             elapsed_seconds=elapsed,
             function_log=str(self.sink.path) if self.sink.path is not None else "inline",
         )

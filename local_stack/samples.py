@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from local_openai.faults import ScriptedFault
 
 SAMPLE_FILE = Path(__file__).with_name("sample_requests.json")
 DEFAULT_UPSTREAM_SOURCE = "upstream.local"
@@ -38,10 +40,21 @@ class TagRequest:
 
 @dataclass(frozen=True)
 class SampleSet:
-    """Completions to seed on the local OpenAI server (id → metadata) and the requests to send."""
+    """Completions to seed on the local OpenAI server (id → metadata) and the requests to send.
+
+    `shared` are conflicting requests for a few completions, sent one by one after `requests`, with
+    `faults` scripted on the local server before them; the run checks those completions at the end.
+    """
 
     completions: dict[str, dict[str, str]]
     requests: list[TagRequest]
+    shared: list[TagRequest] = field(default_factory=list)
+    faults: list[ScriptedFault] = field(default_factory=list)
+
+    @property
+    def shared_completions(self) -> list[str]:
+        """The completions the shared requests are for, in order of first appearance."""
+        return list(dict.fromkeys(cid for request in self.shared if (cid := request.completion_id) is not None))
 
 
 def load_samples(path: Path = SAMPLE_FILE) -> SampleSet:
@@ -49,7 +62,20 @@ def load_samples(path: Path = SAMPLE_FILE) -> SampleSet:
     data = json.loads(path.read_text(encoding="utf-8"))
     completions = {str(key): {str(k): str(v) for k, v in value.items()} for key, value in data["completions"].items()}
     requests = [_request_from_entry(index, entry) for index, entry in enumerate(data["requests"])]
-    return SampleSet(completions=completions, requests=requests)
+    shared_data = data.get("shared", {})
+    shared = [_request_from_entry(index, entry) for index, entry in enumerate(shared_data.get("requests", []))]
+    shared_ids = {request.completion_id for request in shared}
+    for request in shared:
+        if request.via != "sqs" or request.completion_id not in completions:
+            raise ValueError(f"{request.label}: a shared request goes to the queue, for a seeded completion")
+    for request in requests:
+        if request.completion_id in shared_ids:
+            raise ValueError(f"{request.label}: {request.completion_id} is a shared completion; add it to shared")
+    try:
+        faults = [ScriptedFault.from_json(entry) for entry in shared_data.get("faults", [])]
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"shared faults: {error}") from None
+    return SampleSet(completions=completions, requests=requests, shared=shared, faults=faults)
 
 
 def _request_from_entry(index: int, entry: dict[str, Any]) -> TagRequest:

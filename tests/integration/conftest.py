@@ -227,6 +227,7 @@ def fleet_spec(
         max_concurrency=10,
         retry_backoff_base_seconds=1,
         retry_backoff_max_seconds=2,
+        openai_timeout_seconds=2.0,
     )
     return container_spec(
         stack,
@@ -235,5 +236,28 @@ def fleet_spec(
         batching_window_seconds=batching_window_seconds,
         function_timeout_seconds=function_timeout_seconds,
         function_log=function_log,
-        extra_environment={"OPENAI_TIMEOUT_SECONDS": "2", "TIME_RESERVE_MILLIS": "500", **environment},
+        extra_environment={"TIME_RESERVE_MILLIS": "500", **environment},
     )
+
+
+def send_bodies(queue_url: str, bodies: list[dict[str, Any]], *, one_by_one: bool = False) -> list[str]:
+    """Send tag requests to the queue; their message ids in order.
+
+    In batches of ten, or `one_by_one`: each in a call of its own, a few ms apart, so each has a
+    `SentTimestamp` of its own and the send order is defined.
+    """
+    sqs = boto3.client("sqs")
+    ids: list[str] = []
+    size = 1 if one_by_one else 10
+    for start in range(0, len(bodies), size):
+        if one_by_one and start:
+            time.sleep(0.005)
+        chunk = bodies[start : start + size]
+        response = sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(number), "MessageBody": json.dumps(body)} for number, body in enumerate(chunk)],
+        )
+        assert not response.get("Failed"), response["Failed"]
+        by_entry = {entry["Id"]: entry["MessageId"] for entry in response["Successful"]}
+        ids.extend(by_entry[str(number)] for number in range(len(chunk)))
+    return ids

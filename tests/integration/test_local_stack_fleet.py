@@ -9,34 +9,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 
 from local_openai.server import LocalOpenAIServer
 from local_stack.container import ContainerExited, InvocationEnded, InvocationStarted, Report
 from local_stack.fleet import ContainerFleet, ContainerStartError
-from tests.integration.conftest import API_KEY, Seeder, StackMaker, fleet_spec
+from tests.integration.conftest import API_KEY, Seeder, StackMaker, fleet_spec, send_bodies
 
 pytestmark = pytest.mark.integration
 
 DRAIN_TIMEOUT_SECONDS = 60.0
-
-
-def send(queue_url: str, bodies: list[dict[str, Any]]) -> list[str]:
-    sqs = boto3.client("sqs")
-    ids: list[str] = []
-    for start in range(0, len(bodies), 10):
-        chunk = bodies[start : start + 10]
-        response = sqs.send_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(number), "MessageBody": json.dumps(body)} for number, body in enumerate(chunk)],
-        )
-        assert not response.get("Failed")
-        by_entry = {entry["Id"]: entry["MessageId"] for entry in response["Successful"]}
-        ids.extend(by_entry[str(number)] for number in range(len(chunk)))
-    return ids
 
 
 def running(pid: int) -> bool:
@@ -74,7 +57,8 @@ def test_containers_are_processes_that_share_one_queue_and_end_every_message_onc
     with ContainerFleet(spec, 3) as fleet:
         pids = fleet.pids()
         bodies = [{"completion_id": c, "metadata": {f"key-{n}": "v"}} for n in range(2) for c in completions]
-        sent = send(stack.queue_url, [*bodies, {"completion_id": poison, "metadata": {"k": "v"}}])
+        sent = send_bodies(stack.queue_url, [*bodies, {"completion_id": poison, "metadata": {"k": "v"}}])
+        assert fleet.wait_for_ended(sent, DRAIN_TIMEOUT_SECONDS)
         assert fleet.wait_until_drained(DRAIN_TIMEOUT_SECONDS)
         dead = fleet.dead_lettered_ids()
         deleted = fleet.deleted_message_ids
@@ -86,7 +70,7 @@ def test_containers_are_processes_that_share_one_queue_and_end_every_message_onc
     assert len(set(pids.values())) == 3 and os.getpid() not in pids.values()
     assert not any(running(pid) for pid in pids.values())
     assert {c.state for c in stats.containers} == {"ready"}
-    assert all(isinstance(r, ContainerExited) and not r.killed for r in reports[-3:])
+    assert all(isinstance(r, ContainerExited) and r.cause == "stopped" for r in reports[-3:])
     # Every container took batches, and some ran at the same time.
     assert all(c.counters.invocations >= 1 for c in stats.containers)
     assert most_at_once(reports) >= 2
@@ -97,10 +81,13 @@ def test_containers_are_processes_that_share_one_queue_and_end_every_message_onc
     assert stats.totals.records_put_back >= 2  # the poison message, on both of its deliveries
     for completion in completions:
         assert api.metadata_of(completion) == {"seeded": "yes", "key-0": "v", "key-1": "v"}
-    # Each container appended its function output to the one log, line by line: one metric blob per invocation.
-    lines = log.read_text().splitlines()
-    assert all(json.loads(line) for line in lines)
-    assert sum('"_aws"' in line for line in lines) == stats.totals.invocations
+    # Each container appended its function output to the one log, whole lines: one metric blob per invocation;
+    # log lines (the poison's put-backs) name invocations the containers reported.
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sum("_aws" in line for line in lines) == stats.totals.invocations
+    logged = {line["function_request_id"] for line in lines if "function_request_id" in line}
+    started = {r.request_id for r in reports if isinstance(r, InvocationStarted)}
+    assert logged and logged <= started
 
 
 def test_a_killed_container_leaves_its_batch_to_come_back_to_another(
@@ -113,7 +100,7 @@ def test_a_killed_container_leaves_its_batch_to_come_back_to_another(
     spec = fleet_spec(stack, api, max_receive_count=10, function_timeout_seconds=3.0)
 
     with ContainerFleet(spec, 2) as fleet:
-        (message_id,) = send(stack.queue_url, [{"completion_id": completion, "metadata": {"after": "crash"}}])
+        (message_id,) = send_bodies(stack.queue_url, [{"completion_id": completion, "metadata": {"after": "crash"}}])
         assert fleet.wait_for(lambda: message_id in sum(fleet.busy().values(), ()), DRAIN_TIMEOUT_SECONDS)
         (victim,) = fleet.busy()
         victim_pid = fleet.pids()[victim]
@@ -121,7 +108,7 @@ def test_a_killed_container_leaves_its_batch_to_come_back_to_another(
         assert not running(victim_pid) and victim not in fleet.pids()
         assert message_id not in fleet.deleted_message_ids
         api.configure(latency=0.0)
-        replacement = fleet.start_container()
+        replacement = fleet.replace(victim)  # Lambda would start a new container
         assert replacement != victim and fleet.stats().containers[replacement].state == "ready"
 
         assert fleet.wait_for_deleted([message_id], DRAIN_TIMEOUT_SECONDS)
@@ -131,7 +118,7 @@ def test_a_killed_container_leaves_its_batch_to_come_back_to_another(
     assert end.index != victim
     assert end.report.receive_counts[message_id] >= 2  # delivered again after its visibility timeout
     exits = [r for r in reports if isinstance(r, ContainerExited) and r.index == victim]
-    assert exits == [ContainerExited(victim, victim_pid, -9, killed=True, abandoned=(message_id,))]
+    assert exits == [ContainerExited(victim, victim_pid, -9, "killed", abandoned=(message_id,))]
     assert api.metadata_of(completion) == {"seeded": "yes", "after": "crash"}
 
 
@@ -143,7 +130,7 @@ def test_a_container_busy_past_the_grace_period_is_terminated_on_stop(
     spec = fleet_spec(stack, api, function_timeout_seconds=30.0)
     fleet = ContainerFleet(spec, 1, stop_grace_seconds=0.2).start()
     try:
-        send(stack.queue_url, [{"completion_id": seed(), "metadata": {"k": "v"}}])
+        send_bodies(stack.queue_url, [{"completion_id": seed(), "metadata": {"k": "v"}}])
         assert fleet.wait_for(lambda: bool(fleet.busy()), DRAIN_TIMEOUT_SECONDS)
         (pid,) = fleet.pids().values()
     finally:

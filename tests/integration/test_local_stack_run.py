@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,30 +38,50 @@ def clean_environment() -> dict[str, str]:
     return env
 
 
-def test_make_run_ends_every_message_and_shows_both_outcomes(tmp_path: Path) -> None:
-    log = tmp_path / "function.log"
-    events_file = tmp_path / "events.jsonl"
+@dataclass(frozen=True)
+class MakeRun:
+    result: subprocess.CompletedProcess[str]
+    log: Path
+    events_file: Path
+
+
+@pytest.fixture(scope="module")
+def make_run(tmp_path_factory: pytest.TempPathFactory) -> MakeRun:
+    """One `make run` with the defaults, shared by the tests that read its output."""
+    directory = tmp_path_factory.mktemp("make-run")
+    log, events_file = directory / "function.log", directory / "events.jsonl"
     result = run_local_stack(
         "--function-log", str(log), "--events-file", str(events_file), "--timeout", "90", env=clean_environment()
     )
+    return MakeRun(result, log, events_file)
 
-    assert result.returncode == 0, result.stdout + result.stderr
+
+def test_make_run_ends_every_message_and_shows_both_outcomes(make_run: MakeRun) -> None:
+    result = make_run.result
     out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "local_stack run: OK, all 20 messages ended" in out
     assert "CompletionTagged" in out
     assert "CompletionTagFailed" in out
     assert "validation_error" in out and "not_found" in out
     assert "[sample-upstream]" in out  # the request sent through EventBridge and the upstream rule
-    assert "messages sent   11" in out
+    assert "messages sent   20" in out
     assert "duplicates      1" in out
     assert "dead-lettered   0" in out
-    assert "local_stack run: OK, all 11 messages ended" in out
+    # Three containers by default, each a process of its own, each listed with its work.
+    assert "containers      3" in out
+    pids = re.findall(r"^    container \d \(pid (\d+)\): invocations", out, flags=re.MULTILINE)
+    assert len(set(pids)) == 3
+    # The scripted fault cut one write off, so its record was put back.
+    put_back = re.search(r"^  invocations .* put back (\d+)", out, flags=re.MULTILINE)
+    assert put_back is not None and int(put_back.group(1)) >= 1
     # The function's own JSON logs went to the log file, not the terminal.
-    assert '"service":"completion-tagger"' in log.read_text()
+    assert '"service":"completion-tagger"' in make_run.log.read_text()
     assert '"level"' not in out
     # Every result event it showed, as EventBridge delivered it, matches the published schema.
-    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    events = [json.loads(line) for line in make_run.events_file.read_text().splitlines()]
     shown = [line for line in out.splitlines() if line.startswith(("  CompletionTagged ", "  CompletionTagFailed "))]
-    assert len(events) == len(shown) == 10
+    assert len(events) == len(shown) >= 10
     schemas = {
         "CompletionTagged": Draft4Validator(json.loads((REPO_ROOT / "schemas/completion-tagged.json").read_text())),
         "CompletionTagFailed": Draft4Validator(
@@ -70,6 +92,13 @@ def test_make_run_ends_every_message_and_shows_both_outcomes(tmp_path: Path) -> 
         # moto's SQS target leaves out `account`, which EventBridge always sends; everything else is as delivered.
         delivered = {"account": "123456789012"} | event
         assert [error.message for error in schemas[event["detail-type"]].iter_errors(delivered)] == [], event
+
+
+def test_make_run_shared_completions_match_the_send_order_with_nothing_delivered_twice(make_run: MakeRun) -> None:
+    out = make_run.result.stdout
+    assert re.search(r"^  verified        3      completions match the send order", out, flags=re.MULTILINE), out
+    assert "these differ" not in out
+    assert "deleted twice" not in out and "more than one result event" not in out
 
 
 def test_real_openai_mode_uses_the_given_endpoint_and_never_prints_the_key(tmp_path: Path) -> None:
@@ -106,3 +135,10 @@ def test_completion_ids_without_a_key_is_refused(tmp_path: Path) -> None:
     result = run_local_stack("--completion-ids", str(ids), env=clean_environment(), timeout=30)
     assert result.returncode == 2
     assert "set OPENAI_API_KEY" in result.stdout
+
+
+@pytest.mark.parametrize("concurrency", ["0", "21"])
+def test_concurrency_out_of_range_is_a_usage_error(concurrency: str) -> None:
+    result = run_local_stack("--concurrency", concurrency, env=clean_environment(), timeout=30)
+    assert result.returncode == 2
+    assert f"--concurrency must be between 1 and 20, not {concurrency}" in result.stdout
