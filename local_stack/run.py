@@ -121,7 +121,11 @@ class _Runner:
             return EXIT_SETUP
         try:
             counts = send_requests(
-                self.plan.requests, resources.queue_url, resources.event_bus_name, self.defaults.upstream_detail_type
+                self.plan.requests,
+                resources.queue_url,
+                resources.event_bus_name,
+                self.defaults.upstream_detail_type,
+                self.say,
             )
         except SendError as error:
             self.say(f"local_stack run: {error}")
