@@ -333,3 +333,16 @@ def test_python_m_forms_of_the_other_commands_still_work() -> None:
             [sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=60, check=False
         )
         assert result.returncode == 0, (module, result.stderr)
+
+
+def test_a_bus_that_does_not_exist_stops_the_run_and_names_the_lines(moto: MotoEndpoint) -> None:
+    stdin = request("chatcmpl-1") + "\n" + request("chatcmpl-2") + "\n"
+
+    result = invoke("-", "--event-bus", "no-such-bus", stdin=stdin)
+
+    assert result.exit_code == 1
+    problems = result.stderr.splitlines()
+    assert [problem.split(":")[0] for problem in problems] == ["line 1", "line 2"]
+    assert all("not sent" in problem and "no-such-bus" in problem for problem in problems)
+    assert "read 2, sent 0, invalid 0, failed 2" in result.stdout
+    assert "stopped early: " in result.stdout
