@@ -102,12 +102,7 @@ def resolve_destination(
     source: str = DEFAULT_SOURCE,
 ) -> Destination:
     """The one destination the arguments name; a stack's queue is read from its outputs."""
-    given = [
-        name
-        for name, value in (("queue URL", queue_url), ("stack name", stack_name), ("event bus", event_bus))
-        if value
-    ]
-    if len(given) != 1:
+    if sum(1 for value in (queue_url, stack_name, event_bus) if value) != 1:
         raise UsageError("give exactly one destination: a queue URL, a stack name or an event bus")
     if session.region_name is None and not (queue_url and _region_of(queue_url)):
         raise UsageError("no AWS region: give --region, or set AWS_REGION or a region in your AWS configuration")
@@ -117,7 +112,7 @@ def resolve_destination(
         cloudformation = session.client("cloudformation", config=_CLIENT_CONFIG)
         queue_url = stack_outputs(cloudformation, stack_name, (QUEUE_URL_OUTPUT,))[QUEUE_URL_OUTPUT]
     assert queue_url is not None
-    sqs = session.client("sqs", config=_CLIENT_CONFIG, region_name=session.region_name or _region_of(queue_url))
+    sqs = session.client("sqs", config=_CLIENT_CONFIG, region_name=_region_of(queue_url) or session.region_name)
     return QueueDestination(sqs, queue_url)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -230,3 +231,18 @@ def test_too_many_tags_is_a_usage_error_naming_the_field() -> None:
 
     assert result.exit_code == 2
     assert "metadata: Dictionary should have at most 16 items" in result.stderr
+
+
+def test_no_aws_region_is_a_usage_error_unless_the_queue_url_names_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    aws_queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/q"
+
+    without = CliRunner().invoke(cli, ["send", "-", "--event-bus", "b"], input="")
+    with_url = CliRunner().invoke(cli, ["send", "-", "--queue-url", aws_queue], input="")
+
+    assert without.exit_code == 2
+    assert "no AWS region" in without.stderr
+    assert with_url.exit_code == 0, with_url.output  # nothing to send, and the region is the queue's
+    assert "read 0, sent 0" in with_url.stdout
