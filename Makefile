@@ -10,9 +10,11 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: run test lint typecheck validate scan schemas unit integration local-openai bench redrive clean
 
-$(VENV)/.installed: requirements-dev.txt
+# The pinned dependencies, then the project itself (editable, no dependencies): the `completion-tagger` program.
+$(VENV)/.installed: requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable .
 	touch $@
 
 # SAM CLI pins its own boto3/pydantic, so it lives in a venv of its own.
@@ -40,7 +42,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy functions local_openai local_stack bench event_schemas
+	$(VENV)/bin/mypy functions completion_tagger local_openai local_stack bench event_schemas
 
 validate: $(SAM_VENV)/.installed
 	env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_REGION AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \

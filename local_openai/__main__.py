@@ -15,9 +15,9 @@ from typing import Any
 from local_openai.server import LocalOpenAIServer
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m local_openai") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m local_openai",
+        prog=prog,
         description="Local OpenAI-compatible server of stored chat completions, with fault injection.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -50,8 +50,9 @@ def load_seed_completions(path: Path) -> list[dict[str, Any]]:
     return data
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, prog: str = "python -m local_openai") -> int:
+    """`prog` is the name usage messages show (`completion-tagger local-openai` runs this too)."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     try:
         seeds = load_seed_completions(args.seed_completions) if args.seed_completions else []

@@ -21,9 +21,9 @@ from local_stack.samples import parse_tags
 DEFAULT_FUNCTION_LOG = Path(tempfile.gettempdir()) / "completion-tagger-local" / "function.log"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m local_stack") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m local_stack",
+        prog=prog,
         description="Run completion-tagger end to end on an embedded local stack (moto + local OpenAI server).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -107,8 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    arguments = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m local_stack") -> int:
+    """`prog` is the name usage messages show (`completion-tagger` runs these commands too)."""
+    arguments = build_parser(prog).parse_args(argv)
     if arguments.command == "redrive":
         return redrive.main(arguments)
     try:

@@ -6,6 +6,8 @@ Differences from the deployed stack, on purpose:
   run of a few seconds instead of minutes.
 - An observer rule (`source` = the function's event source) copies every result event to an observer
   queue, so `run` can print and count them. The deployed stack leaves consumers to add their own rules.
+- The example mapping rules (examples/upstream-mapping.yaml, deployed as a stack of their own) are
+  created on the same bus, so upstream events of a foreign shape reach the queue as they would on AWS.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
+
+from local_stack.mapping_rules import MappingRule, load_mapping_rules
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -38,6 +42,7 @@ class StackNames:
     table: str = "completion-tagger-idempotency"
     event_bus: str = "completion-tagger-results"
     upstream_rule: str = "completion-tagger-upstream-tag-requests"
+    mapping_rule_prefix: str = "completion-tagger-map-"
     observer_rule: str = "completion-tagger-results-observer"
 
     @classmethod
@@ -55,6 +60,8 @@ class StackSettings:
     upstream_event_pattern: dict[str, Any] | None = None
     event_source: str = EVENT_SOURCE
     with_table: bool = True
+    # None: the rules of examples/upstream-mapping.yaml.
+    mapping_rules: tuple[MappingRule, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,9 +102,11 @@ def provision(names: StackNames, settings: StackSettings) -> StackResources:
     bus_arn = events.create_event_bus(Name=names.event_bus)["EventBusArn"]
     upstream_pattern = settings.upstream_event_pattern or {"detail-type": ["CompletionTagRequested"]}
     _route(events, names.event_bus, names.upstream_rule, upstream_pattern, queue_arn)
-    _allow_events_to_send(sqs, queue_url, queue_arn, names.event_bus, names.upstream_rule)
+    mapping_rules = load_mapping_rules() if settings.mapping_rules is None else settings.mapping_rules
+    mapping_rule_names = [_create_mapping_rule(events, names, rule, queue_arn) for rule in mapping_rules]
+    _allow_events_to_send(sqs, queue_url, queue_arn, names.event_bus, [names.upstream_rule, *mapping_rule_names])
     _route(events, names.event_bus, names.observer_rule, {"source": [settings.event_source]}, observer_arn)
-    _allow_events_to_send(sqs, observer_url, observer_arn, names.event_bus, names.observer_rule)
+    _allow_events_to_send(sqs, observer_url, observer_arn, names.event_bus, [names.observer_rule])
 
     if settings.with_table:
         _create_idempotency_table(boto3.client("dynamodb"), names.table)
@@ -127,9 +136,27 @@ def _route(events: EventBridgeClient, bus: str, rule: str, pattern: dict[str, An
     events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}])
 
 
-def _allow_events_to_send(sqs: SQSClient, queue_url: str, queue_arn: str, bus: str, rule: str) -> None:
-    """The queue policy the deployed stack needs for a rule target (moto does not enforce it)."""
-    rule_arn = queue_arn.replace(":sqs:", ":events:").rsplit(":", 1)[0] + f":rule/{bus}/{rule}"
+def _create_mapping_rule(events: EventBridgeClient, names: StackNames, rule: MappingRule, queue_arn: str) -> str:
+    """A mapping rule on the bus: its pattern, and its input transformer on the queue target."""
+    name = f"{names.mapping_rule_prefix}{rule.logical_id}"
+    events.put_rule(Name=name, EventBusName=names.event_bus, EventPattern=json.dumps(rule.event_pattern))
+    events.put_targets(
+        Rule=name,
+        EventBusName=names.event_bus,
+        Targets=[
+            {
+                "Id": "queue",
+                "Arn": queue_arn,
+                "InputTransformer": {"InputPathsMap": rule.input_paths, "InputTemplate": rule.input_template},
+            }
+        ],
+    )
+    return name
+
+
+def _allow_events_to_send(sqs: SQSClient, queue_url: str, queue_arn: str, bus: str, rules: list[str]) -> None:
+    """The queue policy the deployed stack needs for its rules' targets (moto does not enforce it)."""
+    rules_arn = queue_arn.replace(":sqs:", ":events:").rsplit(":", 1)[0] + f":rule/{bus}/"
     policy = {
         "Version": "2012-10-17",
         "Statement": [
@@ -138,7 +165,7 @@ def _allow_events_to_send(sqs: SQSClient, queue_url: str, queue_arn: str, bus: s
                 "Principal": {"Service": "events.amazonaws.com"},
                 "Action": "sqs:SendMessage",
                 "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+                "Condition": {"ArnEquals": {"aws:SourceArn": [rules_arn + rule for rule in rules]}},
             }
         ],
     }

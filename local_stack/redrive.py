@@ -23,10 +23,12 @@ import argparse
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
+
+from completion_tagger.stack import QUEUE_URL_OUTPUT, StackError, stack_outputs
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -37,7 +39,6 @@ if TYPE_CHECKING:
         SendMessageBatchRequestEntryTypeDef,
     )
 
-QUEUE_URL_OUTPUT = "TagRequestQueueUrl"
 QUEUE_ARN_OUTPUT = "TagRequestQueueArn"
 DLQ_URL_OUTPUT = "TagRequestDeadLetterQueueUrl"
 DLQ_ARN_OUTPUT = "TagRequestDeadLetterQueueArn"
@@ -66,10 +67,6 @@ class RedriveError(RuntimeError):
     """The redrive could not start, or SQS reported the move task failed. The message says why."""
 
 
-class _StackDescriber(Protocol):
-    def describe_stacks(self, *, StackName: str) -> Mapping[str, Any]: ...  # noqa: N803 - boto3's name
-
-
 @dataclass(frozen=True)
 class QueuePair:
     """The dead-letter queue (the source) and the tag-request queue (the destination)."""
@@ -82,20 +79,11 @@ class QueuePair:
 
 def queues_from_stack(cloudformation: Any, stack_name: str) -> QueuePair:
     """The queues from a deployed stack's outputs (`aws cloudformation describe-stacks`)."""
-    describer: _StackDescriber = cloudformation
-    try:
-        stacks = describer.describe_stacks(StackName=stack_name).get("Stacks") or []
-    except (ClientError, BotoCoreError) as error:
-        raise RedriveError(f"could not describe stack {stack_name}: {error}") from None
-    if not stacks:
-        raise RedriveError(f"stack {stack_name} not found")
-    outputs = {str(o.get("OutputKey")): str(o.get("OutputValue")) for o in stacks[0].get("Outputs") or []}
     wanted = (DLQ_URL_OUTPUT, DLQ_ARN_OUTPUT, QUEUE_URL_OUTPUT, QUEUE_ARN_OUTPUT)
-    missing = [name for name in wanted if not outputs.get(name)]
-    if missing:
-        raise RedriveError(
-            f"stack {stack_name} has no output(s) {', '.join(missing)}: is it a completion-tagger stack?"
-        )
+    try:
+        outputs = stack_outputs(cloudformation, stack_name, wanted)
+    except StackError as error:
+        raise RedriveError(str(error)) from None
     return QueuePair(*(outputs[name] for name in wanted))
 
 

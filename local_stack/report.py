@@ -122,7 +122,7 @@ def summary_lines(summary: Summary) -> list[str]:
             "messages sent",
             sent,
             f"{summary.sent_via_sqs} to the queue, "
-            f"{summary.sent_via_eventbridge} through the upstream EventBridge rule",
+            f"{summary.sent_via_eventbridge} through EventBridge rules (upstream and mapping)",
         ),
         _row("succeeded", tally.tagged, "CompletionTagged"),
         _row("failed", tally.failed_total, f"CompletionTagFailed by error code: {failed}"),

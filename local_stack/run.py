@@ -157,7 +157,11 @@ class _Runner:
         self._print_containers(fleet)
         try:
             counts = send_requests(
-                self.plan.requests, resources.queue_url, resources.event_bus_name, self.defaults.upstream_detail_type
+                self.plan.requests,
+                resources.queue_url,
+                resources.event_bus_name,
+                self.defaults.upstream_detail_type,
+                self.say,
             )
         except SendError as error:
             self.say(f"local_stack run: {error}")

@@ -28,6 +28,9 @@ class TagRequest:
     body: str
     via: Via = "sqs"
     source: str = DEFAULT_UPSTREAM_SOURCE  # the EventBridge `Source` when via == "eventbridge"
+    # An upstream event of a foreign shape (not a tag request): its DetailType, for a mapping rule.
+    detail_type: str | None = None
+    raw: bool = False  # the body is sent verbatim, never validated (a sample of a malformed message)
 
     @property
     def completion_id(self) -> str | None:
@@ -91,7 +94,17 @@ def _request_from_entry(index: int, entry: dict[str, Any]) -> TagRequest:
         body = json.dumps(entry["body"])
     else:
         raise ValueError(f"{label}: needs a body object or a raw_body string")
-    return TagRequest(label=label, body=body, via=via, source=str(entry.get("source", DEFAULT_UPSTREAM_SOURCE)))
+    detail_type = entry.get("detail_type")
+    if detail_type is not None and via != "eventbridge":
+        raise ValueError(f"{label}: detail_type is for via eventbridge")
+    return TagRequest(
+        label=label,
+        body=body,
+        via=via,
+        source=str(entry.get("source", DEFAULT_UPSTREAM_SOURCE)),
+        detail_type=None if detail_type is None else str(detail_type),
+        raw="raw_body" in entry,
+    )
 
 
 def generated_requests(count: int, completion_ids: list[str], rng: random.Random) -> list[TagRequest]:

@@ -46,7 +46,7 @@ class TemplateDefaults:
 
 def load_template_defaults(path: Path = TEMPLATE_PATH) -> TemplateDefaults:
     """Read `path`; every value the template does not provide takes its fallback (see `fallbacks`)."""
-    template, problem = _read_template(path)
+    template, problem = read_template(path)
     parameters: dict[str, Any] = dict(template.get("Parameters") or {})
     fallbacks: dict[str, str] = {}
     values: dict[str, int | str] = {}
@@ -56,7 +56,7 @@ def load_template_defaults(path: Path = TEMPLATE_PATH) -> TemplateDefaults:
         if reason:
             fallbacks[name] = reason
     detail_type = str(values["UpstreamDetailType"])
-    pattern, reason = _upstream_pattern(template, _defaults_by_name(parameters, values), problem)
+    pattern, reason = _upstream_pattern(template, parameter_defaults(parameters, values), problem)
     if pattern is None:
         pattern = {"detail-type": [detail_type]}
         fallbacks["EventPattern"] = reason
@@ -72,7 +72,7 @@ def load_template_defaults(path: Path = TEMPLATE_PATH) -> TemplateDefaults:
     )
 
 
-def _read_template(path: Path) -> tuple[dict[str, Any], str]:
+def read_template(path: Path) -> tuple[dict[str, Any], str]:
     """The decoded template (intrinsic tags such as `!Ref` become `{"Ref": ...}`), or {} and why not."""
     if not path.is_file():
         return {}, f"{path.name} not found"
@@ -112,7 +112,7 @@ def _parameter_default(
     return str(default), ""
 
 
-def _defaults_by_name(parameters: dict[str, Any], values: dict[str, int | str]) -> dict[str, Any]:
+def parameter_defaults(parameters: dict[str, Any], values: dict[str, int | str]) -> dict[str, Any]:
     """Every parameter default in the template, with the values resolved above taking precedence."""
     defaults = {
         name: declared["Default"]
@@ -141,13 +141,13 @@ def _upstream_pattern(
     if not isinstance(pattern, dict):
         return None, f"{UPSTREAM_RULE_RESOURCE} has no EventPattern"
     try:
-        resolved = _Resolver(defaults, dict(template.get("Conditions") or {})).resolve(pattern)
+        resolved = TemplateResolver(defaults, dict(template.get("Conditions") or {})).resolve(pattern)
     except LookupError as error:
         return None, f"{UPSTREAM_RULE_RESOURCE} EventPattern: {error.args[0]}"
     return resolved, ""
 
 
-class _Resolver:
+class TemplateResolver:
     """Evaluates the intrinsics an event pattern may use, with every parameter at its default:
     `Ref` to a parameter, `Fn::If` and the condition functions. Anything else is a LookupError."""
 

@@ -370,19 +370,38 @@ def test_upstream_pattern_cannot_route_the_functions_own_result_events(template:
     ("policy", "queue"),
     [("TagRequestQueuePolicy", "TagRequestQueue"), ("TagRequestDeadLetterQueuePolicy", "TagRequestDeadLetterQueue")],
 )
-def test_only_the_upstream_rule_may_send_to_the_queues(resources: dict, policy: str, queue: str) -> None:
+def test_only_the_upstream_rule_and_the_stacks_mapping_rules_may_send_to_the_queues(
+    resources: dict, policy: str, queue: str
+) -> None:
     properties = resources[policy]["Properties"]
     assert properties["Queues"] == [{"Ref": queue}]
     allows = [s for s in properties["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    rules = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule"
+    common = {
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": {"Fn::GetAtt": [queue, "Arn"]},
+    }
     assert allows == [
         {
             "Sid": allows[0]["Sid"],
-            "Effect": "Allow",
-            "Principal": {"Service": "events.amazonaws.com"},
-            "Action": "sqs:SendMessage",
-            "Resource": {"Fn::GetAtt": [queue, "Arn"]},
+            **common,
             "Condition": {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["UpstreamTagRequestRule", "Arn"]}}},
-        }
+        },
+        {
+            "Sid": allows[1]["Sid"],
+            **common,
+            # Rules of this account named "<stack>-map-*", on the default bus or a named one.
+            "Condition": {
+                "ArnLike": {
+                    "aws:SourceArn": [
+                        {"Fn::Sub": f"{rules}/${{AWS::StackName}}-map-*"},
+                        {"Fn::Sub": f"{rules}/*/${{AWS::StackName}}-map-*"},
+                    ]
+                }
+            },
+        },
     ]
 
 

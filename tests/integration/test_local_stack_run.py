@@ -63,8 +63,12 @@ def test_make_run_ends_every_message_and_shows_both_outcomes(make_run: MakeRun) 
     assert "local_stack run: OK, all 20 messages ended" in out
     assert "CompletionTagged" in out
     assert "CompletionTagFailed" in out
-    assert "validation_error" in out and "not_found" in out
+    assert "validation_error" in out and "not_found" in out  # the non-JSON body and the unknown id
     assert "[sample-upstream]" in out  # the request sent through EventBridge and the upstream rule
+    # The samples go through the sender users get: the typo is refused before it is sent, naming the field.
+    assert "refused by the sender, not sent: invalid: typo 'metdata': metadata: Field required" in out
+    # The foreign-shape upstream event became a tag through the example mapping rule.
+    assert "chatcmpl-demo-0007       merge ok: reviewed-by=ana, verdict=approved" in out
     assert "messages sent   20" in out
     assert "duplicates      1" in out
     assert "dead-lettered   0" in out

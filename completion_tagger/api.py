@@ -1,0 +1,177 @@
+"""The Python API: `send_tag_requests(...)`, what `completion-tagger send` runs.
+
+from completion_tagger import send_tag_requests
+
+report = send_tag_requests(
+    [{"completion_id": "chatcmpl-abc123", "metadata": {"eval-set": "v3"}}],
+    stack_name="completion-tagger-dev",
+)
+assert report.ok, report.problem_lines()
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from pydantic import BaseModel
+from tqdm import tqdm
+
+from completion_tagger.delivery import Delivery, RetryPolicy
+from completion_tagger.destinations import (
+    DEFAULT_DETAIL_TYPE,
+    DEFAULT_SOURCE,
+    Destination,
+    DestinationError,
+    EventBusDestination,
+    QueueDestination,
+)
+from completion_tagger.pacing import Pacer
+from completion_tagger.report import SendReport
+from completion_tagger.requests import Line, object_lines
+from completion_tagger.stack import QUEUE_URL_OUTPUT, stack_outputs
+from completion_tagger.validation import Outgoing, check_request_id_prefix, validate
+
+# botocore's own retries of whole calls (throttling, 5xx, connection errors), below ours of entries.
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
+
+
+class UsageError(ValueError):
+    """The arguments do not describe one destination, or a value is out of range."""
+
+
+def send_tag_requests(
+    requests: Iterable[str | Mapping[str, Any] | BaseModel],
+    *,
+    queue_url: str | None = None,
+    stack_name: str | None = None,
+    event_bus: str | None = None,
+    session: boto3.session.Session | None = None,
+    rate: float | None = None,
+    dry_run: bool = False,
+    request_id_prefix: str | None = None,
+    detail_type: str = DEFAULT_DETAIL_TYPE,
+    source: str = DEFAULT_SOURCE,
+    progress: bool = False,
+    retry: RetryPolicy | None = None,
+) -> SendReport:
+    """Validate each request with the function's models and send the valid ones to one destination.
+
+    `requests` are JSON text, mappings or models (e.g. `tagger.models.TagRequest`); they are numbered
+    from 1 in the report. Give exactly one of `queue_url`, `stack_name` (its `TagRequestQueueUrl`
+    output) or `event_bus` (as `detail_type` events with `source`, through the stack's upstream
+    rule). Invalid requests are reported and never sent; a request without `request_id` gets
+    `<request_id_prefix>-<number>`. Nothing is sent on a dry run (and no destination is needed).
+    `rate` caps requests per second; `retry` says how failed entries are tried again.
+    """
+    destination = (
+        None
+        if dry_run
+        else resolve_destination(
+            session or boto3.session.Session(),
+            queue_url=queue_url,
+            stack_name=stack_name,
+            event_bus=event_bus,
+            detail_type=detail_type,
+            source=source,
+        )
+    )
+    return send_lines(
+        object_lines(requests),
+        destination,
+        rate=rate,
+        request_id_prefix=request_id_prefix,
+        progress=progress,
+        retry=retry,
+    )
+
+
+def resolve_destination(
+    session: boto3.session.Session,
+    *,
+    queue_url: str | None,
+    stack_name: str | None,
+    event_bus: str | None,
+    detail_type: str = DEFAULT_DETAIL_TYPE,
+    source: str = DEFAULT_SOURCE,
+) -> Destination:
+    """The one destination the arguments name; a stack's queue is read from its outputs."""
+    if sum(1 for value in (queue_url, stack_name, event_bus) if value) != 1:
+        raise UsageError("give exactly one destination: a queue URL, a stack name or an event bus")
+    if session.region_name is None and not (queue_url and _region_of(queue_url)):
+        raise UsageError("no AWS region: give --region, or set AWS_REGION or a region in your AWS configuration")
+    if event_bus:
+        return EventBusDestination(session.client("events", config=_CLIENT_CONFIG), event_bus, detail_type, source)
+    if stack_name:
+        cloudformation = session.client("cloudformation", config=_CLIENT_CONFIG)
+        queue_url = stack_outputs(cloudformation, stack_name, (QUEUE_URL_OUTPUT,))[QUEUE_URL_OUTPUT]
+    assert queue_url is not None
+    sqs = session.client("sqs", config=_CLIENT_CONFIG, region_name=_region_of(queue_url) or session.region_name)
+    return QueueDestination(sqs, queue_url)
+
+
+def _region_of(queue_url: str) -> str | None:
+    """The region in an AWS queue URL (`https://sqs.<region>.amazonaws.com/...`), if it has one."""
+    found = re.match(r"^https://sqs\.([a-z0-9-]+)\.amazonaws\.com", queue_url)
+    return found[1] if found else None
+
+
+def send_lines(
+    lines: Iterable[Line],
+    destination: Destination | None,
+    *,
+    rate: float | None = None,
+    request_id_prefix: str | None = None,
+    progress: bool = False,
+    total: int | None = None,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SendReport:
+    """Validate and send numbered lines; `destination` None is a dry run. Never raises for a bad line."""
+    try:
+        prefix = check_request_id_prefix(request_id_prefix or default_request_id_prefix())
+        pacer = Pacer(rate, sleep=sleep)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    report = SendReport(
+        destination=destination.description if destination else "nowhere",
+        request_id_prefix=prefix,
+        dry_run=destination is None,
+    )
+    valid = _valid_only(lines, prefix, report)
+    if destination is None:
+        for _ in valid:
+            pass
+        return report
+    # Quiet when not on a terminal (disable=None), and only on runs long enough to need it (delay).
+    with tqdm(total=total, unit="req", disable=None if progress else True, delay=1.0, leave=False) as bar:
+        delivery = Delivery(destination, pacer=pacer, retry=retry, on_progress=bar.update, sleep=sleep)
+        try:
+            delivery.send(valid)
+        except DestinationError as error:
+            report.stopped = str(error)
+    report.sent = delivery.tally.sent
+    report.failed = delivery.tally.failed
+    report.calls = delivery.tally.calls
+    return report
+
+
+def default_request_id_prefix() -> str:
+    """`send-<UTC time>-<4 hex>`: distinct per run, so result events of two runs never share ids."""
+    return f"send-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def _valid_only(lines: Iterable[Line], prefix: str, report: SendReport) -> Iterator[Outgoing]:
+    for line in lines:
+        report.read += 1
+        checked = validate(line, prefix)
+        if isinstance(checked, Outgoing):
+            yield checked
+        else:
+            report.invalid.append(checked)

@@ -1,0 +1,348 @@
+"""`completion-tagger send` and `send_tag_requests` against moto's server and the local OpenAI server:
+a queue, a stack's outputs, a bus with the upstream rule, `--select` with paging, invalid lines,
+entries failing inside a batch, standard input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from click.testing import CliRunner, Result
+
+from completion_tagger import send_tag_requests
+from completion_tagger.cli import cli
+from completion_tagger.delivery import RetryPolicy
+from local_openai.server import LocalOpenAIServer
+from local_stack.aws_endpoint import MotoEndpoint
+from local_stack.provision import StackResources
+from tagger.parsing import parse_tag_request
+from tests.integration.conftest import API_KEY
+
+pytestmark = pytest.mark.integration
+
+FAST_RETRY = RetryPolicy(attempts=3, initial_seconds=0.01, max_seconds=0.02)
+
+
+@pytest.fixture
+def queue_url(moto: MotoEndpoint) -> str:
+    return str(boto3.client("sqs").create_queue(QueueName=f"send-{uuid.uuid4().hex[:10]}")["QueueUrl"])
+
+
+def drain(queue_url: str) -> list[str]:
+    """Every message body on the queue (each received once, then deleted)."""
+    sqs = boto3.client("sqs")
+    bodies: list[str] = []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies.extend(message["Body"] for message in batch)
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+        )
+    return bodies
+
+
+def request(completion: str, **fields: Any) -> str:
+    return json.dumps({"completion_id": completion, "metadata": {"eval-set": "v3"}, **fields})
+
+
+def invoke(*args: str, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(cli, ["send", *args], input=stdin, catch_exceptions=False)
+
+
+def test_queues_every_valid_line_and_names_every_invalid_one(queue_url: str, tmp_path: Path) -> None:
+    lines = [
+        request("chatcmpl-a", request_id="mine-1"),
+        "",
+        request("chatcmpl-b"),
+        json.dumps({"completion_id": "chatcmpl-c", "metdata": {"k": "v"}}),
+        "not json",
+        request("chatcmpl-d", mode="replace", remove=["x"]),
+        request("chatcmpl-e", metadata={"n": 1}),
+    ]
+    path = tmp_path / "requests.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+
+    result = invoke(str(path), "--queue-url", queue_url, "--request-id-prefix", "backfill")
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "line 4: invalid: metadata: Field required; metdata: unknown field (allowed: completion_id, metadata, "
+        "mode, remove, request_id)",
+        "line 5: invalid: body: not valid JSON (expected ident at line 1 column 2)",
+        "line 6: invalid: remove: not allowed with mode 'replace' (replace already drops unlisted keys)",
+        "line 7: invalid: metadata.n: Input should be a valid string",
+    ]
+    assert "read 6, sent 2, invalid 4, failed 0" in result.stdout
+    sent = sorted((parse_tag_request(body) for body in drain(queue_url)), key=lambda r: r.completion_id)
+    assert [(r.completion_id, r.request_id) for r in sent] == [("chatcmpl-a", "mine-1"), ("chatcmpl-b", "backfill-3")]
+
+
+def test_exit_0_when_every_line_is_sent_from_standard_input(queue_url: str) -> None:
+    stdin = "".join(request(f"chatcmpl-{n}") + "\n" for n in range(25))
+
+    result = invoke("-", "--queue-url", queue_url, stdin=stdin)
+
+    assert result.exit_code == 0, result.output
+    assert "read 25, sent 25, invalid 0, failed 0" in result.stdout
+    assert sorted(parse_tag_request(body).completion_id for body in drain(queue_url)) == sorted(
+        f"chatcmpl-{n}" for n in range(25)
+    )
+
+
+def test_dry_run_validates_and_sends_nothing(queue_url: str) -> None:
+    result = invoke("-", "--dry-run", stdin=request("chatcmpl-a") + "\n{}\n")
+
+    assert result.exit_code == 1
+    assert "line 2: invalid: completion_id: Field required" in result.stderr
+    assert "read 2, valid 1, invalid 1  (dry run: nothing sent)" in result.stdout
+    assert drain(queue_url) == []
+
+
+def test_ids_file_with_tags_removes_and_mode(queue_url: str, tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# reviewed today\nchatcmpl-1\n\nchatcmpl-2\nnot/an/id\n")
+
+    result = invoke("--ids", str(ids), "--tag", "reviewed=true", "--remove", "pending", "--queue-url", queue_url)
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("line 5: invalid: completion_id: String should match pattern")
+    sent = {parse_tag_request(body).completion_id: parse_tag_request(body) for body in drain(queue_url)}
+    assert sorted(sent) == ["chatcmpl-1", "chatcmpl-2"]
+    assert sent["chatcmpl-2"].metadata == {"reviewed": "true"}
+    assert sent["chatcmpl-2"].remove == ["pending"]
+    assert sent["chatcmpl-2"].request_id is not None and sent["chatcmpl-2"].request_id.endswith("-4")
+
+
+def test_stack_name_sends_to_the_queue_in_the_stacks_outputs(queue_url: str) -> None:
+    stack_name = f"tagger-{uuid.uuid4().hex[:8]}"
+    template = {
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"TagRequestQueueUrl": {"Value": {"Ref": "Queue"}}},
+    }
+    boto3.client("cloudformation").create_stack(StackName=stack_name, TemplateBody=json.dumps(template))
+    outputs = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]["Outputs"]
+    stack_queue = outputs[0]["OutputValue"]
+
+    result = invoke("-", "--stack-name", stack_name, stdin=request("chatcmpl-s") + "\n")
+
+    assert result.exit_code == 0, result.output
+    assert [parse_tag_request(body).completion_id for body in drain(stack_queue)] == ["chatcmpl-s"]
+
+
+def test_unknown_stack_is_a_usage_error(moto: MotoEndpoint) -> None:
+    result = invoke("-", "--stack-name", "no-such-stack", stdin=request("chatcmpl-s") + "\n")
+
+    assert result.exit_code == 2
+    assert "no-such-stack" in result.stderr
+
+
+def test_event_bus_requests_reach_the_queue_through_the_upstream_rule(stack: StackResources) -> None:
+    stdin = "".join(request(f"chatcmpl-bus-{n}") + "\n" for n in range(12))
+
+    result = invoke("-", "--event-bus", stack.event_bus_name, "--source", "backfill.job", stdin=stdin)
+
+    assert result.exit_code == 0, result.output
+    bodies = [json.loads(body) for body in drain(stack.queue_url)]
+    assert {body["detail-type"] for body in bodies} == {"CompletionTagRequested"}
+    assert {body["source"] for body in bodies} == {"backfill.job"}
+    # What the function reads from each message: the request inside the EventBridge envelope.
+    ids = sorted(parse_tag_request(json.dumps(body)).completion_id for body in bodies)
+    assert ids == sorted(f"chatcmpl-bus-{n}" for n in range(12))
+
+
+@pytest.fixture
+def stored(api: LocalOpenAIServer) -> Callable[..., None]:
+    def make(count: int, metadata: dict[str, str], model: str = "gpt-test", prefix: str = "chatcmpl-sel") -> None:
+        for n in range(count):
+            api.seed_completion(f"{prefix}-{n:04d}", metadata, model=model)
+
+    return make
+
+
+@pytest.fixture
+def openai_env(api: LocalOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> LocalOpenAIServer:
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", api.base_url)
+    return api
+
+
+def test_select_tags_every_match_across_pages(
+    queue_url: str, openai_env: LocalOpenAIServer, stored: Callable[..., None]
+) -> None:
+    stored(230, {"review": "pending"})
+    stored(15, {"review": "done"}, prefix="chatcmpl-other")
+    stored(5, {"review": "pending"}, model="gpt-other", prefix="chatcmpl-model")
+    openai_env.inject_fault(429, method="GET", retry_after=0.01)  # the first page is retried
+
+    result = invoke(
+        "--select",
+        "metadata[review]=pending",
+        "--model",
+        "gpt-test",
+        "--tag",
+        "review=reviewed",
+        "--queue-url",
+        queue_url,
+    )
+
+    assert result.exit_code == 0, result.output
+    requests = [parse_tag_request(body) for body in drain(queue_url)]
+    assert sorted(r.completion_id for r in requests) == [f"chatcmpl-sel-{n:04d}" for n in range(230)]
+    assert {tuple(r.metadata.items()) for r in requests} == {(("review", "reviewed"),)}
+    assert openai_env.stats()["requests"]["GET /v1/chat/completions"] == 4  # one 429, then 3 pages of 100
+    assert API_KEY not in result.output
+
+
+def test_select_with_a_refused_key_sends_nothing_and_never_prints_the_key(
+    queue_url: str, api: LocalOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-0123456789")
+    monkeypatch.setenv("OPENAI_BASE_URL", api.base_url)
+
+    result = invoke("--select", "metadata[review]=pending", "--tag", "a=b", "--queue-url", queue_url)
+
+    assert result.exit_code == 1
+    assert "401" in result.stderr
+    assert "sk-wrong-key-0123456789" not in result.output
+    assert drain(queue_url) == []
+
+
+class BatchFaults:
+    """Makes SQS refuse chosen entries of the next SendMessageBatch calls, as SQS does under load.
+
+    Hooks on the boto3 session remove the entries from the request before it leaves (so moto never
+    stores them) and add them to the response's `Failed` list, as SQS reports a failed entry. A call
+    whose every entry fails is answered without reaching moto, which refuses an empty batch.
+    """
+
+    def __init__(self, session: boto3.session.Session, plan: list[dict[str, bool]]) -> None:
+        self.plan = plan  # per call: entry Id -> SenderFault
+        self.calls = 0
+        self._dropped: dict[str, bool] = {}
+        self._kept = 0
+        session.events.register("before-parameter-build.sqs.SendMessageBatch", self._drop)
+        session.events.register("before-call.sqs.SendMessageBatch", self._answer_if_nothing_left)
+        session.events.register("after-call.sqs.SendMessageBatch", self._report)
+
+    def _drop(self, params: dict[str, Any], **_: Any) -> None:
+        self._dropped = self.plan[self.calls] if self.calls < len(self.plan) else {}
+        self.calls += 1
+        kept = [entry for entry in params["Entries"] if entry["Id"] not in self._dropped]
+        self._kept = len(kept)
+        params["Entries"] = kept or params["Entries"][:1]
+
+    def _answer_if_nothing_left(self, **_: Any) -> tuple[Any, dict[str, Any]] | None:
+        if self._kept:
+            return None
+        return SimpleNamespace(status_code=200, headers={}), {"Successful": []}
+
+    def _report(self, parsed: dict[str, Any], **_: Any) -> None:
+        parsed.setdefault("Failed", []).extend(
+            {"Id": entry_id, "SenderFault": sender_fault, "Code": "Refused" if sender_fault else "InternalError"}
+            for entry_id, sender_fault in self._dropped.items()
+        )
+
+
+def test_entries_failing_inside_a_batch_are_retried_and_permanent_ones_reported(queue_url: str) -> None:
+    session = boto3.session.Session()
+    # Call 1: entries 3 and 7 fail retryably, entry 5 permanently; call 2 (the retry): entry 7 again.
+    faults = BatchFaults(session, [{"3": False, "7": False, "5": True}, {"7": False}])
+
+    report = send_tag_requests(
+        [request(f"chatcmpl-{n}") for n in range(1, 11)], queue_url=queue_url, session=session, retry=FAST_RETRY
+    )
+
+    assert report.sent == 9
+    assert [(item.number, item.reason) for item in report.failed] == [(5, "Refused: no message")]
+    assert report.calls == faults.calls == 3
+    assert sorted(parse_tag_request(body).completion_id for body in drain(queue_url)) == sorted(
+        f"chatcmpl-{n}" for n in range(1, 11) if n != 5
+    )
+
+
+def test_an_entry_still_failing_after_the_last_attempt_is_reported(queue_url: str) -> None:
+    session = boto3.session.Session()
+    BatchFaults(session, [{"2": False}] * FAST_RETRY.attempts)
+
+    report = send_tag_requests(
+        [request("chatcmpl-1"), request("chatcmpl-2")], queue_url=queue_url, session=session, retry=FAST_RETRY
+    )
+
+    assert not report.ok
+    assert report.sent == 1
+    assert [item.number for item in report.failed] == [2]
+    assert report.problem_lines() == ["line 2: not sent: InternalError: no message"]
+
+
+def test_a_queue_that_does_not_exist_stops_the_run(moto: MotoEndpoint) -> None:
+    missing = f"{moto.url}/123456789012/no-such-queue"
+    stdin = "".join(request(f"chatcmpl-{n}") + "\n" for n in range(15))
+
+    result = invoke("-", "--queue-url", missing, stdin=stdin)
+
+    assert result.exit_code == 1
+    assert "stopped early:" in result.stdout
+    assert "sent 0" in result.stdout
+    assert result.stderr.splitlines()[0].startswith("line 1: not sent:")
+
+
+def test_requests_go_ten_to_a_call(queue_url: str) -> None:
+    session = boto3.session.Session()
+    calls: list[str] = []
+    session.events.register("before-send.sqs.*", lambda **kwargs: calls.append(kwargs["event_name"]))
+
+    report = send_tag_requests((request(f"chatcmpl-{n}") for n in range(500)), queue_url=queue_url, session=session)
+
+    assert report.ok and report.sent == 500
+    assert calls == ["before-send.sqs.SendMessageBatch"] * 50
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "500"
+
+
+def test_console_script_is_installed_and_sends(queue_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "requests.jsonl"
+    path.write_text(request("chatcmpl-a") + "\n" + '{"completion_id": "chatcmpl-b"}\n')
+    script = Path(sys.executable).with_name("completion-tagger")
+
+    result = subprocess.run(
+        [str(script), "send", str(path), "--queue-url", queue_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "line 2: invalid: metadata: Field required" in result.stderr
+    assert [parse_tag_request(body).completion_id for body in drain(queue_url)] == ["chatcmpl-a"]
+
+
+def test_python_m_forms_of_the_other_commands_still_work() -> None:
+    for module in ("local_stack", "local_openai", "completion_tagger"):
+        result = subprocess.run(
+            [sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, (module, result.stderr)
+
+
+def test_a_bus_that_does_not_exist_stops_the_run_and_names_the_lines(moto: MotoEndpoint) -> None:
+    stdin = request("chatcmpl-1") + "\n" + request("chatcmpl-2") + "\n"
+
+    result = invoke("-", "--event-bus", "no-such-bus", stdin=stdin)
+
+    assert result.exit_code == 1
+    problems = result.stderr.splitlines()
+    assert [problem.split(":")[0] for problem in problems] == ["line 1", "line 2"]
+    assert all("not sent" in problem and "no-such-bus" in problem for problem in problems)
+    assert "read 2, sent 0, invalid 0, failed 2" in result.stdout
+    assert "stopped early: " in result.stdout
