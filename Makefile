@@ -1,5 +1,11 @@
 # completion-tagger: every target sets up what it needs (virtual environments with pinned dependencies).
-PYTHON ?= python3
+# The Lambda runtime's Python (3.13) where the machine has one, pyenv's included, else the newest >= 3.11:
+# artifact/pythons.py prints both. RUNTIME_PYTHON is `-` on a machine without the runtime's Python.
+PYTHONS := $(shell python3 artifact/pythons.py)
+PYTHON ?= $(word 1,$(PYTHONS))
+RUNTIME_PYTHON ?= $(or $(word 2,$(PYTHONS)),-)
+export RUNTIME_PYTHON
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print(sys.version.split()[0])' 2>/dev/null)
 VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
@@ -8,10 +14,19 @@ SCAN_VENV := .venv-scan
 PORT ?= 8010
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint typecheck validate scan schemas unit integration local-openai bench redrive clean
+.PHONY: run test lint typecheck validate scan schemas unit integration local-openai local-services build build-host
+.PHONY: bench redrive clean
+
+# The stamp names the interpreter's version, so choosing another Python rebuilds the venv from scratch.
+$(VENV)/.python-$(PYTHON_VERSION):
+	@test -n "$(PYTHON_VERSION)" || { echo "no usable Python (set PYTHON=...)" >&2; exit 1; }
+	@echo "make: .venv on Python $(PYTHON_VERSION) ($(PYTHON))"
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	touch $@
 
 # The pinned dependencies, then the project itself (editable, no dependencies): the `completion-tagger` program.
-$(VENV)/.installed: requirements-dev.txt pyproject.toml
+$(VENV)/.installed: requirements-dev.txt pyproject.toml $(VENV)/.python-$(PYTHON_VERSION)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable .
@@ -35,6 +50,7 @@ run: $(VENV)/.installed
 
 ## test: ruff, mypy, sam validate --lint, the IaC scan, then the whole pytest suite
 test: lint typecheck validate scan
+	@echo "make test: Python $$($(PY) -c 'import sys; print(sys.version.split()[0])') ($(PYTHON)); runtime's Python: $(RUNTIME_PYTHON)"
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
@@ -42,7 +58,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy functions completion_tagger local_openai local_stack bench event_schemas
+	$(VENV)/bin/mypy functions completion_tagger local_openai local_stack bench event_schemas artifact
 
 validate: $(SAM_VENV)/.installed
 	env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_REGION AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \
@@ -58,9 +74,29 @@ scan: $(SCAN_VENV)/.installed
 schemas: $(VENV)/.installed
 	PYTHONPATH=functions $(PY) -m event_schemas
 
+# `sam build` without a container: both code directories build with their own makefile, compiling bytecode
+# with the runtime's Python where the machine has it (see functions/Makefile, layers/dependencies/Makefile).
+SAM_BUILD = env SAM_CLI_TELEMETRY=0 $(if $(filter-out -,$(RUNTIME_PYTHON)),COMPILER=$(RUNTIME_PYTHON)) \
+	$(SAM) build --template template.yaml
+HOST_BUILD_DIR ?= .aws-sam/host
+
+## build: `sam build` with the pinned SAM CLI: the function and its layer for python3.13 on arm64 (.aws-sam/build)
+build: $(SAM_VENV)/.installed
+	$(SAM_BUILD)
+
+## build-host: the same build with wheels for this machine's platform, to run it here (HOST_BUILD_DIR=.aws-sam/host)
+build-host: $(SAM_VENV)/.installed
+	TARGET_PLATFORM=manylinux2014_$$(uname -m) $(SAM_BUILD) \
+		--build-dir $(HOST_BUILD_DIR)/build --cache-dir $(HOST_BUILD_DIR)/cache
+
 ## local-openai: the local OpenAI-compatible server alone, in the foreground (PORT=8010)
 local-openai: $(VENV)/.installed
 	$(PY) -m local_openai --host 127.0.0.1 --port $(PORT)
+
+## local-services: moto (port 5000) and the local OpenAI server (8010) on all interfaces, with what
+##   events/env.json names, for `sam local invoke`; foreground, Ctrl-C stops it
+local-services: $(VENV)/.installed
+	$(PY) -m local_stack services
 
 ## bench: ours vs the straightforward baseline on the local stack (a few minutes); writes bench/results/
 bench: $(VENV)/.installed

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from artifact import pythons
+
 pytestmark = pytest.mark.infrastructure
 
 LAYER_SOURCE = Path(__file__).resolve().parents[2] / "layers" / "dependencies"
@@ -18,10 +20,13 @@ MAX_UNZIPPED_BYTES = 15 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """As `make build` builds it: compiled by the runtime's Python where the machine has it."""
     artifacts = tmp_path_factory.mktemp("layer")
+    runtime = pythons.runtime_python()
     subprocess.run(
         ["make", "--no-print-directory", "-C", str(LAYER_SOURCE), "build-DependenciesLayer"],
-        env={**os.environ, "ARTIFACTS_DIR": str(artifacts), "PYTHON": sys.executable},
+        env={**os.environ, "ARTIFACTS_DIR": str(artifacts), "PYTHON": sys.executable}
+        | ({"COMPILER": runtime} if runtime else {}),
         check=True,
         timeout=300,
     )
@@ -42,7 +47,10 @@ def test_layer_leaves_boto3_and_botocore_to_the_runtime(layer: Path) -> None:
 
 def test_layer_has_no_tests_stubs_or_caches_and_fits_the_size_target(layer: Path) -> None:
     files = [path for path in layer.rglob("*") if path.is_file()]
-    assert not [path for path in files if path.suffix in {".pyi", ".pyc"}]
+    assert not [path for path in files if path.suffix == ".pyi"]
+    # Each module once: bytecode instead of its source where the runtime's Python compiled it, else the source.
+    assert not [path for path in files if path.suffix == ".pyc" and path.with_suffix(".py").exists()]
+    assert bool(pythons.runtime_python()) == any(path.suffix == ".pyc" for path in files)
     assert not [path for path in layer.rglob("__pycache__")]
     assert not (layer / "bin").exists()
     assert not list(layer.glob("*-stubs"))
@@ -70,6 +78,10 @@ def bytecode_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return artifacts / "python"
 
 
+@pytest.mark.skipif(
+    pythons.runtime_python() is not None,
+    reason="the runtime's Python is here: tests/integration/test_built_artifact.py loads the layer it compiles",
+)
 def test_with_the_target_python_the_layer_ships_bytecode_instead_of_sources(bytecode_layer: Path) -> None:
     assert not list(bytecode_layer.rglob("*.py"))
     assert (bytecode_layer / "pydantic" / "__init__.pyc").is_file()

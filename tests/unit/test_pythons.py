@@ -1,0 +1,43 @@
+"""Which Python the Makefile builds the venvs with."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from artifact import pythons
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_runtime_python_is_the_templates_runtime() -> None:
+    template = (REPO_ROOT / "template.yaml").read_text(encoding="utf-8")
+    assert "Runtime: python{}.{}\n".format(*pythons.RUNTIME) in template
+
+
+def test_the_makefile_gets_the_venv_python_and_the_runtime_python_or_a_dash() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "artifact" / "pythons.py")], capture_output=True, text=True, check=True
+    )
+    venv_python, runtime = done.stdout.split()
+    version = subprocess.run(
+        [venv_python, "-c", "import sys; print(sys.version_info[:2] >= (3, 11))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert version.stdout.strip() == "True"
+    assert runtime in {"-", venv_python}
+
+
+def test_a_machine_without_the_runtime_python_uses_the_newest_it_has(monkeypatch: pytest.MonkeyPatch) -> None:
+    found = {(3, 11): "/opt/python3.11", (3, 12): "/opt/python3.12"}
+    monkeypatch.setattr(pythons, "find", found.get)
+    assert pythons.choose() == ("/opt/python3.12", None)
+    found[pythons.RUNTIME] = "/opt/python3.13"
+    assert pythons.choose() == ("/opt/python3.13", "/opt/python3.13")
+    monkeypatch.setenv("RUNTIME_PYTHON", "-")
+    assert pythons.runtime_python() is None
