@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from local_stack import redrive
+from local_stack import redrive, services
 from local_stack.plan import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TAGS,
@@ -104,6 +104,7 @@ def build_parser(prog: str = "python -m local_stack") -> argparse.ArgumentParser
         help="also write every result event, as EventBridge delivered it, to PATH (JSON Lines)",
     )
     redrive.add_parser(commands)
+    services.add_parser(commands)
     return parser
 
 
@@ -112,6 +113,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m local_stack")
     arguments = build_parser(prog).parse_args(argv)
     if arguments.command == "redrive":
         return redrive.main(arguments)
+    if arguments.command == "services":
+        return services.main(arguments)
     try:
         tags = parse_tags(arguments.tag) if arguments.tag else dict(DEFAULT_TAGS)
     except ValueError as error:

@@ -29,6 +29,7 @@ from tagger.service import TaggerService, create_service
 from tagger.telemetry import logger
 
 API_KEY = "sk-local-test-key-0123456789"
+EVENTS = Path(__file__).resolve().parents[2] / "events"
 _prefixes = itertools.count()
 
 
@@ -261,3 +262,22 @@ def send_bodies(queue_url: str, bodies: list[dict[str, Any]], *, one_by_one: boo
         by_entry = {entry["Id"]: entry["MessageId"] for entry in response["Successful"]}
         ids.extend(by_entry[str(number)] for number in range(len(chunk)))
     return ids
+
+
+def sample_environment(harness: Harness) -> dict[str, str]:
+    """The function's environment as events/env.json gives it to `sam local`, pointed at the test's stack."""
+    env: dict[str, str] = json.loads((EVENTS / "env.json").read_text())["TaggerFunction"]
+    env.update(
+        OPENAI_BASE_URL=harness.api.base_url,
+        OPENAI_API_KEY=API_KEY,
+        IDEMPOTENCY_TABLE_NAME=harness.stack.table_name,
+        EVENT_BUS_NAME=harness.stack.event_bus_name,
+        AWS_ENDPOINT_URL=harness.sqs.meta.endpoint_url,
+    )
+    return env
+
+
+def seed_sample_completions(api: LocalOpenAIServer) -> None:
+    """The completions the events/ samples tag (events/local-openai-seed.json)."""
+    for completion in json.loads((EVENTS / "local-openai-seed.json").read_text())["completions"]:
+        api.seed_completion(completion["id"], completion["metadata"])

@@ -6,35 +6,23 @@ import importlib
 import json
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from local_stack.lambda_context import LocalLambdaContext
-from tests.integration.conftest import API_KEY, Harness, failures
+from tests.integration.conftest import EVENTS, Harness, failures, sample_environment, seed_sample_completions
 
 pytestmark = pytest.mark.integration
-
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 @pytest.fixture
 def app(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     """`tagger.app` imported afresh with the environment Lambda would give it (events/env.json's keys)."""
-    env = json.loads((EVENTS / "env.json").read_text())["TaggerFunction"]
-    env.update(
-        OPENAI_BASE_URL=harness.api.base_url,
-        OPENAI_API_KEY=API_KEY,
-        IDEMPOTENCY_TABLE_NAME=harness.stack.table_name,
-        EVENT_BUS_NAME=harness.stack.event_bus_name,
-        AWS_ENDPOINT_URL=harness.sqs.meta.endpoint_url,
-    )
-    for name, value in env.items():
+    for name, value in sample_environment(harness).items():
         monkeypatch.setenv(name, value)
-    for completion in json.loads((EVENTS / "local-openai-seed.json").read_text())["completions"]:
-        harness.api.seed_completion(completion["id"], completion["metadata"])
+    seed_sample_completions(harness.api)
     sys.modules.pop("tagger.app", None)
     module = importlib.import_module("tagger.app")
     yield module

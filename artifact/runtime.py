@@ -1,0 +1,95 @@
+"""Build the artifact for this machine and run it in a fresh interpreter laid out like the Lambda runtime.
+
+`build_host` runs `make build-host` (`sam build` with the pinned SAM CLI, wheels for this machine's
+platform); `run_probe` starts `artifact/probe.py` under the runtime's Python with `-I -S`, so the only
+importable code is the built function, the built layer and boto3/botocore as the runtime provides them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PROBE = Path(__file__).resolve().with_name("probe.py")
+# What the Lambda Python runtime provides beside the standard library (boto3 and what it needs).
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six")
+
+
+@dataclass(frozen=True)
+class BuiltArtifact:
+    """Where `sam build` put the function's code (/var/task) and the layer's `python` directory (/opt/python)."""
+
+    function: Path
+    layer: Path
+
+    @classmethod
+    def in_build_dir(cls, build_dir: Path) -> BuiltArtifact:
+        return cls(build_dir / "TaggerFunction", build_dir / "DependenciesLayer" / "python")
+
+
+def build_host(directory: Path, timeout_seconds: float = 600) -> BuiltArtifact:
+    """`make build-host` into `directory` (its own build and cache directories); raises with make's output."""
+    done = subprocess.run(  # noqa: S603
+        ["make", "--no-print-directory", "-C", str(REPO_ROOT), "build-host", f"HOST_BUILD_DIR={directory}"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        timeout=timeout_seconds,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"make build-host failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return BuiltArtifact.in_build_dir(directory / "build")
+
+
+def runtime_packages(directory: Path) -> Path:
+    """A directory holding only what the runtime provides (links to this interpreter's copies): /var/runtime."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in RUNTIME_PROVIDED:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise RuntimeError(f"{name} is not installed here: it stands in for the runtime's copy")
+        source = Path(spec.origin)
+        source = source.parent if source.name == "__init__.py" else source
+        link = directory / source.name
+        if not link.exists():
+            link.symlink_to(source, target_is_directory=source.is_dir())
+    return directory
+
+
+def run_probe(
+    python: str,
+    artifact: BuiltArtifact,
+    runtime: Path,
+    arguments: Sequence[str],
+    env: Mapping[str, str],
+    timeout_seconds: float = 120,
+) -> dict[str, Any]:
+    """`probe.py ARGUMENTS` in a fresh isolated interpreter; its JSON result, plus its stdout and stderr."""
+    with tempfile.TemporaryDirectory(prefix="artifact-probe-") as scratch:
+        output = Path(scratch) / "result.json"
+        paths = [
+            f"--{name}={path.absolute()}"
+            for name, path in (("function", artifact.function), ("layer", artifact.layer), ("runtime", runtime))
+        ]
+        done = subprocess.run(  # noqa: S603 - the runtime's Python, found by artifact.pythons
+            [python, "-I", "-S", str(PROBE), *paths, "--output", str(output), *arguments],
+            env=dict(env),
+            cwd=scratch,
+            capture_output=True,
+            text=True,
+            timeout=timeout_seconds,
+            check=False,
+        )
+        if done.returncode != 0 or not output.is_file():
+            raise RuntimeError(f"the probe failed ({done.returncode}):\n{done.stderr[-4000:]}")
+        result: dict[str, Any] = json.loads(output.read_text(encoding="utf-8"))
+    result["stdout"] = done.stdout
+    result["stderr"] = done.stderr
+    return result
