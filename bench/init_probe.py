@@ -1,13 +1,10 @@
-"""Cold-start probe, run as a fresh process: time one kind of init and print it as JSON (last line).
+"""Cold-start probe of the development venv, run as a fresh process; prints JSON (last line).
 
-- `ours`: import `tagger.app` with the function's environment (module imports plus client creation), with
-  X-Ray tracing off (`EnableTracing=false`);
-- `ours-traced`: the same as on Lambda with tracing on, the template's default (the runner sets
-  LAMBDA_TASK_ROOT, so the Powertools Tracer and the X-Ray SDK are loaded);
-- `bare`: `import boto3, httpx, pydantic` and create two boto3 clients (the yardstick);
+Ours and the bare yardstick are measured on the built artifact (`artifact/probe.py`); what runs here is
+what the artifact cannot hold:
 - `baseline`: import `bench.baseline.app` (Powertools, the openai SDK, its clients);
 - `compile`: import `tagger.app`, then time compiling the source of every installed module it loaded: what
-  each cold start would pay if the layer were deployed without its bytecode (`__pycache__`).
+  each cold start would pay if the layer were deployed without its bytecode.
 """
 
 from __future__ import annotations
@@ -17,23 +14,8 @@ import json
 import sys
 import time
 
-PROBES = ("ours", "ours-traced", "bare", "baseline", "compile")
 # Module names only: importing `bench.functions` here would load `typing` before the clock starts.
-HANDLER_MODULES = {
-    "ours": "tagger.app",
-    "ours-traced": "tagger.app",
-    "baseline": "bench.baseline.app",
-    "compile": "tagger.app",
-}
-
-
-def bare_init() -> None:
-    import boto3  # noqa: PLC0415 - the import is what is measured
-    import httpx  # noqa: F401, PLC0415
-    import pydantic  # noqa: F401, PLC0415
-
-    boto3.client("dynamodb")
-    boto3.client("events")
+HANDLER_MODULES = {"baseline": "bench.baseline.app", "compile": "tagger.app"}
 
 
 def compile_times() -> dict[str, float]:
@@ -53,22 +35,19 @@ def compile_times() -> dict[str, float]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[1] not in PROBES:
-        print(f"usage: python -m bench.init_probe {{{','.join(PROBES)}}}", file=sys.stderr)
+    if len(argv) != 2 or argv[1] not in HANDLER_MODULES:
+        print(f"usage: python -m bench.init_probe {{{','.join(HANDLER_MODULES)}}}", file=sys.stderr)
         return 2
     modules_before = len(sys.modules)
     started = time.perf_counter()
-    if argv[1] == "bare":
-        bare_init()
-    else:
-        importlib.import_module(HANDLER_MODULES[argv[1]])
+    importlib.import_module(HANDLER_MODULES[argv[1]])
     seconds = time.perf_counter() - started
     modules_imported = len(sys.modules) - modules_before
     from bench.rss import peak_rss_kb  # noqa: PLC0415 - only once the clock has stopped
 
     result: dict[str, object] = {
         "probe": argv[1],
-        "seconds": seconds,
+        "init_seconds": seconds,
         "modules_imported": modules_imported,
         "openai_sdk_loaded": "openai" in sys.modules,
         "xray_sdk_loaded": "aws_xray_sdk" in sys.modules,

@@ -324,10 +324,10 @@ def init_table(init: Mapping[str, Any]) -> str:
     probes = init["probes"]
     bare = probes.get("bare", {}).get("median_ms")
     labels = {
-        "bare": "bare `import boto3, httpx, pydantic` + 2 boto3 clients",
-        "ours": "ours: `import tagger.app` (imports + clients), EnableTracing=false",
-        "ours-traced": "ours, X-Ray tracing on (the template's default)",
-        "baseline": "baseline: `import bench.baseline.app` (openai SDK)",
+        "bare": "bare `import boto3, httpx, pydantic` + 2 boto3 clients (same interpreter and layer)",
+        "ours": "ours, built artifact: `import tagger.app` (imports + clients), EnableTracing=false",
+        "ours-traced": "ours, built artifact, X-Ray tracing on (the template's default)",
+        "baseline": "baseline: `import bench.baseline.app` (openai SDK; development venv)",
     }
     lines = []
     for name in ("bare", "ours", "ours-traced", "baseline"):
@@ -454,8 +454,11 @@ def render(results: Mapping[str, Any]) -> str:
             "## Cold start",
             "",
             f"Median of {results['init']['runs']} fresh processes each; only the import and client creation are "
-            "timed (not the interpreter's start). Function code is compiled from source each time, as on Lambda "
-            "(the deployed code has no `__pycache__`); installed packages use their bytecode.",
+            "timed (not the interpreter's start). Ours and the yardstick run the artifact `sam build` makes "
+            "(`make build-host`: the template's build, wheels for this machine) on Python "
+            f"{results['init']['python']}, in a fresh `-I -S` process whose import path holds only the built function, "
+            "the built layer and boto3/botocore, as on Lambda; the baseline needs the openai SDK, so it runs from "
+            "the development venv.",
             "",
             init_table(results["init"]),
         ]

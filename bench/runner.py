@@ -27,6 +27,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import boto3
 
+from artifact import pythons
+from artifact import runtime as artifact_runtime
 from bench import chart, machine, package_size, report
 from bench.functions import Implementation
 from bench.pricing import price_list
@@ -293,40 +295,39 @@ def function_env(
 
 
 def measure_init(env: dict[str, str], runs: int) -> dict[str, Any]:
-    """Median init of fresh processes, the three kinds interleaved so drift hits them alike."""
+    """Median init of fresh processes, the kinds interleaved so drift hits them alike.
+
+    Ours and the yardstick run as deployed: the artifact `sam build` makes (`make build-host`), on the
+    runtime's Python, in a fresh `-I -S` process whose path holds only the artifact and boto3/botocore.
+    The baseline needs the openai SDK, which the layer does not ship, so it runs from the development venv.
+    """
+    runtime = pythons.runtime_python()
+    if runtime is None:
+        print("bench: no Python 3.13 (the Lambda runtime) here: init not measured", file=sys.stderr)
+        return {}
     samples: dict[str, list[dict[str, Any]]] = {"bare": [], "ours": [], "ours-traced": [], "baseline": []}
     # As on Lambda: Powertools (and so the function) trace only where LAMBDA_TASK_ROOT is set.
-    traced_env = {
-        **{name: value for name, value in env.items() if name != "POWERTOOLS_TRACE_DISABLED"},
-        "LAMBDA_TASK_ROOT": str(REPO_ROOT / "functions"),
-    }
-    for _ in range(runs):
-        for probe, probe_samples in samples.items():
-            done = subprocess.run(
-                [sys.executable, "-m", "bench.init_probe", probe],
-                cwd=REPO_ROOT,
-                env=traced_env if probe == "ours-traced" else env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if done.returncode != 0:
-                raise RuntimeError(f"init probe {probe} failed:\n{done.stderr[-2000:]}")
-            probe_samples.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    compiled = subprocess.run(
-        [sys.executable, "-m", "bench.init_probe", "compile"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    compile_ms: dict[str, float] = {}
-    if compiled.returncode == 0:
-        compile_ms = json.loads(compiled.stdout.strip().splitlines()[-1])["compile_ms_by_top"]
+    untraced = {name: value for name, value in env.items() if name != "POWERTOOLS_TRACE_DISABLED"}
+    with tempfile.TemporaryDirectory(prefix="bench-artifact-") as scratch:
+        built = artifact_runtime.build_host(Path(scratch))
+        runtime_dir = artifact_runtime.runtime_packages(Path(scratch) / "runtime")
+        traced_env = {**untraced, "LAMBDA_TASK_ROOT": str(built.function)}
+        for _ in range(runs):
+            for probe, probe_samples in samples.items():
+                if probe == "baseline":
+                    probe_samples.append(_venv_probe(probe, env))
+                    continue
+                result = artifact_runtime.run_probe(
+                    runtime,
+                    built,
+                    runtime_dir,
+                    ["init", "bare" if probe == "bare" else "ours"],
+                    traced_env if probe == "ours-traced" else env,
+                )
+                probe_samples.append(result)
     probes = {}
     for probe, results in samples.items():
-        milliseconds = [result["seconds"] * 1000 for result in results]
+        milliseconds = [result["init_seconds"] * 1000 for result in results]
         probes[probe] = {
             "median_ms": statistics.median(milliseconds),
             "samples_ms": [round(value, 1) for value in milliseconds],
@@ -335,7 +336,29 @@ def measure_init(env: dict[str, str], runs: int) -> dict[str, Any]:
             "xray_sdk_loaded": results[-1]["xray_sdk_loaded"],
             "rss_mb": statistics.median(result["rss_kb"] for result in results) / 1024,
         }
-    return {"runs": runs, "probes": probes, "compile_ms_by_top": compile_ms}
+    python = samples["ours"][-1]["python"]
+    return {
+        "runs": runs,
+        "python": python,
+        "probes": probes,
+        "compile_ms_by_top": _venv_probe("compile", env)["compile_ms_by_top"],
+    }
+
+
+def _venv_probe(probe: str, env: dict[str, str]) -> dict[str, Any]:
+    """`bench.init_probe PROBE` in a fresh process of the development venv; its JSON result."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.init_probe", probe],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"init probe {probe} failed:\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def run_matrix(plan: Plan, driver: Driver, functions: dict[str, FunctionProcess]) -> list[Cell]:
@@ -458,11 +481,6 @@ def build_notes(results: dict[str, Any], warm_up: dict[str, float]) -> list[str]
                 f"{report.seconds(base['wall_median_s'])}: on Lambda it would time out at "
                 f"{results['settings']['function_timeout_seconds']} s and the whole batch would be retried."
             )
-    if any((REPO_ROOT / "functions").rglob("__pycache__")):
-        notes.append(
-            "functions/ holds a __pycache__ on this machine, so the init probes read bytecode the deployed "
-            "function would not have: delete it for a faithful cold start."
-        )
     return notes
 
 

@@ -97,6 +97,7 @@ def results_with(ours_wall: float, baseline_wall: float, wide_wall: float) -> di
         ],
         "init": {
             "runs": 7,
+            "python": "3.13.0",
             "probes": {
                 name: {
                     "median_ms": ms,
