@@ -40,9 +40,10 @@ def test_layer_has_the_dependencies_for_arm64_python_313(layer: Path) -> None:
     assert "cpython-313-aarch64-linux-gnu" in core.name
 
 
-def test_layer_leaves_boto3_and_botocore_to_the_runtime(layer: Path) -> None:
+def test_layer_leaves_boto3_and_botocore_to_the_runtime_and_drops_what_only_async_httpx_needs(layer: Path) -> None:
     shipped = {path.name.split("-")[0].lower() for path in layer.iterdir()}
     assert not shipped & {"boto3", "botocore", "s3transfer", "urllib3", "jmespath", "dateutil", "six.py"}
+    assert not shipped & {"anyio", "sniffio"}
 
 
 def test_layer_has_no_tests_stubs_or_caches_and_fits_the_size_target(layer: Path) -> None:
