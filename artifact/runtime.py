@@ -50,17 +50,23 @@ def build_host(directory: Path, timeout_seconds: float = 600) -> BuiltArtifact:
 
 def runtime_packages(directory: Path) -> Path:
     """A directory holding only what the runtime provides (links to this interpreter's copies): /var/runtime."""
-    directory.mkdir(parents=True, exist_ok=True)
     for name in RUNTIME_PROVIDED:
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:
             raise RuntimeError(f"{name} is not installed here: it stands in for the runtime's copy")
         source = Path(spec.origin)
         source = source.parent if source.name == "__init__.py" else source
-        link = directory / source.name
-        if not link.exists():
-            link.symlink_to(source, target_is_directory=source.is_dir())
+        _link(directory / source.name, source)
+        if source.is_file():  # a single-module distribution (six): its bytecode lives beside it, in __pycache__
+            for cached in (source.parent / "__pycache__").glob(f"{source.stem}.*.pyc"):
+                _link(directory / "__pycache__" / cached.name, cached)
     return directory
+
+
+def _link(link: Path, target: Path) -> None:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.exists():
+        link.symlink_to(target, target_is_directory=target.is_dir())
 
 
 def run_probe(
@@ -79,7 +85,7 @@ def run_probe(
             for name, path in (("function", artifact.function), ("layer", artifact.layer), ("runtime", runtime))
         ]
         done = subprocess.run(  # noqa: S603 - the runtime's Python, found by artifact.pythons
-            [python, "-I", "-S", str(PROBE), *paths, "--output", str(output), *arguments],
+            [python, "-I", "-S", "-B", str(PROBE), *paths, "--output", str(output), *arguments],
             env=dict(env),
             cwd=scratch,
             capture_output=True,

@@ -39,15 +39,16 @@ def main(argv: list[str]) -> int:
         print(f"usage: python -m bench.init_probe {{{','.join(HANDLER_MODULES)}}}", file=sys.stderr)
         return 2
     modules_before = len(sys.modules)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     importlib.import_module(HANDLER_MODULES[argv[1]])
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     modules_imported = len(sys.modules) - modules_before
     from bench.rss import peak_rss_kb  # noqa: PLC0415 - only once the clock has stopped
 
     result: dict[str, object] = {
         "probe": argv[1],
         "init_seconds": seconds,
+        "init_cpu_seconds": cpu_seconds,
         "modules_imported": modules_imported,
         "openai_sdk_loaded": "openai" in sys.modules,
         "xray_sdk_loaded": "aws_xray_sdk" in sys.modules,

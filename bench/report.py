@@ -323,6 +323,7 @@ def breakdown_table(row: Mapping[str, Any]) -> str:
 def init_table(init: Mapping[str, Any]) -> str:
     probes = init["probes"]
     bare = probes.get("bare", {}).get("median_ms")
+    bare_cpu = probes.get("bare", {}).get("cpu_median_ms")
     labels = {
         "bare": "bare `import boto3, httpx, pydantic` + 2 boto3 clients (same interpreter and layer)",
         "ours": "ours, built artifact: `import tagger.app` (imports + clients), EnableTracing=false",
@@ -340,13 +341,16 @@ def init_table(init: Mapping[str, Any]) -> str:
                 f"{probe['median_ms']:.0f} ms",
                 f"{min(probe['samples_ms']):.0f}–{max(probe['samples_ms']):.0f} ms",
                 times(ratio(probe["median_ms"], bare)),
+                f"{probe['cpu_median_ms']:.0f} ms" if "cpu_median_ms" in probe else "–",
+                times(ratio(probe.get("cpu_median_ms"), bare_cpu)),
                 str(probe["modules_imported"]),
                 "yes" if probe["openai_sdk_loaded"] else "no",
                 "yes" if probe.get("xray_sdk_loaded") else "no",
                 f"{probe['rss_mb']:.0f} MB",
             ]
         )
-    header = ["init (fresh process)", "median", "range", "÷ bare", "modules loaded", "openai SDK", "X-Ray SDK"]
+    header = ["init (fresh process)", "median", "range", "÷ bare", "CPU", "CPU ÷ bare", "modules loaded", "openai SDK"]
+    header.append("X-Ray SDK")
     header.append("RSS after init")
     return table(header, lines)
 
@@ -458,7 +462,8 @@ def render(results: Mapping[str, Any]) -> str:
             "(`make build-host`: the template's build, wheels for this machine) on Python "
             f"{results['init']['python']}, in a fresh `-I -S` process whose import path holds only the built function, "
             "the built layer and boto3/botocore, as on Lambda; the baseline needs the openai SDK, so it runs from "
-            "the development venv.",
+            "the development venv. CPU is the process's CPU time over the same span: steadier than wall time when "
+            "other work shares the machine.",
             "",
             init_table(results["init"]),
         ]

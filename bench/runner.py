@@ -331,6 +331,7 @@ def measure_init(env: dict[str, str], runs: int) -> dict[str, Any]:
         probes[probe] = {
             "median_ms": statistics.median(milliseconds),
             "samples_ms": [round(value, 1) for value in milliseconds],
+            "cpu_median_ms": statistics.median(result["init_cpu_seconds"] * 1000 for result in results),
             "modules_imported": results[-1]["modules_imported"],
             "openai_sdk_loaded": results[-1]["openai_sdk_loaded"],
             "xray_sdk_loaded": results[-1]["xray_sdk_loaded"],
