@@ -34,17 +34,18 @@ class BuiltArtifact:
         return cls(build_dir / "TaggerFunction", build_dir / "DependenciesLayer" / "python")
 
 
+def run_or_raise(command: Sequence[str], what: str, **options: Any) -> subprocess.CompletedProcess[str]:
+    """Run a command, capturing its text output; a non-zero exit raises with the end of that output."""
+    done = subprocess.run(command, capture_output=True, text=True, check=False, **options)  # noqa: S603
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return done
+
+
 def build_host(directory: Path, timeout_seconds: float = 600) -> BuiltArtifact:
     """`make build-host` into `directory` (its own build and cache directories); raises with make's output."""
-    done = subprocess.run(  # noqa: S603
-        ["make", "--no-print-directory", "-C", str(REPO_ROOT), "build-host", f"HOST_BUILD_DIR={directory}"],  # noqa: S607
-        capture_output=True,
-        text=True,
-        timeout=timeout_seconds,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"make build-host failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    command = ["make", "--no-print-directory", "-C", str(REPO_ROOT), "build-host", f"HOST_BUILD_DIR={directory}"]
+    run_or_raise(command, "make build-host", timeout=timeout_seconds)
     return BuiltArtifact.in_build_dir(directory / "build")
 
 
@@ -77,25 +78,19 @@ def run_probe(
     env: Mapping[str, str],
     timeout_seconds: float = 120,
 ) -> dict[str, Any]:
-    """`probe.py ARGUMENTS` in a fresh isolated interpreter; its JSON result, plus its stdout and stderr."""
+    """`probe.py ARGUMENTS` in a fresh isolated interpreter; its JSON result (the function's logs are dropped)."""
     with tempfile.TemporaryDirectory(prefix="artifact-probe-") as scratch:
         output = Path(scratch) / "result.json"
         paths = [
             f"--{name}={path.absolute()}"
             for name, path in (("function", artifact.function), ("layer", artifact.layer), ("runtime", runtime))
         ]
-        done = subprocess.run(  # noqa: S603 - the runtime's Python, found by artifact.pythons
+        run_or_raise(
             [python, "-I", "-S", "-B", str(PROBE), *paths, "--output", str(output), *arguments],
+            "the probe",
             env=dict(env),
             cwd=scratch,
-            capture_output=True,
-            text=True,
             timeout=timeout_seconds,
-            check=False,
         )
-        if done.returncode != 0 or not output.is_file():
-            raise RuntimeError(f"the probe failed ({done.returncode}):\n{done.stderr[-4000:]}")
         result: dict[str, Any] = json.loads(output.read_text(encoding="utf-8"))
-    result["stdout"] = done.stdout
-    result["stderr"] = done.stderr
     return result

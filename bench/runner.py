@@ -348,16 +348,8 @@ def measure_init(env: dict[str, str], runs: int) -> dict[str, Any]:
 
 def _venv_probe(probe: str, env: dict[str, str]) -> dict[str, Any]:
     """`bench.init_probe PROBE` in a fresh process of the development venv; its JSON result."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.init_probe", probe],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"init probe {probe} failed:\n{done.stderr[-2000:]}")
+    command = [sys.executable, "-m", "bench.init_probe", probe]
+    done = artifact_runtime.run_or_raise(command, f"init probe {probe}", cwd=REPO_ROOT, env=env)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
