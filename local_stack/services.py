@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import socket
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,13 +93,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def main(arguments: argparse.Namespace) -> int:
     setup = LocalInvokeSetup.from_events()
-    stopping = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    for port in (arguments.aws_port, arguments.openai_port):
+        if problem := port_unavailable(arguments.host, port):
+            print(f"local_stack services: cannot listen on {arguments.host}:{port}: {problem}", file=sys.stderr)
+            return 2
     seeds = load_seed_completions(setup.seed_file)
     with (
         MotoEndpoint(arguments.host, arguments.aws_port) as moto,
@@ -106,11 +105,31 @@ def main(arguments: argparse.Namespace) -> int:
         aws_port = urlsplit(moto.url).port
         apply_environment(aws_environment(f"http://{LOOPBACK}:{aws_port}"))
         resources = provision(setup.names, StackSettings())
+        stopping = threading.Event()
+
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            stopping.set()
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
         _print_ready(setup, arguments.host, aws_port, api.port, resources.observer_queue_url, len(seeds))
         while not stopping.wait(0.5):
             pass
     print("local services stopped", flush=True)
     return 0
+
+
+def port_unavailable(host: str, port: int) -> str | None:
+    """Why a server could not listen there, or None. moto's threaded server would wait for ever instead."""
+    if port == 0:
+        return None
+    try:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is fine
+            probe.bind((host, port))
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
 
 
 def _print_ready(
