@@ -1,4 +1,4 @@
-"""How OpenAI API outcomes map onto the contract's error codes (contract §4, §5)."""
+"""How OpenAI API outcomes map onto the error codes (README, "Result events", "What happens to each message")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The function's configuration, read once per container from environment variables (contract §3)."""
+"""The function's configuration, read once per container from environment variables (README, "Configuration")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Pydantic models of the outside of the product: tag requests in, result events out (contract §1, §4)."""
+"""Pydantic models of the product's outside: tag requests in, result events out (README: "Tag requests", "Result
+events")."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ class TagRequest(BaseModel):
         return self
 
     def request_hash(self) -> str:
-        """SHA-256 of the canonical JSON (sorted keys) of what the request asks for (contract §2)."""
+        """SHA-256 of the canonical JSON (sorted keys) of what the request asks for (README, "Idempotency")."""
         canonical = json.dumps(
             {"mode": self.mode, "metadata": self.metadata, "remove": self.remove},
             sort_keys=True,

@@ -1,6 +1,6 @@
 """events/: sample Lambda SQS events and the `sam local invoke` environment.
 
-The samples are checked at the JSON level against contract section 1 with the small validator
+The samples are checked at the JSON level against the README's "Tag requests" rules with the small validator
 below, not with the function's own parser: the handler-level test lives elsewhere.
 """
 
@@ -43,7 +43,7 @@ COMPLETION_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 def tag_request_problems(request: Any) -> list[str]:
-    """Why `request` is not a valid tag request (contract section 1); empty when it is one."""
+    """Why `request` is not a valid tag request (README, "Tag requests"); empty when it is one."""
     if not isinstance(request, dict):
         return ["not an object"]
     problems = [f"unknown field {name!r}" for name in sorted(set(request) - REQUEST_FIELDS)]

@@ -1,4 +1,4 @@
-"""Faults lose nothing (issue: faults): each is produced for real and handled as contract §5 says."""
+"""Faults lose nothing: each is produced for real and handled as the README's "What happens to each message" says."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Every row of contract §5, through the real service, against moto's server and the local OpenAI server."""
+"""Every row of the README's outcome table, through the real service, against moto's server and the local OpenAI
+server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HTTP outcomes classified exactly as contract §5 says; Retry-After parsing; key redaction."""
+"""HTTP outcomes classified exactly as the README's outcome table says; Retry-After parsing; key redaction."""
 
 import email.utils
 

@@ -1,4 +1,4 @@
-"""Configuration from the environment (contract §3), and refusing to send the key in clear text."""
+"""Configuration from the environment (README, "Configuration"), and refusing to send the key in clear text."""
 
 import pytest
 

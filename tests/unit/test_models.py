@@ -1,4 +1,4 @@
-"""The idempotency key (contract §2) and the result event models (contract §4)."""
+"""The idempotency key (README, "Idempotency") and the result event models (README, "Result events")."""
 
 import hashlib
 import json

@@ -1,4 +1,4 @@
-"""Tag request validation: every rule of contract §1, each error naming its field."""
+"""Tag request validation: every rule of the README's "Tag requests", each error naming its field."""
 
 import json
 
