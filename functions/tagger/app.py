@@ -1,4 +1,4 @@
-"""Lambda entry point: wiring only. The work is in `service` and the modules it composes."""
+"""Lambda entry point: wiring only. `composition` builds the parts; `logic.service` runs each batch."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tagger.composition import create_service
 from tagger.config import Settings
-from tagger.service import create_service
 from tagger.telemetry import logger, metrics, tracer
 
 service = create_service(Settings.from_environment())

@@ -28,8 +28,8 @@ from typing import get_args
 
 from tagger import telemetry
 from tagger.models import ErrorCode
-from tagger.outcomes import InvocationOutcomes
-from tagger.service import emit_metrics
+from tagger.logic.outcomes import InvocationOutcomes
+from tagger.logic.service import emit_metrics
 
 outcomes = InvocationOutcomes(
     tagged=1, duplicates=1, api_calls=1, put_events_calls=1, lease_contention=1, superseded_keys=1

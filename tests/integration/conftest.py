@@ -24,8 +24,9 @@ from local_stack.fleet import container_spec
 from local_stack.function_env import FunctionSettings
 from local_stack.lambda_context import LocalLambdaContext
 from local_stack.provision import EVENT_SOURCE, StackNames, StackResources, StackSettings, provision
+from tagger.composition import create_service
 from tagger.config import Settings
-from tagger.service import TaggerService, create_service
+from tagger.logic.service import TaggerService
 from tagger.telemetry import logger
 
 API_KEY = "sk-local-test-key-0123456789"

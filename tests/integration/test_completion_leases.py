@@ -17,10 +17,10 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from botocore.awsrequest import AWSResponse
 
 from local_stack.lambda_context import LocalLambdaContext
-from tagger.key_versions import CompletionHistory
-from tagger.lease_store import LeaseHeld, LeaseLost, LeaseStore
+from tagger.adapters.lease_store import LeaseHeld, LeaseLost, LeaseStore
+from tagger.logic.key_versions import CompletionHistory
+from tagger.logic.processing import IDEMPOTENCY_KEY_PREFIX
 from tagger.models import TagRequest
-from tagger.processing import IDEMPOTENCY_KEY_PREFIX
 from tests.integration.conftest import Harness, Seeder, failures
 
 pytestmark = pytest.mark.integration

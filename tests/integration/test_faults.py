@@ -12,7 +12,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from local_stack.lambda_context import LocalLambdaContext
-from tagger.tagging import Tagger
+from tagger.logic.tagging import Tagger
 from tests.integration.conftest import API_KEY, Harness, Seeder, failures
 
 pytestmark = pytest.mark.integration

@@ -27,8 +27,9 @@ from local_stack.aws_endpoint import MotoEndpoint
 from local_stack.event_source import SqsEventSourceMapping
 from local_stack.observer import ResultEvent, ResultObserver
 from local_stack.provision import StackNames, StackResources, StackSettings, provision
+from tagger.composition import create_service
 from tagger.config import Settings
-from tagger.service import TaggerService, create_service
+from tagger.logic.service import TaggerService
 from tests.integration.conftest import API_KEY
 
 MAX_RECEIVE_COUNT = 2

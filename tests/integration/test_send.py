@@ -23,7 +23,7 @@ from completion_tagger.delivery import RetryPolicy
 from local_openai.server import LocalOpenAIServer
 from local_stack.aws_endpoint import MotoEndpoint
 from local_stack.provision import StackResources
-from tagger.parsing import parse_tag_request
+from tagger.logic.parsing import parse_tag_request
 from tests.integration.conftest import API_KEY
 
 pytestmark = pytest.mark.integration

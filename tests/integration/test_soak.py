@@ -59,8 +59,9 @@ from local_stack.observer import FAILED, TAGGED, ResultEvent, ResultObserver
 from local_stack.provision import StackNames, StackResources, StackSettings
 from local_stack.provision import provision as provision_stack
 from local_stack.queues import messages_on_queue
+from tagger.composition import create_service
 from tagger.config import Settings
-from tagger.service import TaggerService, create_service
+from tagger.logic.service import TaggerService
 from tests.integration.conftest import API_KEY
 
 pytestmark = [pytest.mark.integration, pytest.mark.soak]

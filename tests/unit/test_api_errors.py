@@ -4,7 +4,7 @@ import email.utils
 
 import pytest
 
-from tagger.api_errors import classify_status, error_from_response, redact, retry_after_seconds
+from tagger.adapters.api_errors import classify_status, error_from_response, redact, retry_after_seconds
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from local_stack.expected_state import expected_metadata
-from tagger.key_versions import (
+from tagger.logic.key_versions import (
     MAX_TRACKED_KEYS,
     CompletionHistory,
     KeyVersion,

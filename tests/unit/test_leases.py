@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tagger.key_versions import CompletionHistory
-from tagger.lease_store import LeaseHeld, LeaseRecord, LeaseStoreUnavailable
-from tagger.leases import MIN_WORK_SECONDS, CompletionLeases
-from tagger.outcomes import InvocationOutcomes, PutBack
-from tagger.timing import Deadline
+from tagger.adapters.lease_store import LeaseHeld, LeaseRecord, LeaseStoreUnavailable
+from tagger.logic.key_versions import CompletionHistory
+from tagger.logic.leases import MIN_WORK_SECONDS, CompletionLeases
+from tagger.logic.outcomes import InvocationOutcomes, PutBack
+from tagger.logic.timing import Deadline
 
 
 class FakeClock:

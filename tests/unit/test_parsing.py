@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tagger.parsing import InvalidTagRequest, ordering_key, parse_tag_request
+from tagger.logic.parsing import InvalidTagRequest, ordering_key, parse_tag_request
 
 
 def body(**fields: object) -> str:

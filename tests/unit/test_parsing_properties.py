@@ -5,8 +5,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tagger.logic.parsing import InvalidTagRequest, parse_tag_request
 from tagger.models import TagFailedDetail
-from tagger.parsing import InvalidTagRequest, parse_tag_request
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

@@ -7,8 +7,8 @@ from typing import Any
 import boto3
 from botocore.stub import Stubber
 
+from tagger.adapters.publisher import EventPublisher
 from tagger.models import TagFailedDetail, TaggedDetail
-from tagger.publisher import EventPublisher
 
 
 def tagged(i: int) -> TaggedDetail:

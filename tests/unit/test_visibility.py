@@ -4,8 +4,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tagger.outcomes import PutBackRecord
-from tagger.visibility import VisibilityBackoff, backoff_seconds
+from tagger.adapters.visibility import VisibilityBackoff, backoff_seconds
+from tagger.logic.outcomes import PutBackRecord
 
 
 @pytest.mark.parametrize(("count", "expected"), [(1, 5), (2, 10), (3, 20), (4, 40), (9, 900)])

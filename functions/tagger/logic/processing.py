@@ -15,10 +15,15 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
-from tagger.api_errors import ApiError
-from tagger.key_versions import CompletionHistory, order_token, record_applied
-from tagger.lease_store import LeaseLost, LeaseRecord, LeaseStoreUnavailable
-from tagger.leases import CompletionLeases
+from tagger.adapters.api_errors import ApiError
+from tagger.adapters.lease_store import LeaseLost, LeaseRecord, LeaseStoreUnavailable
+from tagger.adapters.publisher import EventPublisher
+from tagger.logic.key_versions import CompletionHistory, order_token, record_applied
+from tagger.logic.leases import CompletionLeases
+from tagger.logic.outcomes import InvocationOutcomes, PutBack, PutBackRecord
+from tagger.logic.parsing import InvalidTagRequest, ordering_key, parse_tag_request
+from tagger.logic.tagging import Ordering, Tagger
+from tagger.logic.timing import Deadline, RateLimitGate
 from tagger.models import (
     ResultDetail,
     TagFailedDetail,
@@ -26,12 +31,7 @@ from tagger.models import (
     TagRequest,
     detail_from_dict,
 )
-from tagger.outcomes import InvocationOutcomes, PutBack, PutBackRecord
-from tagger.parsing import InvalidTagRequest, ordering_key, parse_tag_request
-from tagger.publisher import EventPublisher
-from tagger.tagging import Ordering, Tagger
 from tagger.telemetry import logger
-from tagger.timing import Deadline, RateLimitGate
 
 IDEMPOTENCY_KEY_PREFIX = "completion-tagger"
 REPLAYED = "replayed"

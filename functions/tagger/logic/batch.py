@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
-from tagger.parsing import ordering_key
+from tagger.logic.parsing import ordering_key
 
 
 class OrderedConcurrentBatchProcessor(BatchProcessor):

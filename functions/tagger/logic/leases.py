@@ -15,10 +15,10 @@ import time
 import uuid
 from collections.abc import Callable
 
-from tagger.lease_store import LeaseHeld, LeaseRecord, LeaseStore, LeaseStoreUnavailable
-from tagger.outcomes import InvocationOutcomes, PutBack
+from tagger.adapters.lease_store import LeaseHeld, LeaseRecord, LeaseStore, LeaseStoreUnavailable
+from tagger.logic.outcomes import InvocationOutcomes, PutBack
+from tagger.logic.timing import Deadline
 from tagger.telemetry import logger
-from tagger.timing import Deadline
 
 POLL_BASE_SECONDS = 0.05
 POLL_MAX_SECONDS = 1.0

@@ -11,10 +11,10 @@ from urllib.parse import quote
 import httpx
 
 from tagger import __version__
-from tagger.api_errors import ApiError, error_from_response, redact
-from tagger.api_key import ApiKeyProvider
+from tagger.adapters.api_errors import ApiError, error_from_response, redact
+from tagger.adapters.api_key import ApiKeyProvider
+from tagger.logic.timing import Deadline, RateLimitGate
 from tagger.telemetry import logger
-from tagger.timing import Deadline, RateLimitGate
 
 USER_AGENT = f"completion-tagger/{__version__} (+httpx)"
 CONNECT_TIMEOUT_SECONDS = 3.0

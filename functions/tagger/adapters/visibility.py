@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tagger.outcomes import PutBackRecord
+from tagger.logic.outcomes import PutBackRecord
 from tagger.telemetry import logger
 
 if TYPE_CHECKING:

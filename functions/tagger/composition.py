@@ -1,0 +1,87 @@
+"""Composition: everything that lives as long as the container, built once and wired together."""
+
+from __future__ import annotations
+
+import boto3
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from botocore.config import Config
+
+from tagger.adapters.api_key import ApiKeyProvider
+from tagger.adapters.lease_store import LeaseStore
+from tagger.adapters.openai_api import CompletionsApi, create_http_client
+from tagger.adapters.publisher import EventPublisher
+from tagger.adapters.request_store import LeasedRequestStore
+from tagger.adapters.visibility import VisibilityBackoff
+from tagger.config import Settings
+from tagger.logic.batch import OrderedConcurrentBatchProcessor
+from tagger.logic.leases import CompletionLeases
+from tagger.logic.outcomes import OutcomeRecorder
+from tagger.logic.processing import RecordProcessor, mark_replayed
+from tagger.logic.service import TaggerService
+from tagger.logic.tagging import Tagger
+from tagger.logic.timing import RateLimitGate
+
+
+def create_service(settings: Settings, session: boto3.session.Session | None = None) -> TaggerService:
+    """Everything that lives as long as the container: clients with pools sized to the concurrency.
+
+    `session` lets a caller observe or fault the AWS calls (botocore event hooks); by default a new one.
+    """
+    boto_config = Config(
+        max_pool_connections=settings.max_concurrency + 2,
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=3,
+        read_timeout=10,
+    )
+    session = session or boto3.session.Session()
+    recorder = OutcomeRecorder()
+    gate = RateLimitGate()
+    api_key = ApiKeyProvider(
+        settings.openai_api_key_secret,
+        settings.openai_api_key,
+        SecretsProvider(boto_config=boto_config, boto3_session=session) if settings.openai_api_key_secret else None,
+    )
+    api = CompletionsApi(
+        create_http_client(settings.openai_base_url, settings.max_concurrency, settings.openai_timeout_seconds),
+        api_key,
+        gate,
+        on_call=recorder.api_call,
+    )
+    publisher = EventPublisher(
+        session.client("events", config=boto_config),
+        settings.event_bus_name,
+        settings.event_source,
+        on_call=recorder.put_events_call,
+    )
+    dynamodb = session.client("dynamodb", config=boto_config)
+    store_type = LeasedRequestStore if settings.completion_leases else DynamoDBPersistenceLayer
+    persistence = store_type(table_name=settings.idempotency_table_name, boto3_client=dynamodb)
+    leases = (
+        CompletionLeases(
+            LeaseStore(dynamodb, settings.idempotency_table_name, settings.idempotency_expiry_seconds),
+            # A write sent just before the invocation ended may still land for about one read timeout.
+            margin_seconds=settings.openai_timeout_seconds,
+        )
+        if settings.completion_leases
+        else None
+    )
+    idempotency_config = IdempotencyConfig(
+        expires_after_seconds=settings.idempotency_expiry_seconds,
+        hash_function="sha256",
+        raise_on_no_idempotency_key=True,
+        response_hook=mark_replayed,
+    )
+    processor = RecordProcessor(Tagger(api), publisher, persistence, idempotency_config, gate, leases)
+    return TaggerService(
+        settings,
+        processor,
+        OrderedConcurrentBatchProcessor(settings.max_concurrency, publisher.participant),
+        idempotency_config,
+        VisibilityBackoff(
+            lambda: session.client("sqs", config=boto_config),
+            settings.retry_backoff_base_seconds,
+            settings.retry_backoff_max_seconds,
+        ),
+        recorder,
+    )
