@@ -1,4 +1,4 @@
-"""Every IaC scanner finding the template skips is explained twice: inline, and in the README's security section.
+"""Every IaC scanner finding the template skips is explained twice: inline, and in docs/deploying.md, "Security".
 
 `make scan` runs checkov and cfn-lint's serverless rules and fails on any finding not skipped; this keeps the
 skips themselves honest.
@@ -20,10 +20,10 @@ SERVERLESS_RULE_ID = re.compile(r"^[EW]S\d{4}$")  # cfn-lint-serverless; cfn-lin
 
 
 def security_section() -> str:
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    start = readme.index("\n## Security\n")
-    end = readme.find("\n## ", start + 1)
-    return readme[start : end if end != -1 else None]
+    page = (REPO_ROOT / "docs" / "deploying.md").read_text(encoding="utf-8")
+    start = page.index("\n## Security\n")
+    end = page.find("\n## ", start + 1)
+    return page[start : end if end != -1 else None]
 
 
 def skips(resources: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
@@ -51,13 +51,15 @@ def test_only_serverless_rules_or_checkov_checks_are_skipped(resources: dict) ->
     assert all(CHECKOV_ID.match(check) or SERVERLESS_RULE_ID.match(check) for check in checks), checks
 
 
-def test_the_readme_security_section_lists_every_skip_with_its_resource(resources: dict) -> None:
+def test_the_security_section_lists_every_skip_with_its_resource(resources: dict) -> None:
     section = security_section()
     for logical_id, entries in skips(resources).items():
         for check, _ in entries:
             rows = [line for line in section.splitlines() if f"`{check}`" in line]
-            assert rows, f"README, Security: {check} is not listed"
-            assert any(f"`{logical_id}`" in row for row in rows), f"README, Security: {check} on {logical_id}"
+            assert rows, f"docs/deploying.md, Security: {check} is not listed"
+            assert any(f"`{logical_id}`" in row for row in rows), (
+                f"docs/deploying.md, Security: {check} on {logical_id}"
+            )
 
 
 def test_cfn_lint_ignores_carry_a_comment_in_the_template(resources: dict) -> None:
