@@ -65,7 +65,7 @@ validate: $(SAM_VENV)/.installed
 		$(SAM) validate --lint --template template.yaml
 
 ## scan: checkov and cfn-lint's serverless rules on template.yaml; a finding either gets fixed or an inline
-##   skip with its reason (README, Security)
+##   skip with its reason (docs/deploying.md, "Security")
 scan: $(SCAN_VENV)/.installed
 	$(SCAN_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 	$(SCAN_VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml

@@ -11,7 +11,7 @@ from bench.pricing import Usage, cost_per_million
 MB = 1024 * 1024
 READ_OPERATION_PREFIXES = ("Get", "BatchGet", "Query", "Scan")
 
-# The performance targets (README, "Performance"); never asserted in tests: they are reported.
+# The performance targets (docs/performance.md); never asserted in tests: they are reported.
 TARGET_REPLACE_RATIO = 1.3
 TARGET_MERGE_RATIO = 2.3
 TARGET_SPEED_UP = 6.0

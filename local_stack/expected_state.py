@@ -1,8 +1,8 @@
 """The oracle for "the newest intent wins": a completion's metadata after its requests, applied one by one
 in the order they were sent.
 
-This is the plainest possible reading of the README's ordering rule (see "Modes" and "Concurrency and
-ordering"): whatever order deliveries, retries and concurrent invocations really applied the requests in,
+This is the plainest possible reading of the ordering rule (README, "Modes"; docs/design.md, "Concurrency
+and ordering"): whatever order deliveries, retries and concurrent invocations really applied the requests in,
 the completion must end as if each had been applied alone, oldest first. The local run and the tests
 compare what the API holds at the end against it.
 """

@@ -1,8 +1,9 @@
 """Does each shared completion hold what its requests give when applied in the order they were sent?
 
 The run's shared requests conflict (several per completion, in different batches and containers, one
-of them put back and redelivered late). Whatever order they were really applied in, the README's
-ordering rule says the end state is the one `expected_metadata` computes from the send order.
+of them put back and redelivered late). Whatever order they were really applied in, the ordering rule
+(README, "Modes"; docs/design.md, "Concurrency and ordering") says the end state is the one
+`expected_metadata` computes from the send order.
 """
 
 from __future__ import annotations
