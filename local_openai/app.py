@@ -18,7 +18,7 @@ from local_openai.completions import (
     now,
     stored_messages,
 )
-from local_openai.errors import ApiError, for_status, invalid_request, unknown_url
+from local_openai.errors import ApiError, for_status, invalid_request, method_not_allowed, unknown_url
 from local_openai.faults import FaultInjector, ScriptedFault
 from local_openai.knobs import Knobs
 from local_openai.metadata import validate_metadata
@@ -175,6 +175,8 @@ class LocalOpenAIApp:
                 return api.delete_completion(self.store, completion_id)
             case Endpoint.MESSAGES:
                 return api.list_messages(self.store, completion_id, request)
+            case None if route.allowed:
+                raise method_not_allowed(request.method, request.path, route.allowed)
             case None:
                 raise unknown_url(request.method, request.path)
 

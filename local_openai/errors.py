@@ -71,6 +71,16 @@ def unknown_url(method: str, path: str) -> ApiError:
     return ApiError(404, f"Invalid URL ({method} {path})", code="unknown_url")
 
 
+def method_not_allowed(method: str, path: str, allowed: tuple[str, ...]) -> ApiError:
+    """A 405 for a served path and a method it does not serve; ``Allow`` lists the ones it does."""
+    return ApiError(
+        405,
+        f"Invalid method for URL ({method} {path}): allowed methods are {', '.join(allowed)}.",
+        code="method_not_allowed",
+        headers={"Allow": ", ".join(allowed)},
+    )
+
+
 def for_status(status: int, *, completion_id: str | None = None) -> ApiError:
     """The error a real server would plausibly send with ``status`` (used by fault injection)."""
     if status == 404 and completion_id is not None:

@@ -93,19 +93,33 @@ class LocalOpenAIHandler(BaseHTTPRequestHandler):
         finally:
             self._server.untrack(self.connection)
 
+    # Every method a served path may be asked for reaches the app, which answers 405 with ``Allow``
+    # for the ones the path does not serve; a method missing here is answered 501 (not implemented).
     def do_GET(self) -> None:
         self._handle()
 
-    def do_POST(self) -> None:
+    def do_HEAD(self) -> None:
         self._handle()
 
-    def do_DELETE(self) -> None:
+    def do_POST(self) -> None:
         self._handle()
 
     def do_PUT(self) -> None:
         self._handle()
 
     def do_PATCH(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_OPTIONS(self) -> None:
+        self._handle()
+
+    def do_TRACE(self) -> None:
+        self._handle()
+
+    def do_QUERY(self) -> None:
         self._handle()
 
     def _handle(self) -> None:
@@ -188,7 +202,8 @@ class LocalOpenAIHandler(BaseHTTPRequestHandler):
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(payload)
+        if self.command != "HEAD":  # a response to HEAD has headers only
+            self.wfile.write(payload)
 
     def _reset_connection(self) -> None:
         """Drop the connection with a TCP reset and no response at all."""

@@ -86,9 +86,30 @@ def test_not_found_and_unknown_route_share_the_error_shape(http: httpx.Client) -
         "param": None,
         "code": "not_found",
     }
-    for response in (http.get("/models"), http.put("/chat/completions/x", json={})):
-        assert response.status_code == 404
-        assert error_of(response)["type"] == "invalid_request_error"
+    unknown = http.get("/models")
+    assert unknown.status_code == 404
+    assert error_of(unknown)["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize(
+    ("path", "allow"),
+    [
+        ("/chat/completions", "GET, POST"),
+        ("/chat/completions/chatcmpl-x", "DELETE, GET, POST"),
+        ("/chat/completions/chatcmpl-x/messages", "GET"),
+    ],
+)
+def test_a_method_a_served_path_does_not_serve_is_405_with_allow(http: httpx.Client, path: str, allow: str) -> None:
+    for method in ("PUT", "PATCH", "OPTIONS", "TRACE", "QUERY", "DELETE"):
+        if method in allow:
+            continue
+        response = http.request(method, path)
+        assert response.status_code == 405, method
+        assert response.headers["allow"] == allow
+        assert error_of(response)["code"] == "method_not_allowed"
+    head = http.head(path)
+    assert (head.status_code, head.headers["allow"], head.content) == (405, allow, b"")
+    assert http.request("BREW", path).status_code == 501  # not a method this server knows at all
 
 
 def test_auth(server: LocalOpenAIServer) -> None:

@@ -155,6 +155,21 @@ def test_list_orders_by_created_then_insertion() -> None:
     assert [item["id"] for item in after["data"]] == ["early-1"]
 
 
+def test_unserved_methods_of_served_paths_are_405_and_unknown_paths_404() -> None:
+    app = LocalOpenAIApp(Knobs(), seed_completions=[{"id": "c1"}])
+    put = call(app, "PUT", "/v1/chat/completions/c1", {"metadata": {}})
+    assert (put.status, put.headers["Allow"], put.body["error"]["code"]) == (
+        405,
+        "DELETE, GET, POST",
+        "method_not_allowed",
+    )
+    assert call(app, "DELETE", "/v1/chat/completions").headers["Allow"] == "GET, POST"
+    assert call(app, "POST", "/v1/chat/completions/c1/messages").headers["Allow"] == "GET"
+    assert call(app, "PUT", "/v1/models").status == 404
+    assert "Allow" not in call(app, "PUT", "/v1/models").headers
+    assert app.stats.snapshot()["statuses"] == {"405": 3, "404": 2}
+
+
 @pytest.mark.parametrize("spec", [{"id": "a/b"}, {"id": ""}, {"created": -1}, {"messages": []}, {"idd": "x"}])
 def test_invalid_seed_completions_are_rejected(spec: dict[str, Any]) -> None:
     app = LocalOpenAIApp(Knobs())
