@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -12,6 +13,8 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
 Order = Literal["asc", "desc"]
+
+_INTEGER = re.compile(r"-?[0-9]{1,100}")
 
 
 @dataclass(frozen=True)
@@ -31,15 +34,15 @@ def parse_page_params(query: Mapping[str, Sequence[str]]) -> PageParams:
     after = last_value(query, "after") or None
     raw_limit = last_value(query, "limit")
     limit = DEFAULT_LIMIT
-    if raw_limit is not None and raw_limit != "":
-        try:
-            limit = int(raw_limit)
-        except ValueError:
+    if raw_limit is not None:
+        # ASCII digits only: int() would also take " 5", "1_0" and digits of other scripts.
+        if not _INTEGER.fullmatch(raw_limit):
             raise invalid_request(
                 f"Invalid 'limit': expected an integer, but got '{raw_limit[:32]}' instead.",
                 param="limit",
                 code="invalid_type",
-            ) from None
+            )
+        limit = int(raw_limit)
         if limit < 1:
             raise invalid_request(
                 f"Invalid 'limit': integer below minimum value. Expected a value >= 1, but got {limit} instead.",
@@ -53,7 +56,9 @@ def parse_page_params(query: Mapping[str, Sequence[str]]) -> PageParams:
                 param="limit",
                 code="integer_above_max_value",
             )
-    order = last_value(query, "order") or "asc"
+    order = last_value(query, "order")
+    if order is None:
+        order = "asc"
     if order not in ("asc", "desc"):
         raise invalid_request(
             f"Invalid value for 'order': expected one of 'asc' or 'desc', but got '{order[:32]}' instead.",

@@ -163,6 +163,9 @@ def test_list_paging_parameters_are_validated(server: LocalOpenAIServer, http: h
     assert http.get("/chat/completions", params={"limit": 101}).status_code == 400
     assert http.get("/chat/completions", params={"limit": 0}).status_code == 400
     assert http.get("/chat/completions", params={"order": "sideways"}).status_code == 400
+    for empty in ("limit", "order"):  # an empty value is neither an integer nor one of the enum's values
+        rejected = http.get("/chat/completions", params={empty: ""})
+        assert (rejected.status_code, error_of(rejected)["param"]) == (400, empty)
     assert http.get("/chat/completions", params={"after": "chatcmpl-unknown"}).status_code == 400
     empty = http.get("/chat/completions", params={"metadata[none]": "x"}).json()
     assert empty == {"object": "list", "data": [], "first_id": None, "last_id": None, "has_more": False}

@@ -155,6 +155,24 @@ def test_list_orders_by_created_then_insertion() -> None:
     assert [item["id"] for item in after["data"]] == ["early-1"]
 
 
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        *[({"limit": value}, "limit") for value in ("", " 5", "1_0", "٣")],
+        *[({"order": value}, "order") for value in ("", "ASC", "sideways")],
+    ],
+)
+def test_paging_values_outside_their_type_or_enum_are_400_naming_the_parameter(
+    query: dict[str, str], param: str
+) -> None:
+    app = LocalOpenAIApp(Knobs(), seed_completions=[{"id": "c1"}])
+    for path in ("/v1/chat/completions", "/v1/chat/completions/c1/messages"):
+        response = call(app, "GET", path, **query)
+        assert response.status == 400
+        assert response.body["error"]["param"] == param
+        assert response.body["error"]["type"] == "invalid_request_error"
+
+
 def test_unserved_methods_of_served_paths_are_405_and_unknown_paths_404() -> None:
     app = LocalOpenAIApp(Knobs(), seed_completions=[{"id": "c1"}])
     put = call(app, "PUT", "/v1/chat/completions/c1", {"metadata": {}})
