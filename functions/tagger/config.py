@@ -9,12 +9,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tagger.errors import ConfigurationError
+
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 LOOPBACK_HOSTNAMES = frozenset({"localhost", "host.docker.internal"})
-
-
-class ConfigurationError(RuntimeError):
-    """Raised at start-up when the environment cannot configure the function."""
 
 
 def is_loopback_host(host: str) -> bool:

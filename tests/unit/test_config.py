@@ -2,7 +2,8 @@
 
 import pytest
 
-from tagger.config import ConfigurationError, Settings
+from tagger.config import Settings
+from tagger.errors import ConfigurationError
 
 REQUIRED = {"IDEMPOTENCY_TABLE_NAME": "table", "OPENAI_API_KEY": "sk-test"}
 

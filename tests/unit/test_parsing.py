@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from tagger.logic.parsing import InvalidTagRequest, ordering_key, parse_tag_request
+from tagger.errors import InvalidTagRequest
+from tagger.logic.parsing import ordering_key, parse_tag_request
 
 
 def body(**fields: object) -> str:

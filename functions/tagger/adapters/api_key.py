@@ -7,12 +7,10 @@ import threading
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
+from tagger.errors import ApiKeyUnavailable
+
 KEY_CACHE_SECONDS = 300
 KEY_FIELDS = ("api_key", "OPENAI_API_KEY")
-
-
-class ApiKeyUnavailable(RuntimeError):
-    """The key could not be read; the record is put back (the secret may be mid-rotation)."""
 
 
 class ApiKeyProvider:

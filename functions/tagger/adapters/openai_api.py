@@ -11,8 +11,9 @@ from urllib.parse import quote
 import httpx
 
 from tagger import __version__
-from tagger.adapters.api_errors import ApiError, error_from_response, redact
+from tagger.adapters.api_errors import error_from_response, redact
 from tagger.adapters.api_key import ApiKeyProvider
+from tagger.errors import ApiError
 from tagger.logic.timing import Deadline, RateLimitGate
 from tagger.telemetry import logger
 

@@ -69,7 +69,7 @@ class VisibilityBackoff:
                 # On the last delivery the message is due for the dead-letter queue: don't hold it back.
                 "VisibilityTimeout": 0
                 if record.is_last_delivery
-                else backoff_seconds(record.receive_count, record.delay, self._base_seconds, self._max_seconds),
+                else backoff_seconds(record.receive_count, record.retry_after, self._base_seconds, self._max_seconds),
             }
             for index, record in enumerate(records)
         ]

@@ -6,32 +6,6 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-from tagger.models import ErrorCode, ErrorInfo
-
-
-class PutBack(Exception):
-    """The record goes back to the queue (it lands in `batchItemFailures`) to be delivered again."""
-
-    def __init__(
-        self,
-        code: ErrorCode,
-        message: str,
-        *,
-        status: int | None = None,
-        delay: float | None = None,
-        outcome_unknown: bool = False,
-    ):
-        super().__init__(message)
-        self.code: ErrorCode = code
-        self.message = message
-        self.status = status
-        self.delay = delay
-        # A write was sent and may still be applied: its completion stays leased until it has settled.
-        self.outcome_unknown = outcome_unknown
-
-    def info(self) -> ErrorInfo:
-        return ErrorInfo(code=self.code, message=self.message, retryable=True, status=self.status)
-
 
 @dataclass(frozen=True)
 class PutBackRecord:
@@ -41,7 +15,7 @@ class PutBackRecord:
     receipt_handle: str
     receive_count: int
     is_last_delivery: bool
-    delay: float | None
+    retry_after: float | None
 
 
 @dataclass

@@ -7,27 +7,13 @@ from typing import Any
 import pydantic_core
 from pydantic import ValidationError
 
+from tagger.errors import InvalidTagRequest
 from tagger.models import MAX_REQUEST_ID_LENGTH, EventBridgeEnvelope, TagRequest
 
-MAX_ERROR_MESSAGE_LENGTH = 1000
 MAX_REPORTED_ERRORS = 5
 MAX_ECHOED_ID_LENGTH = MAX_REQUEST_ID_LENGTH
 ENVELOPE_FIELDS = ("detail-type", "source", "detail")
 ALLOWED_FIELDS = ", ".join(sorted(TagRequest.model_fields))
-
-
-class InvalidTagRequest(ValueError):
-    """The body can never become a valid tag request; retrying cannot help.
-
-    `completion_id` and `request_id` are echoed back (truncated) when the body carried them as strings, so
-    a producer can correlate the failure event even when its request was wrong.
-    """
-
-    def __init__(self, message: str, completion_id: str | None = None, request_id: str | None = None):
-        super().__init__(message[:MAX_ERROR_MESSAGE_LENGTH])
-        self.message = message[:MAX_ERROR_MESSAGE_LENGTH]
-        self.completion_id = completion_id
-        self.request_id = request_id
 
 
 def parse_tag_request(body: str) -> TagRequest:

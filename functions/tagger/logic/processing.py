@@ -15,13 +15,13 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
-from tagger.adapters.api_errors import ApiError
-from tagger.adapters.lease_store import LeaseLost, LeaseRecord, LeaseStoreUnavailable
+from tagger.adapters.lease_store import LeaseRecord
 from tagger.adapters.publisher import EventPublisher
+from tagger.errors import ApiError, ApiKeyUnavailable, InvalidTagRequest, LeaseLost, LeaseStoreUnavailable, PutBack
 from tagger.logic.key_versions import CompletionHistory, order_token, record_applied
 from tagger.logic.leases import CompletionLeases
-from tagger.logic.outcomes import InvocationOutcomes, PutBack, PutBackRecord
-from tagger.logic.parsing import InvalidTagRequest, ordering_key, parse_tag_request
+from tagger.logic.outcomes import InvocationOutcomes, PutBackRecord
+from tagger.logic.parsing import ordering_key, parse_tag_request
 from tagger.logic.tagging import Ordering, Tagger
 from tagger.logic.timing import Deadline, RateLimitGate
 from tagger.models import (
@@ -112,7 +112,7 @@ class RecordProcessor:
                     receipt_handle=record.receipt_handle,
                     receive_count=receive_count,
                     is_last_delivery=is_last,
-                    delay=put_back.delay,
+                    retry_after=put_back.retry_after,
                 ),
             )
             if put_back.code == "unauthorized":
@@ -132,7 +132,7 @@ class RecordProcessor:
                 earlier.code,
                 "not started: an earlier request for this completion in the batch was put back",
                 status=earlier.status,
-                delay=earlier.delay,
+                retry_after=earlier.retry_after,
             )
 
     def _check_may_start(self, deadline: Deadline) -> None:
@@ -140,7 +140,7 @@ class RecordProcessor:
             raise PutBack("timeout", "not started: the invocation is about to run out of time")
         wait = self._gate.wait_left()
         if wait > 0:
-            raise PutBack("rate_limited", "not started: the API asked to back off (429)", delay=wait)
+            raise PutBack("rate_limited", "not started: the API asked to back off (429)", retry_after=wait)
 
     def _parse(self, record: SQSRecord, invocation: Invocation) -> TagRequest | None:
         """The request, or None once a validation failure has been published for it."""
@@ -174,7 +174,7 @@ class RecordProcessor:
             stored = self._run_once(record, request, invocation, ordering)
         except PutBack as put_back:
             if put_back.outcome_unknown:
-                self._keep_until_settled(leases, lease, put_back.delay or 0.0)
+                self._keep_until_settled(leases, lease, put_back.retry_after or 0.0)
             else:
                 self._release(leases, lease, lease.history, must_record=False)
             raise
@@ -215,13 +215,10 @@ class RecordProcessor:
                 stored = self._apply_and_publish(request.idempotency_payload(), **arguments)
                 self._remember(request, stored)
         except ApiError as error:
-            raise PutBack(
-                error.code,
-                error.message,
-                status=error.status,
-                delay=error.retry_after,
-                outcome_unknown=error.outcome_unknown,
-            ) from None
+            raise PutBack.from_api_error(error) from None
+        except ApiKeyUnavailable as error:
+            # Our side's fault, usually passing (a secret mid-rotation): the record waits, nothing is lost.
+            raise PutBack("upstream_error", f"the API key is unavailable: {error}") from None
         except IdempotencyAlreadyInProgressError:
             raise PutBack("upstream_error", "the same request is being processed by another delivery") from None
         except IdempotencyPersistenceLayerError as error:
