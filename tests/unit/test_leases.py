@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tagger.adapters.lease_store import LeaseRecord
 from tagger.errors import LeaseHeld, LeaseStoreUnavailable, PutBack
 from tagger.logic.key_versions import CompletionHistory
 from tagger.logic.leases import MIN_WORK_SECONDS, CompletionLeases
 from tagger.logic.outcomes import InvocationOutcomes
 from tagger.logic.timing import Deadline
+from tagger.ports import LeaseRecord
 
 
 class FakeClock:

@@ -5,7 +5,7 @@ import pytest
 from moto import mock_aws
 
 from tagger.adapters.visibility import VisibilityBackoff, backoff_seconds
-from tagger.logic.outcomes import PutBackRecord
+from tagger.ports import PutBackRecord
 
 
 @pytest.mark.parametrize(("count", "expected"), [(1, 5), (2, 10), (3, 20), (4, 40), (9, 900)])

@@ -10,28 +10,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tagger.errors import LeaseHeld, LeaseLost, LeaseStoreUnavailable
 from tagger.logic.key_versions import CompletionHistory
+from tagger.ports import LeaseRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 KEY_PREFIX = "completion-tagger-completion#"
 CONDITION_FAILED = "ConditionalCheckFailedException"
-
-
-@dataclass(frozen=True)
-class LeaseRecord:
-    """A lease we hold, with the history it read."""
-
-    completion_id: str
-    owner: str
-    history: CompletionHistory
 
 
 class LeaseStore:

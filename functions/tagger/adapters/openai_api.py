@@ -12,9 +12,9 @@ import httpx
 
 from tagger import __version__
 from tagger.adapters.api_errors import error_from_response, redact
-from tagger.adapters.api_key import ApiKeyProvider
 from tagger.errors import ApiError
 from tagger.logic.timing import Deadline, RateLimitGate
+from tagger.ports import ApiKeySource
 from tagger.telemetry import logger
 
 USER_AGENT = f"completion-tagger/{__version__} (+httpx)"
@@ -58,7 +58,7 @@ class CompletionsApi:
     def __init__(
         self,
         http: httpx.Client,
-        api_key: ApiKeyProvider,
+        api_key: ApiKeySource,
         gate: RateLimitGate,
         *,
         max_attempts: int = MAX_ATTEMPTS,

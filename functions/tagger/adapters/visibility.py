@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tagger.logic.outcomes import PutBackRecord
+from tagger.ports import PutBackRecord
 from tagger.telemetry import logger
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class VisibilityBackoff:
         self._max_seconds = max_seconds
         self._queue_urls: dict[str, str] = {}
 
-    def apply(self, records: list[PutBackRecord]) -> None:
+    def apply(self, records: Sequence[PutBackRecord]) -> None:
         if not records:
             return
         by_queue: dict[str, list[PutBackRecord]] = {}

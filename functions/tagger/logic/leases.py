@@ -15,10 +15,10 @@ import time
 import uuid
 from collections.abc import Callable
 
-from tagger.adapters.lease_store import LeaseRecord, LeaseStore
 from tagger.errors import LeaseHeld, LeaseStoreUnavailable, PutBack
 from tagger.logic.outcomes import InvocationOutcomes
 from tagger.logic.timing import Deadline
+from tagger.ports import LeaseRecord, LeaseStore
 from tagger.telemetry import logger
 
 POLL_BASE_SECONDS = 0.05

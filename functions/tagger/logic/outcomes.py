@@ -6,16 +6,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-
-@dataclass(frozen=True)
-class PutBackRecord:
-    """Enough of a put-back record to change its visibility afterwards."""
-
-    queue_arn: str
-    receipt_handle: str
-    receive_count: int
-    is_last_delivery: bool
-    retry_after: float | None
+from tagger.ports import PutBackRecord
 
 
 @dataclass

@@ -15,12 +15,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
-from tagger.adapters.lease_store import LeaseRecord
-from tagger.adapters.publisher import EventPublisher
 from tagger.errors import ApiError, ApiKeyUnavailable, InvalidTagRequest, LeaseLost, LeaseStoreUnavailable, PutBack
 from tagger.logic.key_versions import CompletionHistory, order_token, record_applied
 from tagger.logic.leases import CompletionLeases
-from tagger.logic.outcomes import InvocationOutcomes, PutBackRecord
+from tagger.logic.outcomes import InvocationOutcomes
 from tagger.logic.parsing import ordering_key, parse_tag_request
 from tagger.logic.tagging import Ordering, Tagger
 from tagger.logic.timing import Deadline, RateLimitGate
@@ -31,6 +29,7 @@ from tagger.models import (
     TagRequest,
     detail_from_dict,
 )
+from tagger.ports import LeaseRecord, PutBackRecord, ResultPublisher
 from tagger.telemetry import logger
 
 IDEMPOTENCY_KEY_PREFIX = "completion-tagger"
@@ -64,7 +63,7 @@ class RecordProcessor:
     def __init__(
         self,
         tagger: Tagger,
-        publisher: EventPublisher,
+        publisher: ResultPublisher,
         persistence: BasePersistenceLayer,
         idempotency_config: IdempotencyConfig,
         gate: RateLimitGate,
