@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pydantic_core
@@ -16,12 +17,40 @@ ENVELOPE_FIELDS = ("detail-type", "source", "detail")
 ALLOWED_FIELDS = ", ".join(sorted(TagRequest.model_fields))
 
 
+@dataclass(frozen=True)
+class ReadBody:
+    """A message body read once: the tag request or why it is not one, and the chain it belongs to."""
+
+    request: TagRequest | InvalidTagRequest
+    ordering_key: str
+
+
+def read_body(body: str, message_id: str) -> ReadBody:
+    """Read a body once, for both the chain it joins and the request it carries (never raises).
+
+    The ordering key is the completion a message is about, so records of one completion are applied in
+    order; a body that names no completion gets its own key (the message id), since it touches none.
+    """
+    try:
+        document = _load_json(body)
+    except InvalidTagRequest as invalid:
+        return ReadBody(invalid, f"message:{message_id}")
+    key = _ordering_key(document, message_id)
+    try:
+        return ReadBody(_tag_request(document), key)
+    except InvalidTagRequest as invalid:
+        return ReadBody(invalid, key)
+
+
 def parse_tag_request(body: str) -> TagRequest:
     """Parse a message body: a tag request, or an EventBridge event whose `detail` is one.
 
     Raises InvalidTagRequest for anything else, whatever the input (never another exception).
     """
-    document = _load_json(body)
+    return _tag_request(_load_json(body))
+
+
+def _tag_request(document: Any) -> TagRequest:
     if not isinstance(document, dict):
         raise InvalidTagRequest(f"body: must be a JSON object, got {_json_type(document)}")
 
@@ -53,15 +82,7 @@ def describe(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def ordering_key(body: str, message_id: str) -> str:
-    """The completion a message is about, so records of one completion can be applied in order.
-
-    Bodies that can't be read get their own key (the message id): they touch no completion.
-    """
-    try:
-        document = _load_json(body)
-    except InvalidTagRequest:
-        return f"message:{message_id}"
+def _ordering_key(document: Any, message_id: str) -> str:
     if isinstance(document, dict) and isinstance(document.get("detail"), dict):
         document = document["detail"]
     completion_id = document.get("completion_id") if isinstance(document, dict) else None

@@ -16,10 +16,11 @@ from aws_lambda_powertools.utilities.idempotency.idempotency import idempotent_f
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from tagger.errors import ApiError, ApiKeyUnavailable, InvalidTagRequest, LeaseLost, LeaseStoreUnavailable, PutBack
+from tagger.logic.hold_back import HoldBack
 from tagger.logic.key_versions import CompletionHistory, order_token, record_applied
 from tagger.logic.leases import CompletionLeases
 from tagger.logic.outcomes import InvocationOutcomes
-from tagger.logic.parsing import ordering_key, parse_tag_request
+from tagger.logic.records import ParsedRecord
 from tagger.logic.tagging import Ordering, Tagger
 from tagger.logic.timing import Deadline, RateLimitGate
 from tagger.models import (
@@ -43,8 +44,7 @@ class Invocation:
     deadline: Deadline
     outcomes: InvocationOutcomes
     max_receive_count: int
-    # Completions with a record put back in this batch, and why: their later records wait behind it.
-    held_back: dict[str, PutBack] = field(default_factory=dict)
+    hold_back: HoldBack = field(default_factory=HoldBack)
 
 
 def mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
@@ -81,18 +81,16 @@ class RecordProcessor:
             key_prefix=IDEMPOTENCY_KEY_PREFIX,
         )(self._apply_and_publish)
 
-    def handle(self, record: SQSRecord, invocation: Invocation) -> str:
+    def handle(self, record: ParsedRecord, invocation: Invocation) -> str:
         """Process one record. Raises (so the record is put back) only when a later delivery can help."""
         receive_count = int(record.attributes.approximate_receive_count or 1)
         is_last = receive_count >= invocation.max_receive_count
         logger.thread_safe_clear_keys()
         logger.thread_safe_append_keys(message_id=record.message_id, receive_count=receive_count)
-        request: TagRequest | None = None
         try:
-            if invocation.held_back:  # rare: only then is the body read for its completion up front
-                self._check_held_back(invocation, ordering_key(record.body, record.message_id))
+            invocation.hold_back.check(record.ordering_key)
             self._check_may_start(invocation.deadline)
-            request = self._parse(record, invocation)
+            request = self._accept(record, invocation)
             if request is None:
                 return "invalid"
             if self._leases is None:
@@ -100,10 +98,10 @@ class RecordProcessor:
             return self._apply_leased(record, request, invocation, self._leases, is_last=is_last)
         except Exception as error:
             put_back = error if isinstance(error, PutBack) else _as_put_back(error)
-            invocation.held_back.setdefault(ordering_key(record.body, record.message_id), put_back)
+            invocation.hold_back.put_back(record.ordering_key, put_back)
             if is_last:
                 # Last delivery: the queue moves the message to the dead-letter queue next; say so first.
-                self._publish_final_failure(record, request, put_back)
+                self._publish_final_failure(record, put_back)
             invocation.outcomes.count_put_back(
                 put_back.code,
                 PutBackRecord(
@@ -122,18 +120,6 @@ class RecordProcessor:
             )
             raise put_back from error
 
-    @staticmethod
-    def _check_held_back(invocation: Invocation, chain: str) -> None:
-        """Keep batch order per completion: once a record goes back, the later ones go back behind it."""
-        earlier = invocation.held_back.get(chain)
-        if earlier is not None:
-            raise PutBack(
-                earlier.code,
-                "not started: an earlier request for this completion in the batch was put back",
-                status=earlier.status,
-                retry_after=earlier.retry_after,
-            )
-
     def _check_may_start(self, deadline: Deadline) -> None:
         if deadline.remaining() <= 0:
             raise PutBack("timeout", "not started: the invocation is about to run out of time")
@@ -141,18 +127,17 @@ class RecordProcessor:
         if wait > 0:
             raise PutBack("rate_limited", "not started: the API asked to back off (429)", retry_after=wait)
 
-    def _parse(self, record: SQSRecord, invocation: Invocation) -> TagRequest | None:
+    def _accept(self, record: ParsedRecord, invocation: Invocation) -> TagRequest | None:
         """The request, or None once a validation failure has been published for it."""
-        try:
-            request = parse_tag_request(record.body)
-        except InvalidTagRequest as invalid:
+        request = record.request
+        if isinstance(request, InvalidTagRequest):
             detail = TagFailedDetail(
-                completion_id=invalid.completion_id,
-                request_id=invalid.request_id,
+                completion_id=request.completion_id,
+                request_id=request.request_id,
                 message_id=record.message_id,
-                error={"code": "validation_error", "message": invalid.message, "retryable": False},
+                error={"code": "validation_error", "message": request.message, "retryable": False},
             )
-            logger.info("invalid tag request", extra={"error_message": invalid.message})
+            logger.info("invalid tag request", extra={"error_message": request.message})
             self._publish_or_put_back(detail)
             invocation.outcomes.count_failed("validation_error")
             return None
@@ -313,8 +298,8 @@ class RecordProcessor:
         if not self._publisher.publish(detail):
             raise PutBack("upstream_error", "the result event could not be published")
 
-    def _publish_final_failure(self, record: SQSRecord, request: TagRequest | None, put_back: PutBack) -> None:
-        completion_id, request_id = _correlation_ids(record, request)
+    def _publish_final_failure(self, record: ParsedRecord, put_back: PutBack) -> None:
+        completion_id, request_id = record.correlation_ids()
         detail = TagFailedDetail(
             completion_id=completion_id,
             request_id=request_id,
@@ -343,13 +328,3 @@ def _as_put_back(error: Exception) -> PutBack:
     """An unexpected exception fails only its own record."""
     logger.exception("unexpected error while processing a record")
     return PutBack("upstream_error", f"unexpected error while processing the record ({type(error).__name__})")
-
-
-def _correlation_ids(record: SQSRecord, request: TagRequest | None) -> tuple[str | None, str | None]:
-    """Completion and request ids for a failure event, read from the body if it was not parsed yet."""
-    if request is None:
-        try:
-            request = parse_tag_request(record.body)
-        except InvalidTagRequest as invalid:
-            return invalid.completion_id, invalid.request_id
-    return request.completion_id, request.request_id
