@@ -26,12 +26,14 @@ from tagger.config import Settings
 from tagger.errors import ApiError, LeaseHeld, LeaseLost, LeaseStoreUnavailable
 from tagger.logic.batch import OrderedConcurrentBatchProcessor
 from tagger.logic.key_versions import CompletionHistory
+from tagger.logic.leased import LeasedApply
 from tagger.logic.leases import CompletionLeases
 from tagger.logic.outcomes import InvocationOutcomes, OutcomeRecorder
-from tagger.logic.processing import RecordProcessor, mark_replayed
+from tagger.logic.processing import RecordProcessor
 from tagger.logic.service import TaggerService
 from tagger.logic.tagging import Tagger
 from tagger.logic.timing import Deadline, RateLimitGate
+from tagger.logic.unit_of_work import UnitOfWork, mark_replayed
 from tagger.models import ResultDetail
 from tagger.ports import LeaseRecord, PutBackRecord
 
@@ -247,7 +249,8 @@ class Rig:
             if self.leases
             else None
         )
-        processor = RecordProcessor(Tagger(self.api), self.publisher, self.persistence, config, self.gate, leases)
+        unit = UnitOfWork(Tagger(self.api), self.publisher, self.persistence, config)
+        processor = RecordProcessor(unit, self.publisher, self.gate, LeasedApply(leases, unit) if leases else None)
         self.service = TaggerService(
             settings,
             processor,

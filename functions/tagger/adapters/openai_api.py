@@ -63,7 +63,7 @@ class CompletionsApi:
         *,
         max_attempts: int = MAX_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
-        on_call: Callable[[str, float, int | None], None] | None = None,
+        on_call: Callable[[float], None] | None = None,
     ):
         self._http = http
         self._api_key = api_key
@@ -144,7 +144,7 @@ class CompletionsApi:
             ) from None
         finally:
             if self._on_call:
-                self._on_call(method, time.perf_counter() - started, status)
+                self._on_call(time.perf_counter() - started)
         if response.is_success:
             try:
                 document = response.json()

@@ -56,7 +56,7 @@ class EventPublisher:
         source: str,
         *,
         sleep: Callable[[float], None] = time.sleep,
-        on_call: Callable[[int], None] | None = None,
+        on_call: Callable[[], None] | None = None,
     ):
         self._client = client
         self._bus_name = bus_name
@@ -134,7 +134,7 @@ class EventPublisher:
     def _put(self, batch: list[_Pending]) -> list[_Pending]:
         """One PutEvents call; returns the entries still unpublished."""
         if self._on_call:
-            self._on_call(len(batch))
+            self._on_call()
         try:
             response = self._client.put_events(Entries=[pending.entry for pending in batch])
         except (ClientError, BotoCoreError) as error:

@@ -75,8 +75,8 @@ class OutcomeRecorder:
         self.current = InvocationOutcomes()
         return self.current
 
-    def api_call(self, method: str, seconds: float, status: int | None) -> None:
+    def api_call(self, seconds: float) -> None:
         self.current.count_api_call(seconds)
 
-    def put_events_call(self, entries: int) -> None:
+    def put_events_call(self) -> None:
         self.current.count_put_events_call()
