@@ -195,6 +195,8 @@ class RecordingVisibility:
 
 
 _message_ids = itertools.count(1)
+# Strictly increasing SentTimestamps, so records order as they were made (message ids do not sort: m10 < m9).
+_sent_ms = itertools.count(int(time.time() * 1000))
 
 
 def sqs_record(body: str | dict[str, Any], *, receive_count: int = 1, sent_ms: int | None = None) -> dict[str, Any]:
@@ -205,7 +207,7 @@ def sqs_record(body: str | dict[str, Any], *, receive_count: int = 1, sent_ms: i
         "body": body if isinstance(body, str) else json.dumps(body),
         "attributes": {
             "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": str(sent_ms if sent_ms is not None else int(time.time() * 1000)),
+            "SentTimestamp": str(sent_ms if sent_ms is not None else next(_sent_ms)),
         },
         "messageAttributes": {},
         "eventSource": "aws:sqs",
