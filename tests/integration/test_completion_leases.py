@@ -1,4 +1,4 @@
-"""The per-completion lease and key versions (README, "Concurrency and ordering") in one container.
+"""The per-completion lease and key versions (docs/design.md, "Concurrency and ordering") in one container.
 
 Each test drives the real service against moto's DynamoDB and the local OpenAI server; what several
 containers do at once is in `test_concurrent_containers.py`.

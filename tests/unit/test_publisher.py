@@ -58,7 +58,7 @@ def publish_concurrently(publisher: EventPublisher, count: int) -> list[bool]:
     return results
 
 
-def test_a_lone_event_is_sent_at_once_with_the_contract_shape() -> None:
+def test_a_lone_event_is_sent_at_once_with_the_documented_shape() -> None:
     events = RecordingEvents()
     assert EventPublisher(events, "bus", "completion-tagger").publish(tagged(1))
     [[entry]] = events.calls

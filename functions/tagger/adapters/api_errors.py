@@ -16,7 +16,7 @@ _KEY_SHAPED = re.compile(r"sk-[A-Za-z0-9_\-*.]{3,}")
 
 
 def classify_status(status: int) -> tuple[ErrorCode, bool]:
-    """The contract's table §5: which code an HTTP status gets, and whether retrying can help."""
+    """Which code an HTTP status gets, and whether retrying can help (README, "What happens to each message")."""
     if status == 404:
         return "not_found", False
     if status in (401, 403):
