@@ -18,8 +18,9 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from tagger import __version__
-from tagger.adapters.api_errors import ApiError, error_from_response, redact
+from tagger.adapters.api_errors import error_from_response, redact
 from tagger.config import DEFAULT_OPENAI_BASE_URL, is_loopback_host
+from tagger.errors import ApiError
 
 PAGE_SIZE = 100  # the list endpoint's largest page
 ATTEMPTS = 5

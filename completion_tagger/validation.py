@@ -8,7 +8,8 @@ import json
 from dataclasses import dataclass
 
 from completion_tagger.requests import Line
-from tagger.logic.parsing import InvalidTagRequest, parse_tag_request
+from tagger.errors import InvalidTagRequest
+from tagger.logic.parsing import parse_tag_request
 from tagger.models import MAX_REQUEST_ID_LENGTH
 
 # Room for "-" and a line number of up to 12 digits within the request id's limit.

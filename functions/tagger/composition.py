@@ -15,12 +15,14 @@ from tagger.adapters.request_store import LeasedRequestStore
 from tagger.adapters.visibility import VisibilityBackoff
 from tagger.config import Settings
 from tagger.logic.batch import OrderedConcurrentBatchProcessor
+from tagger.logic.leased import LeasedApply
 from tagger.logic.leases import CompletionLeases
 from tagger.logic.outcomes import OutcomeRecorder
-from tagger.logic.processing import RecordProcessor, mark_replayed
+from tagger.logic.processing import RecordProcessor
 from tagger.logic.service import TaggerService
 from tagger.logic.tagging import Tagger
 from tagger.logic.timing import RateLimitGate
+from tagger.logic.unit_of_work import UnitOfWork, mark_replayed
 
 
 def create_service(settings: Settings, session: boto3.session.Session | None = None) -> TaggerService:
@@ -72,7 +74,8 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         raise_on_no_idempotency_key=True,
         response_hook=mark_replayed,
     )
-    processor = RecordProcessor(Tagger(api), publisher, persistence, idempotency_config, gate, leases)
+    unit = UnitOfWork(Tagger(api), publisher, persistence, idempotency_config)
+    processor = RecordProcessor(unit, publisher, gate, LeasedApply(leases, unit) if leases else None)
     return TaggerService(
         settings,
         processor,

@@ -9,12 +9,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tagger.errors import ConfigurationError
+
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 LOOPBACK_HOSTNAMES = frozenset({"localhost", "host.docker.internal"})
-
-
-class ConfigurationError(RuntimeError):
-    """Raised at start-up when the environment cannot configure the function."""
 
 
 def is_loopback_host(host: str) -> bool:
@@ -41,9 +39,9 @@ class Settings(BaseModel):
     max_receive_count: int = Field(default=5, ge=1, le=1000)
     idempotency_expiry_seconds: int = Field(default=86400, ge=60)
     max_concurrency: int = Field(default=10, ge=1, le=100)
-    # Per-completion leases and key versions (the README's "Concurrency and ordering").
+    # Per-completion leases and key versions (docs/design.md, "Concurrency and ordering").
     completion_leases: bool = True
-    # Not in the contract's table; documented in the README. Backoff for records put back on the queue.
+    # Backoff for records put back on the queue (README, "Configuration").
     retry_backoff_base_seconds: int = Field(default=5, ge=0, le=43200)
     retry_backoff_max_seconds: int = Field(default=900, ge=0, le=43200)
     # Read timeout of one API call; a timed-out call is retried like a 5xx.

@@ -62,7 +62,7 @@ class TagRequest(BaseModel):
         return self
 
     def request_hash(self) -> str:
-        """SHA-256 of the canonical JSON (sorted keys) of what the request asks for (README, "Idempotency")."""
+        """SHA-256 of the canonical JSON (sorted keys) of what the request asks for (README, "Tag requests")."""
         canonical = json.dumps(
             {"mode": self.mode, "metadata": self.metadata, "remove": self.remove},
             sort_keys=True,

@@ -37,7 +37,7 @@ ATTRIBUTE_KEYS = {"ApproximateReceiveCount", "SentTimestamp", "SenderId", "Appro
 SQS_ARN = re.compile(r"^arn:aws:sqs:(?P<region>[a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,80}$")
 ENVELOPE_KEYS = {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
 
-# Contract section 1.
+# README, "Tag requests".
 REQUEST_FIELDS = {"completion_id", "metadata", "mode", "remove", "request_id"}
 COMPLETION_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
@@ -179,11 +179,11 @@ def test_samples_use_the_seeded_demo_completions() -> None:
         ({"completion_id": "c", "metadata": {"k": "v"}, "request_id": "r" * 129}, "request_id"),
     ],
 )
-def test_the_contract_check_rejects_what_the_contract_rejects(request_body: dict, problem: str) -> None:
+def test_the_request_check_rejects_what_the_readme_rejects(request_body: dict, problem: str) -> None:
     assert any(problem in found for found in tag_request_problems(request_body))
 
 
-def test_the_contract_check_counts_characters_not_bytes() -> None:
+def test_the_request_check_counts_characters_not_bytes() -> None:
     assert tag_request_problems({"completion_id": "c", "metadata": {"k": "é" * 512}}) == []
     assert tag_request_problems({"completion_id": "c", "metadata": {}, "remove": ["k"]}) == []
 

@@ -1,4 +1,4 @@
-"""template.yaml against the contract (sections 3 and 6) and the deployment's own rules."""
+"""template.yaml against the README ("Configuration", "Architecture") and the deployment's own rules."""
 
 from __future__ import annotations
 
@@ -156,7 +156,7 @@ def test_dependencies_layer_is_built_by_sam_for_the_functions_runtime(
     assert not {"boto3", "botocore"} & set(pinned), "boto3 comes from the Lambda runtime"
 
 
-def test_every_contract_variable_is_set_on_the_function(template: dict[str, Any], variables: dict) -> None:
+def test_every_configuration_variable_is_set_on_the_function(template: dict[str, Any], variables: dict) -> None:
     assert set(variables) >= CONTRACT_VARIABLES
     for environment in deployable_environments(template):
         resolved = Resolver(template, {"Environment": environment}).resolve(variables)

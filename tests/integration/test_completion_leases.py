@@ -17,9 +17,10 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from botocore.awsrequest import AWSResponse
 
 from local_stack.lambda_context import LocalLambdaContext
-from tagger.adapters.lease_store import LeaseHeld, LeaseLost, LeaseStore
+from tagger.adapters.lease_store import LeaseStore
+from tagger.errors import LeaseHeld, LeaseLost
 from tagger.logic.key_versions import CompletionHistory
-from tagger.logic.processing import IDEMPOTENCY_KEY_PREFIX
+from tagger.logic.unit_of_work import IDEMPOTENCY_KEY_PREFIX
 from tagger.models import TagRequest
 from tests.integration.conftest import Harness, Seeder, failures
 

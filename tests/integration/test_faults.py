@@ -189,6 +189,24 @@ def test_rotated_key_in_secrets_manager_is_reread_after_a_401(harness: Harness, 
     assert harness.api.stats()["statuses"].get("401", 0) == 1
 
 
+def test_an_unreadable_key_secret_puts_the_record_back_with_a_warning_and_no_traceback(
+    harness: Harness, seed: Seeder, function_logs: io.StringIO
+) -> None:
+    completion = seed({"a": "1"})
+    missing = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{harness.stack.table_name}-missing-AbCdEf"
+    service = harness.service(openai_api_key=None, openai_api_key_secret=missing)
+    response, [record] = harness.run(service, [replace(completion, v="1")])
+    assert failures(response) == {record["messageId"]}
+    assert harness.api.stats()["total"] == 0
+    assert harness.api.metadata_of(completion) == {"a": "1"}
+    lines = [json.loads(line) for line in function_logs.getvalue().splitlines()]
+    [put_back] = [line for line in lines if line["message"] == "record put back on the queue"]
+    assert put_back["level"] == "WARNING"
+    assert put_back["code"] == "upstream_error"
+    assert put_back["reason"].startswith("the API key is unavailable: could not read the API key secret")
+    assert not [line for line in lines if "exception" in line or line["level"] == "ERROR"]
+
+
 def test_the_key_never_reaches_logs_events_or_metrics_on_any_failure_path(
     harness: Harness, seed: Seeder, capsys: pytest.CaptureFixture[str], function_logs: io.StringIO
 ) -> None:

@@ -79,7 +79,7 @@ def test_twin_in_progress_does_not_write_twice(harness: Harness, seed: Seeder, l
     assert harness.events(0, wait_seconds=1.0) == []
 
 
-def test_idempotency_records_use_the_contract_table_shape(harness: Harness, seed: Seeder) -> None:
+def test_idempotency_records_use_the_documented_table_shape(harness: Harness, seed: Seeder) -> None:
     completion = seed()
     harness.run(
         harness.service(idempotency_expiry_seconds=3600), [{"completion_id": completion, "metadata": {"a": "1"}}]

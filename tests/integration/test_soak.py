@@ -67,7 +67,7 @@ from tests.integration.conftest import API_KEY
 pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
 SEED = 20260611
-MAX_RECEIVE_COUNT = 5  # the contract's default
+MAX_RECEIVE_COUNT = 5  # the default (README, "Configuration")
 VISIBILITY_TIMEOUT_SECONDS = 1  # put-back records come round again within the run
 OPENAI_TIMEOUT_SECONDS = 0.5  # short, so slow answers are timeouts (with a margin for a loaded machine)
 LATE = OPENAI_TIMEOUT_SECONDS + 0.3  # how late a "slow" answer comes
@@ -456,7 +456,7 @@ def metadata_difference(actual: dict[str, str], expected: dict[str, str]) -> str
 
 
 def outcome(events: list[ResultEvent], in_dead_letter_queue: bool) -> str:
-    """How one message ended, in the contract's terms (§5)."""
+    """How one message ended, in the terms of the README's "What happens to each message"."""
     if in_dead_letter_queue:
         if len(events) == 1 and events[0].detail_type == FAILED and events[0].retryable:
             return "dead-lettered"

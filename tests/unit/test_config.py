@@ -2,12 +2,13 @@
 
 import pytest
 
-from tagger.config import ConfigurationError, Settings
+from tagger.config import Settings
+from tagger.errors import ConfigurationError
 
 REQUIRED = {"IDEMPOTENCY_TABLE_NAME": "table", "OPENAI_API_KEY": "sk-test"}
 
 
-def test_defaults_are_the_contract_defaults() -> None:
+def test_defaults_are_the_documented_defaults() -> None:
     settings = Settings.from_environment(REQUIRED)
     assert settings.openai_base_url == "https://api.openai.com/v1"
     assert settings.event_bus_name == "default"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tagger.adapters.lease_store import LeaseHeld, LeaseRecord, LeaseStoreUnavailable
+from tagger.errors import LeaseHeld, LeaseStoreUnavailable, PutBack
 from tagger.logic.key_versions import CompletionHistory
 from tagger.logic.leases import MIN_WORK_SECONDS, CompletionLeases
-from tagger.logic.outcomes import InvocationOutcomes, PutBack
+from tagger.logic.outcomes import InvocationOutcomes
 from tagger.logic.timing import Deadline
+from tagger.ports import LeaseRecord
 
 
 class FakeClock:
@@ -74,7 +75,7 @@ def test_a_lease_still_busy_near_the_deadline_puts_the_record_back_with_a_short_
         leases(store, clock).acquire("c1", "m1", deadline(clock, 5), outcomes)
     assert "other/m9" in put_back.value.message
     assert put_back.value.code == "upstream_error"
-    assert put_back.value.delay is not None and 1.0 <= put_back.value.delay <= 5.0
+    assert put_back.value.retry_after is not None and 1.0 <= put_back.value.retry_after <= 5.0
     assert clock.now <= 5 - MIN_WORK_SECONDS  # left time to work, never waited past the deadline
     assert outcomes.lease_contention == 1
     assert len(outcomes.lease_wait_ms) == 1

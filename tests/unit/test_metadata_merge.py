@@ -2,7 +2,8 @@
 
 import pytest
 
-from tagger.logic.metadata_merge import MergeTooLarge, check_key_limit, merge_metadata
+from tagger.errors import MergeTooLarge
+from tagger.logic.metadata_merge import check_key_limit, merge_metadata
 
 
 def test_updates_apply_over_current_and_keep_the_rest() -> None:

@@ -65,7 +65,7 @@ def test_result_details_round_trip_through_the_idempotency_store() -> None:
     assert (detail_type_of(tagged), detail_type_of(failed)) == ("CompletionTagged", "CompletionTagFailed")
 
 
-def test_event_details_have_exactly_the_contract_fields() -> None:
+def test_event_details_have_exactly_the_documented_fields() -> None:
     tagged = TaggedDetail(completion_id="c", metadata={}, mode="replace", request_id="r", message_id="m")
     assert set(json.loads(tagged.model_dump_json())) == {
         "completion_id",

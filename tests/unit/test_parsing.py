@@ -4,11 +4,16 @@ import json
 
 import pytest
 
-from tagger.logic.parsing import InvalidTagRequest, ordering_key, parse_tag_request
+from tagger.errors import InvalidTagRequest
+from tagger.logic.parsing import parse_tag_request, read_body
 
 
 def body(**fields: object) -> str:
     return json.dumps(fields)
+
+
+def ordering_key(raw: str, message_id: str) -> str:
+    return read_body(raw, message_id).ordering_key
 
 
 def error_of(raw: str) -> InvalidTagRequest:

@@ -5,7 +5,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tagger.logic.parsing import InvalidTagRequest, parse_tag_request
+from tagger.errors import InvalidTagRequest
+from tagger.logic.parsing import parse_tag_request
 from tagger.models import TagFailedDetail
 
 json_values = st.recursive(

@@ -58,9 +58,9 @@ def publish_concurrently(publisher: EventPublisher, count: int) -> list[bool]:
     return results
 
 
-def test_a_lone_event_is_sent_at_once_with_the_contract_shape() -> None:
+def test_a_lone_event_is_sent_at_once_with_the_documented_shape() -> None:
     events = RecordingEvents()
-    assert EventPublisher(events, "bus", "completion-tagger").publish(tagged(1))  # type: ignore[arg-type]
+    assert EventPublisher(events, "bus", "completion-tagger").publish(tagged(1))
     [[entry]] = events.calls
     assert entry["Source"] == "completion-tagger"
     assert entry["DetailType"] == "CompletionTagged"
@@ -70,26 +70,26 @@ def test_a_lone_event_is_sent_at_once_with_the_contract_shape() -> None:
 
 def test_ten_concurrent_records_share_one_call() -> None:
     events = RecordingEvents()
-    assert all(publish_concurrently(EventPublisher(events, "bus", "src"), 10))  # type: ignore[arg-type]
+    assert all(publish_concurrently(EventPublisher(events, "bus", "src"), 10))
     assert [len(call) for call in events.calls] == [10]
 
 
 def test_twenty_five_concurrent_records_need_three_calls_of_at_most_ten() -> None:
     events = RecordingEvents()
-    assert all(publish_concurrently(EventPublisher(events, "bus", "src"), 25))  # type: ignore[arg-type]
+    assert all(publish_concurrently(EventPublisher(events, "bus", "src"), 25))
     assert sorted(len(call) for call in events.calls) == [5, 10, 10]
 
 
 def test_only_failed_entries_are_resent() -> None:
     events = RecordingEvents(reject={"c3"})
-    assert all(publish_concurrently(EventPublisher(events, "bus", "src", sleep=lambda _: None), 4))  # type: ignore[arg-type]
+    assert all(publish_concurrently(EventPublisher(events, "bus", "src", sleep=lambda _: None), 4))
     assert [len(call) for call in events.calls] == [4, 1]
     assert json.loads(events.calls[1][0]["Detail"])["completion_id"] == "c3"
 
 
 def test_an_entry_still_failing_after_bounded_resends_is_reported_unpublished() -> None:
     events = RecordingEvents(reject={"c0"}, reject_times=99)
-    publisher = EventPublisher(events, "bus", "src", sleep=lambda _: None)  # type: ignore[arg-type]
+    publisher = EventPublisher(events, "bus", "src", sleep=lambda _: None)
     assert publish_concurrently(publisher, 2) == [False, True]
     assert len(events.calls) == 3  # one call, then two resends of the failed entry only
 
@@ -112,5 +112,5 @@ def test_failure_detail_is_published_as_tag_failed() -> None:
         message_id="m",
         error={"code": "validation_error", "message": "x", "retryable": False},
     )
-    assert EventPublisher(events, "bus", "src").publish(detail)  # type: ignore[arg-type]
+    assert EventPublisher(events, "bus", "src").publish(detail)
     assert events.calls[0][0]["DetailType"] == "CompletionTagFailed"

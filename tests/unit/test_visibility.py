@@ -5,7 +5,7 @@ import pytest
 from moto import mock_aws
 
 from tagger.adapters.visibility import VisibilityBackoff, backoff_seconds
-from tagger.logic.outcomes import PutBackRecord
+from tagger.ports import PutBackRecord
 
 
 @pytest.mark.parametrize(("count", "expected"), [(1, 5), (2, 10), (3, 20), (4, 40), (9, 900)])
@@ -31,8 +31,8 @@ def test_put_back_records_become_invisible_for_their_backoff(monkeypatch: pytest
 
     VisibilityBackoff(lambda: sqs, base_seconds=30, max_seconds=900).apply(
         [
-            PutBackRecord(arn, by_body["held"], receive_count=1, is_last_delivery=False, delay=None),
-            PutBackRecord(arn, by_body["last"], receive_count=5, is_last_delivery=True, delay=None),
+            PutBackRecord(arn, by_body["held"], receive_count=1, is_last_delivery=False, retry_after=None),
+            PutBackRecord(arn, by_body["last"], receive_count=5, is_last_delivery=True, retry_after=None),
         ]
     )
 

@@ -7,44 +7,16 @@ import re
 import time
 from collections.abc import Mapping
 
-from tagger.models import ErrorCode, ErrorInfo
+from tagger.errors import ApiError
+from tagger.models import ErrorCode
 
 MAX_API_MESSAGE_LENGTH = 500
 # OpenAI echoes a masked key in 401 messages; nothing key-shaped may leave the function.
 _KEY_SHAPED = re.compile(r"sk-[A-Za-z0-9_\-*.]{3,}")
 
 
-class ApiError(Exception):
-    """A failed API call, classified. `retry_after` is the server's requested wait in seconds, if any."""
-
-    def __init__(
-        self,
-        code: ErrorCode,
-        message: str,
-        *,
-        retryable: bool,
-        status: int | None = None,
-        retry_after: float | None = None,
-        request_id: str | None = None,
-        outcome_unknown: bool = False,
-    ):
-        super().__init__(message)
-        self.code: ErrorCode = code
-        self.message = message
-        self.retryable = retryable
-        self.status = status
-        self.retry_after = retry_after
-        self.request_id = request_id
-        # A write may have reached the API and been applied (a read timeout, a connection cut mid-call).
-        self.outcome_unknown = outcome_unknown
-
-    def info(self) -> ErrorInfo:
-        """The error as it appears in a `CompletionTagFailed` event."""
-        return ErrorInfo(code=self.code, message=self.message, retryable=self.retryable, status=self.status)
-
-
 def classify_status(status: int) -> tuple[ErrorCode, bool]:
-    """The contract's table §5: which code an HTTP status gets, and whether retrying can help."""
+    """Which code an HTTP status gets, and whether retrying can help (README, "What happens to each message")."""
     if status == 404:
         return "not_found", False
     if status in (401, 403):

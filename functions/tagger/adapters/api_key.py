@@ -7,12 +7,11 @@ import threading
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
+from tagger.errors import ApiKeyUnavailable
+from tagger.ports import SecretsSource
+
 KEY_CACHE_SECONDS = 300
 KEY_FIELDS = ("api_key", "OPENAI_API_KEY")
-
-
-class ApiKeyUnavailable(RuntimeError):
-    """The key could not be read; the record is put back (the secret may be mid-rotation)."""
 
 
 class ApiKeyProvider:
@@ -22,7 +21,7 @@ class ApiKeyProvider:
         self,
         secret_id: str | None,
         static_key: str | None,
-        secrets: SecretsProvider | None = None,
+        secrets: SecretsSource | None = None,
     ):
         if not secret_id and not static_key:
             raise ValueError("either OPENAI_API_KEY_SECRET or OPENAI_API_KEY must be set")

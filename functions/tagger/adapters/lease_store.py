@@ -10,44 +10,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tagger.errors import LeaseHeld, LeaseLost, LeaseStoreUnavailable
 from tagger.logic.key_versions import CompletionHistory
+from tagger.ports import LeaseRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 KEY_PREFIX = "completion-tagger-completion#"
 CONDITION_FAILED = "ConditionalCheckFailedException"
-
-
-class LeaseHeld(Exception):
-    """Another request holds the completion's lease until `until_ms` (epoch milliseconds)."""
-
-    def __init__(self, holder: str, until_ms: int):
-        super().__init__(f"lease held by {holder}")
-        self.holder = holder
-        self.until_ms = until_ms
-
-
-class LeaseLost(Exception):
-    """The lease was no longer ours when we came to release or extend it (it had expired and was taken)."""
-
-
-class LeaseStoreUnavailable(Exception):
-    """DynamoDB did not answer (throttled, down, or denied): no lease, so no API write."""
-
-
-@dataclass(frozen=True)
-class LeaseRecord:
-    """A lease we hold, with the history it read."""
-
-    completion_id: str
-    owner: str
-    history: CompletionHistory
 
 
 class LeaseStore:

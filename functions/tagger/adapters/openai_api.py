@@ -11,9 +11,10 @@ from urllib.parse import quote
 import httpx
 
 from tagger import __version__
-from tagger.adapters.api_errors import ApiError, error_from_response, redact
-from tagger.adapters.api_key import ApiKeyProvider
+from tagger.adapters.api_errors import error_from_response, redact
+from tagger.errors import ApiError
 from tagger.logic.timing import Deadline, RateLimitGate
+from tagger.ports import ApiKeySource
 from tagger.telemetry import logger
 
 USER_AGENT = f"completion-tagger/{__version__} (+httpx)"
@@ -57,12 +58,12 @@ class CompletionsApi:
     def __init__(
         self,
         http: httpx.Client,
-        api_key: ApiKeyProvider,
+        api_key: ApiKeySource,
         gate: RateLimitGate,
         *,
         max_attempts: int = MAX_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
-        on_call: Callable[[str, float, int | None], None] | None = None,
+        on_call: Callable[[float], None] | None = None,
     ):
         self._http = http
         self._api_key = api_key
@@ -143,7 +144,7 @@ class CompletionsApi:
             ) from None
         finally:
             if self._on_call:
-                self._on_call(method, time.perf_counter() - started, status)
+                self._on_call(time.perf_counter() - started)
         if response.is_success:
             try:
                 document = response.json()

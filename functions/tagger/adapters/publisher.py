@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -14,7 +14,6 @@ from tagger.models import ResultDetail, detail_type_of
 from tagger.telemetry import logger
 
 if TYPE_CHECKING:
-    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 MAX_ENTRIES_PER_CALL = 10  # PutEvents' limit
@@ -24,6 +23,12 @@ RETRY_DELAY_SECONDS = 0.1
 # Kept short because a record the pool starts meanwhile counts as a participant for a whole API round
 # trip, so the last few events of each wave of MAX_CONCURRENCY records wait this long.
 LINGER_SECONDS = 0.05
+
+
+class EventsClient(Protocol):
+    """What the publisher uses of boto3's EventBridge client."""
+
+    def put_events(self, *, Entries: list[Any]) -> Mapping[str, Any]: ...  # noqa: N803 - boto3's name
 
 
 class _Pending:
@@ -46,12 +51,12 @@ class EventPublisher:
 
     def __init__(
         self,
-        client: EventBridgeClient,
+        client: EventsClient,
         bus_name: str,
         source: str,
         *,
         sleep: Callable[[float], None] = time.sleep,
-        on_call: Callable[[int], None] | None = None,
+        on_call: Callable[[], None] | None = None,
     ):
         self._client = client
         self._bus_name = bus_name
@@ -129,7 +134,7 @@ class EventPublisher:
     def _put(self, batch: list[_Pending]) -> list[_Pending]:
         """One PutEvents call; returns the entries still unpublished."""
         if self._on_call:
-            self._on_call(len(batch))
+            self._on_call()
         try:
             response = self._client.put_events(Entries=[pending.entry for pending in batch])
         except (ClientError, BotoCoreError) as error:

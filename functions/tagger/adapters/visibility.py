@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tagger.logic.outcomes import PutBackRecord
+from tagger.ports import PutBackRecord
 from tagger.telemetry import logger
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class VisibilityBackoff:
         self._max_seconds = max_seconds
         self._queue_urls: dict[str, str] = {}
 
-    def apply(self, records: list[PutBackRecord]) -> None:
+    def apply(self, records: Sequence[PutBackRecord]) -> None:
         if not records:
             return
         by_queue: dict[str, list[PutBackRecord]] = {}
@@ -69,7 +69,7 @@ class VisibilityBackoff:
                 # On the last delivery the message is due for the dead-letter queue: don't hold it back.
                 "VisibilityTimeout": 0
                 if record.is_last_delivery
-                else backoff_seconds(record.receive_count, record.delay, self._base_seconds, self._max_seconds),
+                else backoff_seconds(record.receive_count, record.retry_after, self._base_seconds, self._max_seconds),
             }
             for index, record in enumerate(records)
         ]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
+from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
-from tagger.logic.parsing import ordering_key
+from tagger.logic.records import ParsedRecord
 
 
 class OrderedConcurrentBatchProcessor(BatchProcessor):
@@ -27,12 +28,14 @@ class OrderedConcurrentBatchProcessor(BatchProcessor):
         super().__init__(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         self._chain_scope = chain_scope
         self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="record")
+        self._parsed: dict[int, ParsedRecord] = {}
 
     def process(self) -> list[tuple]:  # type: ignore[type-arg]  # Powertools' own annotation
+        # Keyed by the raw record's identity: `_process_record` gets the raw record back from Powertools.
+        self._parsed = {id(record): ParsedRecord(record, index) for index, record in enumerate(self.records)}
         chains: dict[str, list[int]] = {}
         for index, record in enumerate(self.records):
-            key = ordering_key(str(record.get("body", "")), str(record.get("messageId", index)))
-            chains.setdefault(key, []).append(index)
+            chains.setdefault(self._parsed[id(record)].ordering_key, []).append(index)
         futures = [self._pool.submit(self._run_chain, indexes) for indexes in chains.values()]
         results: dict[int, tuple] = {}  # type: ignore[type-arg]
         for future in futures:
@@ -42,6 +45,9 @@ class OrderedConcurrentBatchProcessor(BatchProcessor):
     def _run_chain(self, indexes: list[int]) -> dict[int, tuple]:  # type: ignore[type-arg]
         with self._chain_scope():
             return {index: self._process_record(self.records[index]) for index in indexes}
+
+    def _to_batch_type(self, record: dict[str, Any], event_type: EventType, model: Any = None) -> ParsedRecord:  # type: ignore[override]
+        return self._parsed[id(record)]
 
     def response(self) -> PartialItemFailureResponse:
         return self.batch_response

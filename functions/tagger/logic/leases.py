@@ -15,9 +15,10 @@ import time
 import uuid
 from collections.abc import Callable
 
-from tagger.adapters.lease_store import LeaseHeld, LeaseRecord, LeaseStore, LeaseStoreUnavailable
-from tagger.logic.outcomes import InvocationOutcomes, PutBack
+from tagger.errors import LeaseHeld, LeaseStoreUnavailable, PutBack
+from tagger.logic.outcomes import InvocationOutcomes
 from tagger.logic.timing import Deadline
+from tagger.ports import LeaseRecord, LeaseStore
 from tagger.telemetry import logger
 
 POLL_BASE_SECONDS = 0.05
@@ -84,7 +85,7 @@ class CompletionLeases:
                     raise PutBack(
                         "upstream_error",
                         f"completion busy: its lease is held by another request ({held.holder})",
-                        delay=random.uniform(*CONTENDED_DELAY_SECONDS),  # noqa: S311 - jitter
+                        retry_after=random.uniform(*CONTENDED_DELAY_SECONDS),  # noqa: S311 - jitter
                     ) from None
                 self._sleep(pause)
                 continue

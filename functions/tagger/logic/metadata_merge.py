@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from tagger.errors import MergeTooLarge
 from tagger.models import MAX_METADATA_KEYS
-
-
-class MergeTooLarge(ValueError):
-    """The resulting metadata would exceed OpenAI's key limit; nothing is written."""
 
 
 def merge_metadata(current: Mapping[str, str], updates: Mapping[str, str], remove: Iterable[str]) -> dict[str, str]:

@@ -6,42 +6,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-from tagger.models import ErrorCode, ErrorInfo
-
-
-class PutBack(Exception):
-    """The record goes back to the queue (it lands in `batchItemFailures`) to be delivered again."""
-
-    def __init__(
-        self,
-        code: ErrorCode,
-        message: str,
-        *,
-        status: int | None = None,
-        delay: float | None = None,
-        outcome_unknown: bool = False,
-    ):
-        super().__init__(message)
-        self.code: ErrorCode = code
-        self.message = message
-        self.status = status
-        self.delay = delay
-        # A write was sent and may still be applied: its completion stays leased until it has settled.
-        self.outcome_unknown = outcome_unknown
-
-    def info(self) -> ErrorInfo:
-        return ErrorInfo(code=self.code, message=self.message, retryable=True, status=self.status)
-
-
-@dataclass(frozen=True)
-class PutBackRecord:
-    """Enough of a put-back record to change its visibility afterwards."""
-
-    queue_arn: str
-    receipt_handle: str
-    receive_count: int
-    is_last_delivery: bool
-    delay: float | None
+from tagger.ports import PutBackRecord
 
 
 @dataclass
@@ -110,8 +75,8 @@ class OutcomeRecorder:
         self.current = InvocationOutcomes()
         return self.current
 
-    def api_call(self, method: str, seconds: float, status: int | None) -> None:
+    def api_call(self, seconds: float) -> None:
         self.current.count_api_call(seconds)
 
-    def put_events_call(self, entries: int) -> None:
+    def put_events_call(self) -> None:
         self.current.count_put_events_call()

@@ -2,32 +2,44 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pydantic_core
 from pydantic import ValidationError
 
+from tagger.errors import InvalidTagRequest
 from tagger.models import MAX_REQUEST_ID_LENGTH, EventBridgeEnvelope, TagRequest
 
-MAX_ERROR_MESSAGE_LENGTH = 1000
 MAX_REPORTED_ERRORS = 5
 MAX_ECHOED_ID_LENGTH = MAX_REQUEST_ID_LENGTH
 ENVELOPE_FIELDS = ("detail-type", "source", "detail")
 ALLOWED_FIELDS = ", ".join(sorted(TagRequest.model_fields))
 
 
-class InvalidTagRequest(ValueError):
-    """The body can never become a valid tag request; retrying cannot help.
+@dataclass(frozen=True)
+class ReadBody:
+    """A message body read once: the tag request or why it is not one, and the chain it belongs to."""
 
-    `completion_id` and `request_id` are echoed back (truncated) when the body carried them as strings, so
-    a producer can correlate the failure event even when its request was wrong.
+    request: TagRequest | InvalidTagRequest
+    ordering_key: str
+
+
+def read_body(body: str, message_id: str) -> ReadBody:
+    """Read a body once, for both the chain it joins and the request it carries (never raises).
+
+    The ordering key is the completion a message is about, so records of one completion are applied in
+    order; a body that names no completion gets its own key (the message id), since it touches none.
     """
-
-    def __init__(self, message: str, completion_id: str | None = None, request_id: str | None = None):
-        super().__init__(message[:MAX_ERROR_MESSAGE_LENGTH])
-        self.message = message[:MAX_ERROR_MESSAGE_LENGTH]
-        self.completion_id = completion_id
-        self.request_id = request_id
+    try:
+        document = _load_json(body)
+    except InvalidTagRequest as invalid:
+        return ReadBody(invalid, f"message:{message_id}")
+    key = _ordering_key(document, message_id)
+    try:
+        return ReadBody(_tag_request(document), key)
+    except InvalidTagRequest as invalid:
+        return ReadBody(invalid, key)
 
 
 def parse_tag_request(body: str) -> TagRequest:
@@ -35,7 +47,10 @@ def parse_tag_request(body: str) -> TagRequest:
 
     Raises InvalidTagRequest for anything else, whatever the input (never another exception).
     """
-    document = _load_json(body)
+    return _tag_request(_load_json(body))
+
+
+def _tag_request(document: Any) -> TagRequest:
     if not isinstance(document, dict):
         raise InvalidTagRequest(f"body: must be a JSON object, got {_json_type(document)}")
 
@@ -67,15 +82,7 @@ def describe(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def ordering_key(body: str, message_id: str) -> str:
-    """The completion a message is about, so records of one completion can be applied in order.
-
-    Bodies that can't be read get their own key (the message id): they touch no completion.
-    """
-    try:
-        document = _load_json(body)
-    except InvalidTagRequest:
-        return f"message:{message_id}"
+def _ordering_key(document: Any, message_id: str) -> str:
     if isinstance(document, dict) and isinstance(document.get("detail"), dict):
         document = document["detail"]
     completion_id = document.get("completion_id") if isinstance(document, dict) else None

@@ -1,40 +1,22 @@
-"""One SQS record from body to result event, as the README's outcome table says."""
+"""The record handler: one SQS record from body to outcome, as the README's "What happens to each message"
+says. It decides whether a record may start, hands the request to the unit of work (under its completion's
+lease when leases are on), counts what became of it, and turns every failure into a put-back.
+"""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-)
-from aws_lambda_powertools.utilities.idempotency.idempotency import idempotent_function
-from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
-
-from tagger.adapters.api_errors import ApiError
-from tagger.adapters.lease_store import LeaseLost, LeaseRecord, LeaseStoreUnavailable
-from tagger.adapters.publisher import EventPublisher
-from tagger.logic.key_versions import CompletionHistory, order_token, record_applied
-from tagger.logic.leases import CompletionLeases
-from tagger.logic.outcomes import InvocationOutcomes, PutBack, PutBackRecord
-from tagger.logic.parsing import InvalidTagRequest, ordering_key, parse_tag_request
-from tagger.logic.tagging import Ordering, Tagger
+from tagger.errors import InvalidTagRequest, PutBack
+from tagger.logic.hold_back import HoldBack
+from tagger.logic.leased import LeasedApply
+from tagger.logic.outcomes import InvocationOutcomes
+from tagger.logic.records import ParsedRecord
 from tagger.logic.timing import Deadline, RateLimitGate
-from tagger.models import (
-    ResultDetail,
-    TagFailedDetail,
-    TaggedDetail,
-    TagRequest,
-    detail_from_dict,
-)
+from tagger.logic.unit_of_work import UnitOfWork, publish_or_put_back
+from tagger.models import TagFailedDetail, TaggedDetail, TagRequest
+from tagger.ports import PutBackRecord, ResultPublisher
 from tagger.telemetry import logger
-
-IDEMPOTENCY_KEY_PREFIX = "completion-tagger"
-REPLAYED = "replayed"
 
 
 @dataclass(frozen=True)
@@ -44,67 +26,41 @@ class Invocation:
     deadline: Deadline
     outcomes: InvocationOutcomes
     max_receive_count: int
-    # Completions with a record put back in this batch, and why: their later records wait behind it.
-    held_back: dict[str, PutBack] = field(default_factory=dict)
-
-
-def mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
-    """Idempotency response hook: tells a stored result apart from one just produced."""
-    return {**response, REPLAYED: True} if isinstance(response, dict) else response
+    hold_back: HoldBack = field(default_factory=HoldBack)
 
 
 class RecordProcessor:
-    """Validates a record, applies it once (idempotently), and publishes its result event.
-
-    The idempotent unit of work is the API update *and* the publishing of its event. Its stored result
-    says whether the event went out: a redelivery of a request whose update succeeded but whose event was
-    not published publishes it then, with no second API write; a true duplicate does nothing.
-    """
+    """Handles one record; raises PutBack (so the record is put back) only when a later delivery can help."""
 
     def __init__(
         self,
-        tagger: Tagger,
-        publisher: EventPublisher,
-        persistence: BasePersistenceLayer,
-        idempotency_config: IdempotencyConfig,
+        unit: UnitOfWork,
+        publisher: ResultPublisher,
         gate: RateLimitGate,
-        leases: CompletionLeases | None = None,
+        leased: LeasedApply | None = None,
     ):
-        self._tagger = tagger
+        self._unit = unit
         self._publisher = publisher
-        self._persistence = persistence
         self._gate = gate
-        self._leases = leases
-        self._apply_once = idempotent_function(
-            data_keyword_argument="idempotency_key",
-            persistence_store=persistence,
-            config=idempotency_config,
-            key_prefix=IDEMPOTENCY_KEY_PREFIX,
-        )(self._apply_and_publish)
+        self._leased = leased
 
-    def handle(self, record: SQSRecord, invocation: Invocation) -> str:
-        """Process one record. Raises (so the record is put back) only when a later delivery can help."""
+    def handle(self, record: ParsedRecord, invocation: Invocation) -> None:
         receive_count = int(record.attributes.approximate_receive_count or 1)
         is_last = receive_count >= invocation.max_receive_count
         logger.thread_safe_clear_keys()
         logger.thread_safe_append_keys(message_id=record.message_id, receive_count=receive_count)
-        request: TagRequest | None = None
         try:
-            if invocation.held_back:  # rare: only then is the body read for its completion up front
-                self._check_held_back(invocation, ordering_key(record.body, record.message_id))
+            invocation.hold_back.check(record.ordering_key)
             self._check_may_start(invocation.deadline)
-            request = self._parse(record, invocation)
-            if request is None:
-                return "invalid"
-            if self._leases is None:
-                return self._finish(request, self._run_once(record, request, invocation, None), invocation)
-            return self._apply_leased(record, request, invocation, self._leases, is_last=is_last)
+            request = self._accept(record, invocation)
+            if request is not None:
+                self._apply(record, request, invocation, redelivered=receive_count > 1, is_last=is_last)
         except Exception as error:
             put_back = error if isinstance(error, PutBack) else _as_put_back(error)
-            invocation.held_back.setdefault(ordering_key(record.body, record.message_id), put_back)
+            invocation.hold_back.put_back(record.ordering_key, put_back)
             if is_last:
                 # Last delivery: the queue moves the message to the dead-letter queue next; say so first.
-                self._publish_final_failure(record, request, put_back)
+                self._publish_final_failure(record, put_back)
             invocation.outcomes.count_put_back(
                 put_back.code,
                 PutBackRecord(
@@ -112,7 +68,7 @@ class RecordProcessor:
                     receipt_handle=record.receipt_handle,
                     receive_count=receive_count,
                     is_last_delivery=is_last,
-                    delay=put_back.delay,
+                    retry_after=put_back.retry_after,
                 ),
             )
             if put_back.code == "unauthorized":
@@ -123,202 +79,51 @@ class RecordProcessor:
             )
             raise put_back from error
 
-    @staticmethod
-    def _check_held_back(invocation: Invocation, chain: str) -> None:
-        """Keep batch order per completion: once a record goes back, the later ones go back behind it."""
-        earlier = invocation.held_back.get(chain)
-        if earlier is not None:
-            raise PutBack(
-                earlier.code,
-                "not started: an earlier request for this completion in the batch was put back",
-                status=earlier.status,
-                delay=earlier.delay,
-            )
-
     def _check_may_start(self, deadline: Deadline) -> None:
         if deadline.remaining() <= 0:
             raise PutBack("timeout", "not started: the invocation is about to run out of time")
         wait = self._gate.wait_left()
         if wait > 0:
-            raise PutBack("rate_limited", "not started: the API asked to back off (429)", delay=wait)
+            raise PutBack("rate_limited", "not started: the API asked to back off (429)", retry_after=wait)
 
-    def _parse(self, record: SQSRecord, invocation: Invocation) -> TagRequest | None:
+    def _accept(self, record: ParsedRecord, invocation: Invocation) -> TagRequest | None:
         """The request, or None once a validation failure has been published for it."""
-        try:
-            request = parse_tag_request(record.body)
-        except InvalidTagRequest as invalid:
+        request = record.request
+        if isinstance(request, InvalidTagRequest):
             detail = TagFailedDetail(
-                completion_id=invalid.completion_id,
-                request_id=invalid.request_id,
+                completion_id=request.completion_id,
+                request_id=request.request_id,
                 message_id=record.message_id,
-                error={"code": "validation_error", "message": invalid.message, "retryable": False},
+                error={"code": "validation_error", "message": request.message, "retryable": False},
             )
-            logger.info("invalid tag request", extra={"error_message": invalid.message})
-            self._publish_or_put_back(detail)
+            logger.info("invalid tag request", extra={"error_message": request.message})
+            publish_or_put_back(self._publisher, detail)
             invocation.outcomes.count_failed("validation_error")
             return None
         logger.thread_safe_append_keys(completion_id=request.completion_id, request_id=request.request_id)
         return request
 
-    def _apply_leased(
-        self, record: SQSRecord, request: TagRequest, invocation: Invocation, leases: CompletionLeases, *, is_last: bool
-    ) -> str:
-        """Apply the request while holding its completion's lease, then record what it changed and release.
-
-        A write whose outcome is unknown keeps the lease until it has settled, so the next request for the
-        completion reads what that write did.
-        """
-        lease = leases.acquire(request.completion_id, record.message_id, invocation.deadline, invocation.outcomes)
-        ordering = Ordering(order_token(_sent_timestamp_ms(record), record.message_id), lease.history)
-        try:
-            stored = self._run_once(record, request, invocation, ordering)
-        except PutBack as put_back:
-            if put_back.outcome_unknown:
-                self._keep_until_settled(leases, lease, put_back.delay or 0.0)
-            else:
-                self._release(leases, lease, lease.history, must_record=False)
-            raise
-        except BaseException:
-            self._release(leases, lease, lease.history, must_record=False)
-            raise
-        history = lease.history
-        detail = detail_from_dict(stored["detail"])
-        if isinstance(detail, TaggedDetail):
-            history = record_applied(request, ordering.token, history)
-            invocation.outcomes.count_superseded(0 if stored.get(REPLAYED) else len(detail.superseded or []))
-        if not stored.get(REPLAYED):
-            history = replace(history, last_completed=record.message_id)
-        self._release(leases, lease, history, must_record=history != lease.history and not is_last)
-        return self._finish(request, stored, invocation)
-
-    def _run_once(
-        self, record: SQSRecord, request: TagRequest, invocation: Invocation, ordering: Ordering | None
-    ) -> dict[str, Any]:
-        """The stored result of the idempotent unit: run now, or replayed from an earlier delivery.
-
-        With leases, a replayed result is a duplicate only when it is this very message again, or when nothing
-        has been completed on the completion since (and it left no key to a newer request); otherwise the same
-        content arrived as a new intent (approve → reject → approve) and is applied again.
-        """
-        redelivered = int(record.attributes.approximate_receive_count or 1) > 1
-        arguments: dict[str, Any] = {
-            "request": request,
-            "message_id": record.message_id,
-            "deadline": invocation.deadline,
-            "redelivered": redelivered,
-            "ordering": ordering,
-        }
-        try:
-            stored: dict[str, Any] = self._apply_once(idempotency_key=request.idempotency_payload(), **arguments)
-            if stored.get(REPLAYED) and ordering is not None and _is_new_intent(stored, record, ordering.history):
-                logger.info("same content as an earlier request, but the completion changed since: applying again")
-                stored = self._apply_and_publish(request.idempotency_payload(), **arguments)
-                self._remember(request, stored)
-        except ApiError as error:
-            raise PutBack(
-                error.code,
-                error.message,
-                status=error.status,
-                delay=error.retry_after,
-                outcome_unknown=error.outcome_unknown,
-            ) from None
-        except IdempotencyAlreadyInProgressError:
-            raise PutBack("upstream_error", "the same request is being processed by another delivery") from None
-        except IdempotencyPersistenceLayerError as error:
-            raise PutBack("upstream_error", f"idempotency store unavailable: {error}") from None
-        return stored
-
-    @staticmethod
-    def _keep_until_settled(leases: CompletionLeases, lease: LeaseRecord, settle_seconds: float) -> None:
-        try:
-            leases.store.extend(lease, int(settle_seconds * 1000))
-        except (LeaseLost, LeaseStoreUnavailable) as error:
-            logger.warning(
-                "could not keep the lease while a write settles; it expires by itself", extra={"error": str(error)}
-            )
-
-    @staticmethod
-    def _release(
-        leases: CompletionLeases, lease: LeaseRecord, history: CompletionHistory, *, must_record: bool
+    def _apply(
+        self, record: ParsedRecord, request: TagRequest, invocation: Invocation, *, redelivered: bool, is_last: bool
     ) -> None:
-        """Write the history and release. If what was applied cannot be recorded, the record goes back: its
-        redelivery is a duplicate that records it then."""
-        try:
-            leases.store.release(lease, history)
-        except (LeaseLost, LeaseStoreUnavailable) as error:
-            logger.error("could not record the request on its completion's lease", extra={"error": str(error)})
-            if must_record:
-                raise PutBack("upstream_error", f"the request was applied but not recorded: {error}") from None
-
-    def _finish(self, request: TagRequest, stored: dict[str, Any], invocation: Invocation) -> str:
-        detail = detail_from_dict(stored["detail"])
-        if stored.get(REPLAYED):
-            if stored["published"]:
-                invocation.outcomes.count_duplicate()
-                logger.info("duplicate of a completed request: nothing to do")
-                return "duplicate"
-            self._republish(request, detail, stored)
-        elif not stored["published"]:
-            raise PutBack("upstream_error", "the result event could not be published")
-        if isinstance(detail, TaggedDetail):
+        if self._leased is None:
+            stored = self._unit.run(
+                request, record.message_id, invocation.deadline, redelivered=redelivered, ordering=None
+            )
+        else:
+            stored = self._leased.run(
+                record, request, invocation.deadline, invocation.outcomes, redelivered=redelivered, is_last=is_last
+            )
+        detail = self._unit.conclude(request, stored)
+        if detail is None:
+            invocation.outcomes.count_duplicate()
+        elif isinstance(detail, TaggedDetail):
             invocation.outcomes.count_tagged()
-            return "tagged"
-        invocation.outcomes.count_failed(detail.error.code)
-        return "failed"
+        else:
+            invocation.outcomes.count_failed(detail.error.code)
 
-    def _apply_and_publish(
-        self,
-        idempotency_key: dict[str, str],
-        request: TagRequest,
-        message_id: str,
-        deadline: Deadline,
-        redelivered: bool,
-        ordering: Ordering | None,
-    ) -> dict[str, Any]:
-        """The idempotent unit. Retryable API errors propagate, so the idempotency record is released."""
-        detail: ResultDetail
-        try:
-            applied = self._tagger.apply(request, deadline, redelivered=redelivered, ordering=ordering)
-            detail = TaggedDetail(
-                completion_id=request.completion_id,
-                metadata=applied.metadata,
-                mode=request.mode,
-                request_id=request.request_id,
-                message_id=message_id,
-                superseded=applied.superseded or None,
-            )
-        except ApiError as error:
-            if error.retryable:
-                raise
-            detail = TagFailedDetail(
-                completion_id=request.completion_id,
-                request_id=request.request_id,
-                message_id=message_id,
-                error=error.info(),
-            )
-        published = self._publisher.publish(detail)
-        return {"detail": detail.model_dump(mode="json"), "published": published}
-
-    def _republish(self, request: TagRequest, detail: ResultDetail, stored: dict[str, Any]) -> None:
-        """An earlier delivery did the update but lost the event: publish it now, then remember that."""
-        logger.info("publishing the result event of an earlier delivery")
-        self._publish_or_put_back(detail)
-        result = {key: value for key, value in stored.items() if key != REPLAYED}
-        self._remember(request, {**result, "published": True})
-
-    def _remember(self, request: TagRequest, result: dict[str, Any]) -> None:
-        """Overwrite a completed request's stored result (we hold its completion, or it is ours to mark)."""
-        try:
-            self._persistence.save_success(data=request.idempotency_payload(), result=result)
-        except Exception:
-            logger.exception("could not update the result in the idempotency store")
-
-    def _publish_or_put_back(self, detail: ResultDetail) -> None:
-        if not self._publisher.publish(detail):
-            raise PutBack("upstream_error", "the result event could not be published")
-
-    def _publish_final_failure(self, record: SQSRecord, request: TagRequest | None, put_back: PutBack) -> None:
-        completion_id, request_id = _correlation_ids(record, request)
+    def _publish_final_failure(self, record: ParsedRecord, put_back: PutBack) -> None:
+        completion_id, request_id = record.correlation_ids()
         detail = TagFailedDetail(
             completion_id=completion_id,
             request_id=request_id,
@@ -329,31 +134,7 @@ class RecordProcessor:
             logger.error("last delivery: the failure event could not be published; the message is dead-lettered")
 
 
-def _is_new_intent(stored: dict[str, Any], record: SQSRecord, history: CompletionHistory) -> bool:
-    """Whether a completed request's content, arriving again, must be applied again (see `_run_once`)."""
-    first_message = stored["detail"].get("message_id")
-    if first_message == record.message_id:
-        return False
-    return history.last_completed != first_message or bool(stored["detail"].get("superseded"))
-
-
-def _sent_timestamp_ms(record: SQSRecord) -> int:
-    """SQS's SentTimestamp orders requests; a record without one (a hand-made event) counts as sent now."""
-    sent = record.attributes.sent_timestamp
-    return int(sent) if sent else int(time.time() * 1000)
-
-
 def _as_put_back(error: Exception) -> PutBack:
     """An unexpected exception fails only its own record."""
     logger.exception("unexpected error while processing a record")
     return PutBack("upstream_error", f"unexpected error while processing the record ({type(error).__name__})")
-
-
-def _correlation_ids(record: SQSRecord, request: TagRequest | None) -> tuple[str | None, str | None]:
-    """Completion and request ids for a failure event, read from the body if it was not parsed yet."""
-    if request is None:
-        try:
-            request = parse_tag_request(record.body)
-        except InvalidTagRequest as invalid:
-            return invalid.completion_id, invalid.request_id
-    return request.completion_id, request.request_id

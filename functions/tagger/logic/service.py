@@ -12,12 +12,12 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagger.adapters.visibility import VisibilityBackoff
 from tagger.config import Settings
 from tagger.logic.batch import OrderedConcurrentBatchProcessor
 from tagger.logic.outcomes import InvocationOutcomes, OutcomeRecorder
 from tagger.logic.processing import Invocation, RecordProcessor
 from tagger.logic.timing import Deadline
+from tagger.ports import VisibilityBackoff
 
 
 class TaggerService:

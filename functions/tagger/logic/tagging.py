@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tagger.adapters.api_errors import ApiError
-from tagger.adapters.openai_api import CompletionsApi
+from tagger.errors import ApiError, MergeTooLarge
 from tagger.logic.key_versions import CompletionHistory, is_newest_everywhere, resolve
-from tagger.logic.metadata_merge import MergeTooLarge, check_key_limit, merge_metadata
+from tagger.logic.metadata_merge import check_key_limit, merge_metadata
 from tagger.logic.timing import Deadline
 from tagger.models import TagRequest
+from tagger.ports import CompletionsApi
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,125 @@
+"""Every exception the function raises, and what each one means for a record.
+
+Only `PutBack` reaches Powertools' batch processor (the record lands in `batchItemFailures`); the others
+are raised by one part of the function and turned into an outcome by another (README, "What happens to
+each message").
+"""
+
+from __future__ import annotations
+
+from tagger.models import ErrorCode, ErrorInfo
+
+# Error messages in result events are capped, so a detail stays a few KB (README, "Result events").
+MAX_ERROR_MESSAGE_LENGTH = 1000
+
+
+class ConfigurationError(RuntimeError):
+    """Raised at start-up when the environment cannot configure the function."""
+
+
+class InvalidTagRequest(ValueError):
+    """The body can never become a valid tag request; retrying cannot help.
+
+    `completion_id` and `request_id` are echoed back (truncated) when the body carried them as strings, so
+    a producer can correlate the failure event even when its request was wrong.
+    """
+
+    def __init__(self, message: str, completion_id: str | None = None, request_id: str | None = None):
+        super().__init__(message[:MAX_ERROR_MESSAGE_LENGTH])
+        self.message = message[:MAX_ERROR_MESSAGE_LENGTH]
+        self.completion_id = completion_id
+        self.request_id = request_id
+
+
+class ApiError(Exception):
+    """A failed API call, classified. `retry_after` is the server's requested wait in seconds, if any."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+        outcome_unknown: bool = False,
+    ):
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.message = message
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+        self.request_id = request_id
+        # A write may have reached the API and been applied (a read timeout, a connection cut mid-call).
+        self.outcome_unknown = outcome_unknown
+
+    def info(self) -> ErrorInfo:
+        """The error as it appears in a `CompletionTagFailed` event."""
+        return ErrorInfo(code=self.code, message=self.message, retryable=self.retryable, status=self.status)
+
+
+class MergeTooLarge(ValueError):
+    """The resulting metadata would exceed OpenAI's key limit; nothing is written."""
+
+
+class ApiKeyUnavailable(RuntimeError):
+    """The key could not be read; the record is put back (the secret may be mid-rotation)."""
+
+
+class LeaseHeld(Exception):
+    """Another request holds the completion's lease until `until_ms` (epoch milliseconds)."""
+
+    def __init__(self, holder: str, until_ms: int):
+        super().__init__(f"lease held by {holder}")
+        self.holder = holder
+        self.until_ms = until_ms
+
+
+class LeaseLost(Exception):
+    """The lease was no longer ours when we came to release or extend it (it had expired and was taken)."""
+
+
+class LeaseStoreUnavailable(Exception):
+    """DynamoDB did not answer (throttled, down, or denied): no lease, so no API write."""
+
+
+class PutBack(Exception):
+    """The record goes back to the queue (it lands in `batchItemFailures`) to be delivered again.
+
+    `retry_after` is how long, in seconds, the record should stay away when that is known (the API's
+    `Retry-After`, a write's settle window, a contended lease); otherwise the backoff across deliveries
+    decides.
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        outcome_unknown: bool = False,
+    ):
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+        # A write was sent and may still be applied: its completion stays leased until it has settled.
+        self.outcome_unknown = outcome_unknown
+
+    @classmethod
+    def from_api_error(cls, error: ApiError) -> PutBack:
+        """A retryable API failure: the record comes back after the wait the API asked for, if any."""
+        return cls(
+            error.code,
+            error.message,
+            status=error.status,
+            retry_after=error.retry_after,
+            outcome_unknown=error.outcome_unknown,
+        )
+
+    def info(self) -> ErrorInfo:
+        return ErrorInfo(code=self.code, message=self.message, retryable=True, status=self.status)

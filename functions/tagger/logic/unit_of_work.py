@@ -1,0 +1,166 @@
+"""The idempotent unit of work: one request's API update *and* the publishing of its result event.
+
+Its stored result says whether the event went out: a redelivery of a request whose update succeeded but
+whose event was not published publishes it then, with no second API write; a true duplicate does nothing
+(README, "Tag requests": Idempotency).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+)
+from aws_lambda_powertools.utilities.idempotency.idempotency import idempotent_function
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+
+from tagger.errors import ApiError, ApiKeyUnavailable, PutBack
+from tagger.logic.key_versions import CompletionHistory
+from tagger.logic.tagging import Ordering, Tagger
+from tagger.logic.timing import Deadline
+from tagger.models import ResultDetail, TagFailedDetail, TaggedDetail, TagRequest, detail_from_dict
+from tagger.ports import ResultPublisher
+from tagger.telemetry import logger
+
+IDEMPOTENCY_KEY_PREFIX = "completion-tagger"
+REPLAYED = "replayed"
+
+
+def mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
+    """Idempotency response hook: tells a stored result apart from one just produced."""
+    return {**response, REPLAYED: True} if isinstance(response, dict) else response
+
+
+def publish_or_put_back(publisher: ResultPublisher, detail: ResultDetail) -> None:
+    """Publish an event whose record must not end without it: if it cannot go out, the record goes back."""
+    if not publisher.publish(detail):
+        raise PutBack("upstream_error", "the result event could not be published")
+
+
+class UnitOfWork:
+    """Runs a request's unit once, and settles what a stored result still owes (its event)."""
+
+    def __init__(
+        self,
+        tagger: Tagger,
+        publisher: ResultPublisher,
+        persistence: BasePersistenceLayer,
+        idempotency_config: IdempotencyConfig,
+    ):
+        self._tagger = tagger
+        self._publisher = publisher
+        self._persistence = persistence
+        self._apply_once = idempotent_function(
+            data_keyword_argument="idempotency_key",
+            persistence_store=persistence,
+            config=idempotency_config,
+            key_prefix=IDEMPOTENCY_KEY_PREFIX,
+        )(self._apply_and_publish)
+
+    def run(
+        self, request: TagRequest, message_id: str, deadline: Deadline, *, redelivered: bool, ordering: Ordering | None
+    ) -> dict[str, Any]:
+        """The stored result of the unit: run now, or replayed from an earlier delivery.
+
+        With leases (an `ordering`), a replayed result is a duplicate only when it is this very message again,
+        or when nothing has been completed on the completion since (and it left no key to a newer request);
+        otherwise the same content arrived as a new intent (approve → reject → approve) and is applied again.
+        Raises PutBack when a later delivery can help.
+        """
+        arguments: dict[str, Any] = {
+            "request": request,
+            "message_id": message_id,
+            "deadline": deadline,
+            "redelivered": redelivered,
+            "ordering": ordering,
+        }
+        try:
+            stored: dict[str, Any] = self._apply_once(idempotency_key=request.idempotency_payload(), **arguments)
+            if stored.get(REPLAYED) and ordering is not None and is_new_intent(stored, message_id, ordering.history):
+                logger.info("same content as an earlier request, but the completion changed since: applying again")
+                stored = self._apply_and_publish(request.idempotency_payload(), **arguments)
+                self._remember(request, stored)
+        except ApiError as error:
+            raise PutBack.from_api_error(error) from None
+        except ApiKeyUnavailable as error:
+            # Our side's fault, usually passing (a secret mid-rotation): the record waits, nothing is lost.
+            raise PutBack("upstream_error", f"the API key is unavailable: {error}") from None
+        except IdempotencyAlreadyInProgressError:
+            raise PutBack("upstream_error", "the same request is being processed by another delivery") from None
+        except IdempotencyPersistenceLayerError as error:
+            raise PutBack("upstream_error", f"idempotency store unavailable: {error}") from None
+        return stored
+
+    def conclude(self, request: TagRequest, stored: dict[str, Any]) -> ResultDetail | None:
+        """The record's result once its event is out, or None for a duplicate that owes nothing.
+
+        A replayed result whose event was lost is published now; a fresh one whose event could not be
+        published puts the record back (its redelivery publishes it without a second write).
+        """
+        detail = detail_from_dict(stored["detail"])
+        if stored.get(REPLAYED):
+            if stored["published"]:
+                logger.info("duplicate of a completed request: nothing to do")
+                return None
+            self._republish(request, detail, stored)
+        elif not stored["published"]:
+            raise PutBack("upstream_error", "the result event could not be published")
+        return detail
+
+    def _apply_and_publish(
+        self,
+        idempotency_key: dict[str, str],
+        request: TagRequest,
+        message_id: str,
+        deadline: Deadline,
+        redelivered: bool,
+        ordering: Ordering | None,
+    ) -> dict[str, Any]:
+        """The idempotent unit. Retryable API errors propagate, so the idempotency record is released."""
+        detail: ResultDetail
+        try:
+            applied = self._tagger.apply(request, deadline, redelivered=redelivered, ordering=ordering)
+            detail = TaggedDetail(
+                completion_id=request.completion_id,
+                metadata=applied.metadata,
+                mode=request.mode,
+                request_id=request.request_id,
+                message_id=message_id,
+                superseded=applied.superseded or None,
+            )
+        except ApiError as error:
+            if error.retryable:
+                raise
+            detail = TagFailedDetail(
+                completion_id=request.completion_id,
+                request_id=request.request_id,
+                message_id=message_id,
+                error=error.info(),
+            )
+        published = self._publisher.publish(detail)
+        return {"detail": detail.model_dump(mode="json"), "published": published}
+
+    def _republish(self, request: TagRequest, detail: ResultDetail, stored: dict[str, Any]) -> None:
+        """An earlier delivery did the update but lost the event: publish it now, then remember that."""
+        logger.info("publishing the result event of an earlier delivery")
+        publish_or_put_back(self._publisher, detail)
+        result = {key: value for key, value in stored.items() if key != REPLAYED}
+        self._remember(request, {**result, "published": True})
+
+    def _remember(self, request: TagRequest, result: dict[str, Any]) -> None:
+        """Overwrite a completed request's stored result (we hold its completion, or it is ours to mark)."""
+        try:
+            self._persistence.save_success(data=request.idempotency_payload(), result=result)
+        except Exception:
+            logger.exception("could not update the result in the idempotency store")
+
+
+def is_new_intent(stored: dict[str, Any], message_id: str, history: CompletionHistory) -> bool:
+    """Whether a completed request's content, arriving again, must be applied again (see `UnitOfWork.run`)."""
+    first_message = stored["detail"].get("message_id")
+    if first_message == message_id:
+        return False
+    return history.last_completed != first_message or bool(stored["detail"].get("superseded"))

@@ -1,0 +1,86 @@
+"""What the function's logic needs from the outside world, as Protocols, and the records that cross over.
+
+`logic/` types its collaborators with these and never imports `adapters/`; `composition.py` hands it the
+adapters, and unit tests hand it small fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tagger.logic.key_versions import CompletionHistory
+from tagger.logic.timing import Deadline
+from tagger.models import ResultDetail
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """A completion's lease we hold, with the history it read."""
+
+    completion_id: str
+    owner: str
+    history: CompletionHistory
+
+
+@dataclass(frozen=True)
+class PutBackRecord:
+    """Enough of a put-back record to change its visibility afterwards."""
+
+    queue_arn: str
+    receipt_handle: str
+    receive_count: int
+    is_last_delivery: bool
+    retry_after: float | None
+
+
+class CompletionsApi(Protocol):
+    """The stored-completions API. Both calls raise `ApiError` when they fail."""
+
+    def retrieve(self, completion_id: str, deadline: Deadline) -> dict[str, Any]: ...
+
+    def update_metadata(self, completion_id: str, metadata: dict[str, str], deadline: Deadline) -> dict[str, Any]: ...
+
+
+class ResultPublisher(Protocol):
+    """Publishes result events; `publish` answers whether the event was accepted."""
+
+    def publish(self, detail: ResultDetail) -> bool: ...
+
+    def participant(self) -> AbstractContextManager[None]:
+        """Scope of a unit of work that may publish (concurrent units' events can share one call)."""
+        ...
+
+
+class LeaseStore(Protocol):
+    """One lease per completion. `acquire` raises `LeaseHeld` when it is taken; every call raises
+    `LeaseStoreUnavailable` when the store does not answer, and `release`/`extend` raise `LeaseLost` when
+    the lease is no longer ours."""
+
+    def acquire(self, completion_id: str, owner: str, hold_ms: int) -> LeaseRecord: ...
+
+    def release(self, lease: LeaseRecord, history: CompletionHistory) -> None: ...
+
+    def extend(self, lease: LeaseRecord, hold_ms: int) -> None: ...
+
+
+class VisibilityBackoff(Protocol):
+    """Keeps put-back records away from the queue for a while (best effort)."""
+
+    def apply(self, records: Sequence[PutBackRecord]) -> None: ...
+
+
+class ApiKeySource(Protocol):
+    """The API key; `refresh` re-reads it (after a 401: it may have been rotated). Raise `ApiKeyUnavailable`."""
+
+    def get(self) -> str: ...
+
+    def refresh(self) -> str: ...
+
+
+class SecretsSource(Protocol):
+    """Reads a secret's value, cached for `max_age` seconds unless `force_fetch`."""
+
+    def get(self, name: str, *, max_age: int, force_fetch: bool) -> object: ...

@@ -1,0 +1,287 @@
+"""Small in-memory stand-ins for what the function's logic needs from outside (tagger.ports), and a rig that
+runs SQS batches through the real service wired to them."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyItemAlreadyExistsError,
+    IdempotencyItemNotFoundError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS, DataRecord
+
+from local_stack.lambda_context import LocalLambdaContext
+from tagger.config import Settings
+from tagger.errors import ApiError, LeaseHeld, LeaseLost, LeaseStoreUnavailable
+from tagger.logic.batch import OrderedConcurrentBatchProcessor
+from tagger.logic.key_versions import CompletionHistory
+from tagger.logic.leased import LeasedApply
+from tagger.logic.leases import CompletionLeases
+from tagger.logic.outcomes import InvocationOutcomes, OutcomeRecorder
+from tagger.logic.processing import RecordProcessor
+from tagger.logic.service import TaggerService
+from tagger.logic.tagging import Tagger
+from tagger.logic.timing import Deadline, RateLimitGate
+from tagger.logic.unit_of_work import UnitOfWork, mark_replayed
+from tagger.models import ResultDetail
+from tagger.ports import LeaseRecord, PutBackRecord
+
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:tag-requests"
+
+
+class FakeApi:
+    """Completions in a dict. `failures` is a script: per completion, errors raised by its next calls."""
+
+    def __init__(self) -> None:
+        self.metadata: dict[str, dict[str, str]] = {}
+        self.failures: dict[str, list[ApiError]] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+
+    def seed(self, completion_id: str, metadata: dict[str, str] | None = None) -> str:
+        self.metadata[completion_id] = dict(metadata or {})
+        return completion_id
+
+    def writes(self, completion_id: str | None = None) -> int:
+        return sum(1 for method, cid in self.calls if method == "POST" and completion_id in (None, cid))
+
+    def _answer(self, method: str, completion_id: str) -> None:
+        with self.lock:
+            self.calls.append((method, completion_id))
+            script = self.failures.get(completion_id)
+            if script:
+                raise script.pop(0)
+            if completion_id not in self.metadata:
+                raise ApiError("not_found", "OpenAI API answered 404", retryable=False, status=404)
+
+    def retrieve(self, completion_id: str, deadline: Deadline) -> dict[str, Any]:
+        self._answer("GET", completion_id)
+        return {"id": completion_id, "metadata": dict(self.metadata[completion_id])}
+
+    def update_metadata(self, completion_id: str, metadata: dict[str, str], deadline: Deadline) -> dict[str, Any]:
+        self._answer("POST", completion_id)
+        self.metadata[completion_id] = dict(metadata)
+        return {"id": completion_id, "metadata": dict(metadata)}
+
+
+class FakePublisher:
+    """Keeps published details; refuses them while `accepting` is False."""
+
+    def __init__(self) -> None:
+        self.published: list[ResultDetail] = []
+        self.refused: list[ResultDetail] = []
+        self.accepting = True
+        self.lock = threading.Lock()
+
+    def publish(self, detail: ResultDetail) -> bool:
+        with self.lock:
+            (self.published if self.accepting else self.refused).append(detail)
+            return self.accepting
+
+    @contextmanager
+    def participant(self) -> Iterator[None]:
+        yield
+
+    def events(self) -> list[dict[str, Any]]:
+        return [detail.model_dump(mode="json") for detail in self.published]
+
+
+class InMemoryPersistence(BasePersistenceLayer):
+    """Powertools' idempotency records in a dict, with the DynamoDB layer's rule: a live record blocks a put."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.items: dict[str, DataRecord] = {}
+        self.lock = threading.Lock()
+
+    def _get_record(self, idempotency_key: str) -> DataRecord:
+        with self.lock:
+            if idempotency_key not in self.items:
+                raise IdempotencyItemNotFoundError
+            return self.items[idempotency_key]
+
+    def _put_record(self, data_record: DataRecord) -> None:
+        with self.lock:
+            existing = self.items.get(data_record.idempotency_key)
+            if existing is not None and existing.status != STATUS_CONSTANTS["EXPIRED"]:
+                raise IdempotencyItemAlreadyExistsError(old_data_record=existing)
+            self.items[data_record.idempotency_key] = data_record
+
+    def _update_record(self, data_record: DataRecord) -> None:
+        with self.lock:
+            self.items[data_record.idempotency_key] = data_record
+
+    def _delete_record(self, data_record: DataRecord) -> None:
+        with self.lock:
+            self.items.pop(data_record.idempotency_key, None)
+
+    def completed(self) -> int:
+        return sum(1 for item in self.items.values() if item.status == STATUS_CONSTANTS["COMPLETED"])
+
+
+@dataclass
+class StoredLease:
+    owner: str | None
+    until_ms: int
+    history: CompletionHistory = field(default_factory=CompletionHistory)
+
+
+class FakeLeaseStore:
+    """One lease per completion in a dict, on a fake clock. `unavailable` makes every call fail; `held_by`
+    makes a completion look leased by someone else for ever."""
+
+    def __init__(self) -> None:
+        self.leases: dict[str, StoredLease] = {}
+        self.unavailable = False
+        self.held_by: dict[str, str] = {}
+        self.extended: list[tuple[str, int]] = []
+        self.released: list[str] = []
+        self.lock = threading.Lock()
+
+    def _check(self) -> None:
+        if self.unavailable:
+            raise LeaseStoreUnavailable("could not take the completion's lease (ThrottlingException)")
+
+    def acquire(self, completion_id: str, owner: str, hold_ms: int) -> LeaseRecord:
+        with self.lock:
+            self._check()
+            if completion_id in self.held_by:
+                raise LeaseHeld(self.held_by[completion_id], until_ms=2**40)
+            stored = self.leases.setdefault(completion_id, StoredLease(None, 0))
+            if stored.owner is not None:
+                raise LeaseHeld(stored.owner, stored.until_ms)
+            stored.owner, stored.until_ms = owner, hold_ms
+            return LeaseRecord(completion_id, owner, stored.history)
+
+    def release(self, lease: LeaseRecord, history: CompletionHistory) -> None:
+        with self.lock:
+            self._check()
+            stored = self.leases[lease.completion_id]
+            if stored.owner != lease.owner:
+                raise LeaseLost(f"the lease on {lease.completion_id} is no longer held by {lease.owner}")
+            stored.owner, stored.history = None, history
+            self.released.append(lease.completion_id)
+
+    def extend(self, lease: LeaseRecord, hold_ms: int) -> None:
+        with self.lock:
+            self._check()
+            self.extended.append((lease.completion_id, hold_ms))
+
+    def holder(self, completion_id: str) -> str | None:
+        stored = self.leases.get(completion_id)
+        return stored.owner if stored else None
+
+    def history(self, completion_id: str) -> CompletionHistory:
+        return self.leases[completion_id].history
+
+
+class RecordingVisibility:
+    def __init__(self) -> None:
+        self.applied: list[PutBackRecord] = []
+
+    def apply(self, records: Sequence[PutBackRecord]) -> None:
+        self.applied.extend(records)
+
+
+_message_ids = itertools.count(1)
+# Strictly increasing SentTimestamps, so records order as they were made (message ids do not sort: m10 < m9).
+_sent_ms = itertools.count(int(time.time() * 1000))
+
+
+def sqs_record(body: str | dict[str, Any], *, receive_count: int = 1, sent_ms: int | None = None) -> dict[str, Any]:
+    message_id = f"m{next(_message_ids)}"
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"rh-{message_id}",
+        "body": body if isinstance(body, str) else json.dumps(body),
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": str(sent_ms if sent_ms is not None else next(_sent_ms)),
+        },
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": QUEUE_ARN,
+    }
+
+
+@dataclass
+class Rig:
+    """The real service, its logic wired to the fakes above."""
+
+    leases: bool = True
+    max_receive_count: int = 5
+    max_concurrency: int = 4
+    api: FakeApi = field(default_factory=FakeApi)
+    publisher: FakePublisher = field(default_factory=FakePublisher)
+    persistence: InMemoryPersistence = field(default_factory=InMemoryPersistence)
+    lease_store: FakeLeaseStore = field(default_factory=FakeLeaseStore)
+    visibility: RecordingVisibility = field(default_factory=RecordingVisibility)
+    gate: RateLimitGate = field(default_factory=RateLimitGate)
+    recorder: OutcomeRecorder = field(default_factory=OutcomeRecorder)
+    lease_sleeps: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        settings = Settings(
+            openai_api_key="sk-unit",
+            idempotency_table_name="unit",
+            max_receive_count=self.max_receive_count,
+            max_concurrency=self.max_concurrency,
+            completion_leases=self.leases,
+            time_reserve_millis=1000,
+        )
+        config = IdempotencyConfig(
+            expires_after_seconds=settings.idempotency_expiry_seconds,
+            hash_function="sha256",
+            raise_on_no_idempotency_key=True,
+            response_hook=mark_replayed,
+        )
+        leases = (
+            CompletionLeases(self.lease_store, margin_seconds=2.0, sleep=self.lease_sleeps.append)
+            if self.leases
+            else None
+        )
+        unit = UnitOfWork(Tagger(self.api), self.publisher, self.persistence, config)
+        processor = RecordProcessor(unit, self.publisher, self.gate, LeasedApply(leases, unit) if leases else None)
+        self.service = TaggerService(
+            settings,
+            processor,
+            OrderedConcurrentBatchProcessor(self.max_concurrency, self.publisher.participant),
+            config,
+            self.visibility,
+            self.recorder,
+        )
+
+    def run(
+        self, records: list[dict[str, Any]], *, timeout_seconds: float = 30.0
+    ) -> tuple[PartialItemFailureResponse, InvocationOutcomes]:
+        metrics = Metrics(namespace="CompletionTaggerUnit")
+        try:
+            response = self.service.handle(
+                {"Records": records},
+                LocalLambdaContext(timeout_seconds=timeout_seconds),  # type: ignore[arg-type]
+                metrics,
+            )
+        finally:
+            metrics.clear_metrics()
+        return response, self.recorder.current
+
+    def send(self, *bodies: str | dict[str, Any], receive_count: int = 1) -> tuple[set[str], InvocationOutcomes]:
+        """Run one batch of fresh records; returns the message ids put back and the invocation's tally."""
+        response, outcomes = self.run([sqs_record(body, receive_count=receive_count) for body in bodies])
+        return set(put_backs(response)), outcomes
+
+
+def put_backs(response: PartialItemFailureResponse) -> list[str]:
+    """The message ids a batch response puts back, in batch order."""
+    return [str(item["itemIdentifier"]) for item in response["batchItemFailures"]]

@@ -1,0 +1,187 @@
+"""The record flow on fakes: each row of the README's "What happens to each message", the idempotent unit, and
+the completion's lease."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tagger.errors import ApiError
+from tagger.logic.leases import CONTENDED_DELAY_SECONDS
+from tests.unit.fakes import Rig, put_backs, sqs_record
+
+
+@pytest.fixture(params=[True, False], ids=["leases", "no-leases"])
+def rig(request: pytest.FixtureRequest) -> Rig:
+    return Rig(leases=request.param)
+
+
+def merge(completion_id: str, remove: list[str] | None = None, **metadata: str) -> dict[str, Any]:
+    return {"completion_id": completion_id, "metadata": metadata, "remove": remove or [], "request_id": "r-1"}
+
+
+def replace(completion_id: str, **metadata: str) -> dict[str, Any]:
+    return {"completion_id": completion_id, "metadata": metadata, "mode": "replace"}
+
+
+def server_error(**options: Any) -> ApiError:
+    return ApiError("upstream_error", "OpenAI API answered 500", retryable=True, status=500, **options)
+
+
+def test_an_invalid_body_is_published_as_a_validation_error_and_not_put_back(rig: Rig) -> None:
+    put_back, outcomes = rig.send({"completion_id": "c1", "metdata": {"a": "1"}, "request_id": "r-9"})
+    assert put_back == set()
+    [event] = rig.publisher.events()
+    assert event["completion_id"] == "c1" and event["request_id"] == "r-9"
+    assert event["error"]["code"] == "validation_error" and event["error"]["retryable"] is False
+    assert "metdata" in event["error"]["message"]
+    assert outcomes.failed["validation_error"] == 1
+    assert rig.api.calls == []
+
+
+def test_a_non_retryable_api_error_ends_as_completion_tag_failed(rig: Rig) -> None:
+    put_back, outcomes = rig.send(merge("unknown", a="1"))
+    assert put_back == set()
+    [event] = rig.publisher.events()
+    assert event["error"] == {
+        "code": "not_found",
+        "message": "OpenAI API answered 404",
+        "retryable": False,
+        "status": 404,
+    }
+    assert outcomes.failed["not_found"] == 1 and rig.visibility.applied == []
+
+
+def test_a_retryable_api_error_puts_the_record_back_with_the_wait_the_api_asked_for(rig: Rig) -> None:
+    rig.api.seed("c1")
+    rig.api.failures["c1"] = [server_error(retry_after=7.0)]
+    put_back, outcomes = rig.send(merge("c1", a="1"))
+    assert len(put_back) == 1
+    assert rig.publisher.published == []
+    assert outcomes.put_back["upstream_error"] == 1
+    [record] = rig.visibility.applied
+    assert (record.retry_after, record.is_last_delivery, record.receive_count) == (7.0, False, 1)
+    assert rig.persistence.completed() == 0  # nothing stored: the redelivery applies it
+
+
+def test_the_last_delivery_publishes_the_failure_before_it_goes_to_the_dead_letter_queue() -> None:
+    rig = Rig(max_receive_count=3)
+    rig.api.seed("c1")
+    rig.api.failures["c1"] = [server_error()]
+    put_back, _ = rig.send(merge("c1", a="1"), receive_count=3)
+    assert len(put_back) == 1
+    [event] = rig.publisher.events()
+    assert event["completion_id"] == "c1" and event["request_id"] == "r-1"
+    assert event["error"]["code"] == "upstream_error" and event["error"]["retryable"] is True
+    assert rig.visibility.applied[0].is_last_delivery
+
+
+def test_an_unpublishable_result_is_put_back_and_its_redelivery_publishes_without_a_second_write(rig: Rig) -> None:
+    rig.api.seed("c1", {"keep": "1"})
+    rig.publisher.accepting = False
+    record = sqs_record(merge("c1", a="1"))
+    response, _ = rig.run([record])
+    assert put_backs(response) == [record["messageId"]]
+    assert rig.api.writes("c1") == 1
+
+    rig.publisher.accepting = True
+    record["attributes"]["ApproximateReceiveCount"] = "2"
+    response, outcomes = rig.run([record])
+    assert put_backs(response) == []
+    assert rig.api.writes("c1") == 1
+    [event] = rig.publisher.events()
+    assert event["metadata"] == {"keep": "1", "a": "1"} and event["message_id"] == record["messageId"]
+    assert outcomes.tagged == 1
+
+    response, outcomes = rig.run([record])  # once more: now a plain duplicate
+    assert put_backs(response) == [] and outcomes.duplicates == 1 and len(rig.publisher.published) == 1
+
+
+def test_a_duplicate_makes_no_call_and_publishes_nothing(rig: Rig) -> None:
+    rig.api.seed("c1")
+    rig.send(merge("c1", a="1", b="2"))
+    calls = len(rig.api.calls)
+    put_back, outcomes = rig.send('{"metadata": {"b": "2", "a": "1"}, "completion_id": "c1", "remove": []}')
+    assert put_back == set()
+    assert outcomes.duplicates == 1 and outcomes.tagged == 0
+    assert len(rig.api.calls) == calls
+    assert len(rig.publisher.published) == 1
+
+
+def test_merge_keeps_other_keys_and_removes_the_named_ones(rig: Rig) -> None:
+    rig.api.seed("c1", {"team": "core", "stale": "yes"})
+    rig.send(merge("c1", remove=["stale"], reviewed="true"))
+    assert rig.api.metadata["c1"] == {"team": "core", "reviewed": "true"}
+    assert rig.publisher.events()[0]["metadata"] == {"team": "core", "reviewed": "true"}
+
+
+def test_replace_is_one_write_of_exactly_what_was_given(rig: Rig) -> None:
+    rig.api.seed("c1", {"old": "1"})
+    rig.send(replace("c1", new="2"))
+    assert rig.api.metadata["c1"] == {"new": "2"}
+    assert rig.api.calls == [("POST", "c1")]
+
+
+def test_a_completion_busy_past_the_deadline_is_put_back_and_counted_as_contention() -> None:
+    rig = Rig()
+    rig.api.seed("c1")
+    rig.lease_store.held_by["c1"] = "other-container/m0/abc123"
+    response, outcomes = rig.run([sqs_record(merge("c1", a="1"))], timeout_seconds=2.2)
+    assert len(put_backs(response)) == 1
+    assert outcomes.lease_contention == 1 and len(outcomes.lease_wait_ms) == 1
+    assert rig.lease_sleeps  # it waited before giving up
+    assert rig.api.calls == []
+    [record] = rig.visibility.applied
+    assert (
+        record.retry_after is not None
+        and CONTENDED_DELAY_SECONDS[0] <= record.retry_after <= CONTENDED_DELAY_SECONDS[1]
+    )
+
+
+def test_an_unavailable_lease_store_puts_the_record_back_without_an_api_call() -> None:
+    rig = Rig()
+    rig.api.seed("c1")
+    rig.lease_store.unavailable = True
+    put_back, outcomes = rig.send(merge("c1", a="1"))
+    assert len(put_back) == 1 and outcomes.put_back["upstream_error"] == 1
+    assert rig.api.calls == [] and rig.publisher.published == []
+
+
+def test_a_write_whose_outcome_is_unknown_keeps_the_lease_for_its_settle_window() -> None:
+    rig = Rig()
+    rig.api.seed("c1")
+    rig.api.failures["c1"] = [
+        ApiError("timeout", "OpenAI API did not answer in time", retryable=True, retry_after=4.0, outcome_unknown=True)
+    ]
+    put_back, _ = rig.send(replace("c1", a="1"))
+    assert len(put_back) == 1
+    assert rig.lease_store.extended == [("c1", 4000)]
+    assert rig.lease_store.holder("c1") is not None
+    assert rig.lease_store.released == []
+
+
+def test_approve_reject_approve_ends_approved_and_the_same_message_again_is_a_duplicate() -> None:
+    rig = Rig()
+    rig.api.seed("c1")
+    approve = sqs_record(replace("c1", state="approved"))
+    for body in (approve, sqs_record(replace("c1", state="rejected")), sqs_record(replace("c1", state="approved"))):
+        response, _ = rig.run([body])
+        assert put_backs(response) == []
+    assert rig.api.metadata["c1"] == {"state": "approved"}
+    assert rig.api.writes("c1") == 3
+    assert [event["metadata"]["state"] for event in rig.publisher.events()] == ["approved", "rejected", "approved"]
+
+    approve["attributes"]["ApproximateReceiveCount"] = "2"  # the first message, delivered again
+    response, outcomes = rig.run([approve])
+    assert put_backs(response) == [] and outcomes.duplicates == 1
+    assert rig.api.writes("c1") == 3
+
+
+def test_the_same_content_with_nothing_completed_since_is_a_duplicate_under_leases() -> None:
+    rig = Rig()
+    rig.api.seed("c1")
+    rig.send(replace("c1", state="approved"))
+    _, outcomes = rig.send(replace("c1", state="approved"))
+    assert outcomes.duplicates == 1 and rig.api.writes("c1") == 1
+    assert rig.lease_store.history("c1").last_completed is not None
