@@ -40,13 +40,56 @@ from tagger.ports import LeaseRecord, PutBackRecord
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:tag-requests"
 
 
+class FakeClock:
+    """Monotonic time that only moves when `sleep` is called; every sleep is recorded."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def deadline_on(clock: FakeClock, seconds_left: float, reserve_seconds: float = 0.0) -> Deadline:
+    """A Deadline whose invocation ends `seconds_left` after the clock's current time."""
+    ends_at = clock.now + seconds_left
+    return Deadline(lambda: round((ends_at - clock.now) * 1000), int(reserve_seconds * 1000))
+
+
+class FakeKeys:
+    """An API key source: `get` hands out the current key, `refresh` moves on to the next one (a rotation)."""
+
+    def __init__(self, *keys: str) -> None:
+        self._keys = list(keys)
+        self._index = 0
+        self.refreshes = 0
+
+    def get(self) -> str:
+        return self._keys[self._index]
+
+    def refresh(self) -> str:
+        self.refreshes += 1
+        self._index = min(self._index + 1, len(self._keys) - 1)
+        return self.get()
+
+
 class FakeApi:
-    """Completions in a dict. `failures` is a script: per completion, errors raised by its next calls."""
+    """Completions in a dict. `failures` is a script: per completion, errors raised by its next calls.
+
+    `calls` records every call as (method, completion id), `written` every metadata written, in order.
+    Stored metadata is handed back as it is, so a test can store a malformed value.
+    """
 
     def __init__(self) -> None:
-        self.metadata: dict[str, dict[str, str]] = {}
+        self.metadata: dict[str, Any] = {}
         self.failures: dict[str, list[ApiError]] = {}
         self.calls: list[tuple[str, str]] = []
+        self.written: list[dict[str, str]] = []
         self.lock = threading.Lock()
 
     def seed(self, completion_id: str, metadata: dict[str, str] | None = None) -> str:
@@ -67,11 +110,14 @@ class FakeApi:
 
     def retrieve(self, completion_id: str, deadline: Deadline) -> dict[str, Any]:
         self._answer("GET", completion_id)
-        return {"id": completion_id, "metadata": dict(self.metadata[completion_id])}
+        stored = self.metadata[completion_id]
+        return {"id": completion_id, "metadata": dict(stored) if isinstance(stored, dict) else stored}
 
     def update_metadata(self, completion_id: str, metadata: dict[str, str], deadline: Deadline) -> dict[str, Any]:
         self._answer("POST", completion_id)
-        self.metadata[completion_id] = dict(metadata)
+        with self.lock:
+            self.written.append(dict(metadata))
+            self.metadata[completion_id] = dict(metadata)
         return {"id": completion_id, "metadata": dict(metadata)}
 
 
