@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from completion_tagger.sqs_queues import BATCH_LIMIT, delete_messages, queue_depth
 from completion_tagger.stack import QUEUE_URL_OUTPUT, StackError, stack_outputs
 
 if TYPE_CHECKING:
@@ -50,7 +51,6 @@ DEFAULT_TASK_TIMEOUT_SECONDS = 3600.0
 CLOCK_SKEW_ALLOWANCE_MS = 5000  # between this machine's clock and SQS's StartedTimestamp
 MAX_MESSAGES_PER_SECOND = 500  # StartMessageMoveTask's limit
 
-RECEIVE_LIMIT = 10  # ReceiveMessage, SendMessageBatch and DeleteMessageBatch take at most 10
 # How long a received dead-letter message stays hidden while it is being moved; if this run dies,
 # it reappears in the dead-letter queue after this long.
 MOVE_VISIBILITY_TIMEOUT_SECONDS = 60
@@ -103,18 +103,6 @@ def _queue_arn(sqs: SQSClient, queue_url: str) -> str:
     except (ClientError, BotoCoreError) as error:
         raise RedriveError(f"could not read queue {queue_url}: {error}") from None
     return attributes["QueueArn"]
-
-
-def queue_depth(sqs: SQSClient, queue_url: str) -> tuple[int, int]:
-    """(visible, in flight) messages on a queue, as SQS approximates them."""
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return (
-        int(attributes.get("ApproximateNumberOfMessages", "0")),
-        int(attributes.get("ApproximateNumberOfMessagesNotVisible", "0")),
-    )
 
 
 # ----- SQS's message-move task (AWS) -----
@@ -285,7 +273,7 @@ def move_messages(
     sent_ids: set[str] = set()
     received = sent = deleted = send_failures = delete_failures = 0
     while max_messages is None or received < max_messages:
-        count = RECEIVE_LIMIT if max_messages is None else min(RECEIVE_LIMIT, max_messages - received)
+        count = BATCH_LIMIT if max_messages is None else min(BATCH_LIMIT, max_messages - received)
         messages = sqs.receive_message(
             QueueUrl=queues.dead_letter_queue_url,
             MaxNumberOfMessages=count,
@@ -355,18 +343,11 @@ def _attribute(value: Mapping[str, Any]) -> MessageAttributeValueTypeDef:
 
 
 def _delete(sqs: SQSClient, queue_url: str, messages: list[MessageTypeDef]) -> tuple[int, int]:
-    if not messages:
-        return 0, 0
+    """(deleted, not deleted); when the call fails, every message counts as not deleted."""
     try:
-        response = sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]} for index, message in enumerate(messages)
-            ],
-        )
+        done = len(delete_messages(sqs, queue_url, messages))
     except (ClientError, BotoCoreError):
         return 0, len(messages)
-    done = len(response.get("Successful", []))
     return done, len(messages) - done
 
 
@@ -447,15 +428,15 @@ def main(
         else:
             stack_name = arguments.stack_name or DEFAULT_STACK_NAME
             queues = queues_from_stack(session.client("cloudformation"), stack_name)
-        visible, in_flight = queue_depth(sqs, queues.dead_letter_queue_url)
+        depth = queue_depth(sqs, queues.dead_letter_queue_url)
     except (RedriveError, ClientError, BotoCoreError) as error:
         out(f"redrive: {error}")
         return EXIT_SETUP
-    out(f"dead-letter queue {queues.dead_letter_queue_arn}: {visible} message(s), {in_flight} in flight")
+    out(f"dead-letter queue {queues.dead_letter_queue_arn}: {depth.visible} message(s), {depth.in_flight} in flight")
     out(f"destination       {queues.queue_arn}")
     if arguments.dry_run:
         return EXIT_OK
-    if visible == 0 and in_flight == 0:
+    if depth.visible == 0 and depth.in_flight == 0:
         out("nothing to redrive")
         return EXIT_OK
     if arguments.local:

@@ -21,6 +21,7 @@ from aws_lambda_powertools import Metrics
 from botocore.config import Config
 from botocore.stub import Stubber
 
+from completion_tagger.sqs_queues import queue_depth
 from local_openai.server import LocalOpenAIServer
 from local_stack import cli, redrive
 from local_stack.aws_endpoint import MotoEndpoint
@@ -77,7 +78,9 @@ class Function:
 
 
 def depth(sqs: Any, queue_url: str) -> tuple[int, int]:
-    return redrive.queue_depth(sqs, queue_url)
+    """(visible, in flight), what the redrive reads before it starts."""
+    found = queue_depth(sqs, queue_url)
+    return found.visible, found.in_flight
 
 
 def drain(mapping: SqsEventSourceMapping, until: Callable[[], bool], timeout_seconds: float = 30) -> None:
