@@ -121,12 +121,12 @@ bench: $(VENV)/.installed
 
 ## redrive: move dead-lettered tag requests back to the queue with SQS's message-move task, printing progress
 ##   STACK=completion-tagger-dev (the stack whose queues to use), REGION= (default: your AWS config),
-##   REDRIVE_ARGS= (more options, e.g. --dry-run, --max-per-second 50; see python -m local_stack redrive --help)
+##   REDRIVE_ARGS= (more options, e.g. --dry-run, --max-per-second 50; see .venv/bin/completion-tagger redrive --help)
 STACK ?= completion-tagger-dev
 REGION ?=
 REDRIVE_ARGS ?=
 redrive: $(VENV)/.installed
-	$(PY) -m local_stack redrive --stack-name $(STACK) $(if $(REGION),--region $(REGION)) $(REDRIVE_ARGS)
+	$(VENV)/bin/completion-tagger redrive --stack-name $(STACK) $(if $(REGION),--region $(REGION)) $(REDRIVE_ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(SCAN_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.*
