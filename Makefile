@@ -14,7 +14,8 @@ SCAN_VENV := .venv-scan
 PORT ?= 8010
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint typecheck validate scan schemas unit integration local-openai local-services build build-host
+.PHONY: run test unit integration infrastructure lint typecheck validate scan schemas local-openai local-services
+.PHONY: build build-host
 .PHONY: bench redrive clean
 
 # The stamp names the interpreter's version, so choosing another Python rebuilds the venv from scratch.
@@ -48,10 +49,26 @@ $(SCAN_VENV)/.installed: requirements-scan.txt
 run: $(VENV)/.installed
 	$(PY) -m local_stack run
 
-## test: ruff, mypy, sam validate --lint, the IaC scan, then the whole pytest suite
+## test: ruff, mypy, sam validate --lint, the IaC scan, then the whole pytest suite (unit, integration and
+##   infrastructure), ending with the branch coverage of the function's code (functions/tagger, settings in
+##   pyproject.toml). It counts the code the tests run in pytest's own process: the Lambda-like containers
+##   and the built artifact run the function in processes of their own, which it does not see.
 test: lint typecheck validate scan
 	@echo "make test: Python $$($(PY) -c 'import sys; print(sys.version.split()[0])') ($(PYTHON)); runtime's Python: $(RUNTIME_PYTHON)"
-	$(PY) -m pytest
+	$(PY) -m pytest --cov
+
+## unit: tests/unit alone: no servers, no subprocesses, a few seconds
+unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit
+
+## integration: tests/integration: moto's server, the local OpenAI server, Lambda-like containers and the built
+##   artifact (`make build-host`); minutes. The template's checks are separate: `make infrastructure`
+integration: $(VENV)/.installed
+	$(PY) -m pytest tests/integration
+
+## infrastructure: tests/infrastructure: template.yaml, samconfig.toml, the schemas and the layer's real build
+infrastructure: $(VENV)/.installed
+	$(PY) -m pytest tests/infrastructure
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -104,12 +121,12 @@ bench: $(VENV)/.installed
 
 ## redrive: move dead-lettered tag requests back to the queue with SQS's message-move task, printing progress
 ##   STACK=completion-tagger-dev (the stack whose queues to use), REGION= (default: your AWS config),
-##   REDRIVE_ARGS= (more options, e.g. --dry-run, --max-per-second 50; see python -m local_stack redrive --help)
+##   REDRIVE_ARGS= (more options, e.g. --dry-run, --max-per-second 50; see .venv/bin/completion-tagger redrive --help)
 STACK ?= completion-tagger-dev
 REGION ?=
 REDRIVE_ARGS ?=
 redrive: $(VENV)/.installed
-	$(PY) -m local_stack redrive --stack-name $(STACK) $(if $(REGION),--region $(REGION)) $(REDRIVE_ARGS)
+	$(VENV)/bin/completion-tagger redrive --stack-name $(STACK) $(if $(REGION),--region $(REGION)) $(REDRIVE_ARGS)
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(SCAN_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) $(SCAN_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.*

@@ -189,12 +189,17 @@ def table(header: list[str], lines: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+CELL_HEADER = ["batch", "API latency", "mode", "MAX_CONCURRENCY"]
+
+
+def cell_columns(row: Mapping[str, Any]) -> list[str]:
+    """The cell a row measured, under CELL_HEADER: batch size, API latency, mode and MAX_CONCURRENCY."""
+    return [str(row["batch_size"]), f"{row['latency_ms']} ms", row["mode"], str(row["max_concurrency"])]
+
+
 def batch_table(rows: list[dict[str, Any]]) -> str:
     header = [
-        "batch",
-        "API latency",
-        "mode",
-        "MAX_CONCURRENCY",
+        *CELL_HEADER,
         "ours (median)",
         "ours ÷ latency",
         "baseline (median)",
@@ -216,10 +221,7 @@ def batch_table(rows: list[dict[str, Any]]) -> str:
         runs = " · ".join(str(row[side]["runs"]) if row.get(side) else "–" for side in ("ours", "baseline"))
         lines.append(
             [
-                str(row["batch_size"]),
-                f"{row['latency_ms']} ms",
-                row["mode"],
-                str(row["max_concurrency"]),
+                *cell_columns(row),
                 seconds(ours),
                 times(ratio(ours, latency)),
                 seconds(base),
@@ -239,10 +241,7 @@ def batch_table(rows: list[dict[str, Any]]) -> str:
 
 def cost_table(rows: list[dict[str, Any]]) -> str:
     header = [
-        "batch",
-        "API latency",
-        "mode",
-        "MAX_CONCURRENCY",
+        *CELL_HEADER,
         "ours: Lambda compute",
         "ours: total",
         "baseline: Lambda compute",
@@ -257,10 +256,7 @@ def cost_table(rows: list[dict[str, Any]]) -> str:
         base = row["baseline"]["cost_per_million_usd"] if row.get("baseline") else None
         lines.append(
             [
-                str(row["batch_size"]),
-                f"{row['latency_ms']} ms",
-                row["mode"],
-                str(row["max_concurrency"]),
+                *cell_columns(row),
                 money(ours["lambda_compute"] if ours else None),
                 money(ours["total"] if ours else None),
                 money(base["lambda_compute"] if base else None),

@@ -32,6 +32,7 @@ from artifact import runtime as artifact_runtime
 from bench import chart, machine, package_size, report
 from bench.functions import Implementation
 from bench.pricing import price_list
+from completion_tagger.sqs_queues import delete_messages
 from local_openai.server import LocalOpenAIServer
 from local_stack.aws_endpoint import moto_environment
 from local_stack.function_env import FunctionSettings, function_environment
@@ -250,12 +251,7 @@ class Driver:
 
     def _delete(self, messages: list[MessageTypeDef]) -> None:
         """What the event source mapping does with a successful batch."""
-        for start in range(0, len(messages), SQS_BATCH):
-            chunk = messages[start : start + SQS_BATCH]
-            self.sqs.delete_message_batch(
-                QueueUrl=self.stack.queue_url,
-                Entries=[{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(chunk)],
-            )
+        delete_messages(self.sqs, self.stack.queue_url, messages)
 
 
 # ----- the parts of a run -----

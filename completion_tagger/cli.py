@@ -1,14 +1,15 @@
 """`completion-tagger`: one program for the project's commands.
 
-`send` is the producer's command (see `send_command.py`); `run`, `redrive` and `local-openai` are the
-local stack's and the local OpenAI server's, whose `python -m local_stack ...` and
-`python -m local_openai` forms keep working: these subcommands hand their arguments over unchanged.
+`send` is the producer's command (see `send_command.py`) and `redrive` the operator's (see `redrive/`);
+`run` and `local-openai` are the local stack's and the local OpenAI server's, whose `python -m local_stack ...`
+and `python -m local_openai` forms keep working: these subcommands hand their arguments over unchanged.
 """
 
 from __future__ import annotations
 
 import click
 
+from completion_tagger.redrive.command import command_line as redrive_command_line
 from completion_tagger.send_command import send
 
 PROG = "completion-tagger"
@@ -36,9 +37,7 @@ def run(arguments: tuple[str, ...]) -> None:
 @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
 def redrive(arguments: tuple[str, ...]) -> None:
     """Move dead-lettered tag requests back to the queue (`make redrive`). See `redrive --help`."""
-    from local_stack.cli import main as local_stack_main  # noqa: PLC0415 - moto loads only for these commands
-
-    raise SystemExit(local_stack_main(["redrive", *arguments], prog=PROG))
+    raise SystemExit(redrive_command_line(list(arguments), prog=PROG))
 
 
 @cli.command("local-openai", context_settings=_PASS_THROUGH, add_help_option=False)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
+from local_openai.foreground import wait_for_stop_signal
 from local_openai.server import LocalOpenAIServer
 
 
@@ -74,16 +72,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m local_openai"
     except (OSError, ValueError) as error:
         parser.error(str(error))
 
-    stopping = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    print(f"local_openai serving {server.base_url} (admin {server.admin_url})", flush=True)
-    while not stopping.wait(0.5):
-        pass
+    wait_for_stop_signal(
+        lambda: print(f"local_openai serving {server.base_url} (admin {server.admin_url})", flush=True)
+    )
     server.stop()
     print("local_openai stopped", file=sys.stderr, flush=True)
     return 0

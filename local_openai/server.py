@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from types import TracebackType
 from typing import Any, Literal
 
 from local_openai.app import LocalOpenAIApp
@@ -89,9 +88,7 @@ class LocalOpenAIServer:
     def __enter__(self) -> LocalOpenAIServer:
         return self if self.running else self.start()
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     # ----- addresses -----

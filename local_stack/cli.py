@@ -7,7 +7,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from local_stack import redrive, services
+from completion_tagger.redrive import command as redrive_command
+from local_stack import services
 from local_stack.plan import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TAGS,
@@ -103,7 +104,7 @@ def build_parser(prog: str = "python -m local_stack") -> argparse.ArgumentParser
         metavar="PATH",
         help="also write every result event, as EventBridge delivered it, to PATH (JSON Lines)",
     )
-    redrive.add_parser(commands)
+    redrive_command.add_parser(commands)  # `completion-tagger redrive` under its earlier name
     services.add_parser(commands)
     return parser
 
@@ -112,7 +113,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m local_stack")
     """`prog` is the name usage messages show (`completion-tagger` runs these commands too)."""
     arguments = build_parser(prog).parse_args(argv)
     if arguments.command == "redrive":
-        return redrive.main(arguments)
+        return redrive_command.main(arguments)
     if arguments.command == "services":
         return services.main(arguments)
     try:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from completion_tagger.sqs_queues import delete_messages
 from local_stack.account import REGION
 from local_stack.lambda_context import LocalLambdaContext
 from local_stack.sqs_records import BatchOutcome, lambda_sqs_event, read_batch_response
@@ -216,20 +217,9 @@ class SqsEventSourceMapping:
         return read_batch_response(response, ids), None
 
     def _delete(self, messages: list[MessageTypeDef]) -> tuple[list[str], int]:
-        """DeleteMessageBatch in chunks of 10; returns the deleted message ids and the number of errors."""
-        deleted: list[str] = []
-        errors = 0
-        for start in range(0, len(messages), RECEIVE_MAX_MESSAGES):
-            chunk = messages[start : start + RECEIVE_MAX_MESSAGES]
-            response = self._sqs.delete_message_batch(
-                QueueUrl=self._queue_url,
-                Entries=[
-                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]} for index, message in enumerate(chunk)
-                ],
-            )
-            deleted.extend(chunk[int(entry["Id"])]["MessageId"] for entry in response.get("Successful", []))
-            errors += len(response.get("Failed", []))
-        return deleted, errors
+        """Returns the deleted message ids and the number of messages not deleted."""
+        deleted = delete_messages(self._sqs, self._queue_url, messages)
+        return [message["MessageId"] for message in deleted], len(messages) - len(deleted)
 
 
 def _merge(batch: list[MessageTypeDef], more: list[MessageTypeDef]) -> list[MessageTypeDef]:

@@ -30,7 +30,6 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Literal, cast
 
 import boto3
@@ -208,9 +207,7 @@ class ContainerFleet:
     def __enter__(self) -> ContainerFleet:
         return self if self._containers else self.start()
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     def start(self) -> ContainerFleet:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from completion_tagger.sqs_queues import delete_messages
+
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
@@ -81,10 +83,4 @@ class ResultObserver:
             if not messages:
                 return events
             events.extend(parse_result_event(message["Body"]) for message in messages)
-            self._sqs.delete_message_batch(
-                QueueUrl=self._queue_url,
-                Entries=[
-                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
-                    for index, message in enumerate(messages)
-                ],
-            )
+            delete_messages(self._sqs, self._queue_url, messages)

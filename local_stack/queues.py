@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from completion_tagger.sqs_queues import queue_depth
+
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
@@ -13,15 +15,7 @@ PEEK_HIDE_SECONDS = 30
 
 def messages_on_queue(sqs: SQSClient, queue_url: str) -> int:
     """Messages on a queue: visible, in flight and delayed."""
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return sum(int(value) for value in attributes.values())
+    return queue_depth(sqs, queue_url, include_delayed=True).total
 
 
 def peek_message_ids(sqs: SQSClient, queue_url: str) -> set[str]:

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import socket
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from urllib.parse import urlsplit
 
 from local_openai.__main__ import load_seed_completions
+from local_openai.foreground import wait_for_stop_signal
 from local_openai.server import LocalOpenAIServer
 from local_stack.account import REGION
 from local_stack.aws_endpoint import LOOPBACK, MotoEndpoint, apply_environment, aws_environment
@@ -105,16 +103,9 @@ def main(arguments: argparse.Namespace) -> int:
         aws_port = urlsplit(moto.url).port
         apply_environment(aws_environment(f"http://{LOOPBACK}:{aws_port}"))
         resources = provision(setup.names, StackSettings())
-        stopping = threading.Event()
-
-        def request_stop(signum: int, frame: FrameType | None) -> None:
-            stopping.set()
-
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
-        _print_ready(setup, arguments.host, aws_port, api.port, resources.observer_queue_url, len(seeds))
-        while not stopping.wait(0.5):
-            pass
+        wait_for_stop_signal(
+            lambda: _print_ready(setup, arguments.host, aws_port, api.port, resources.observer_queue_url, len(seeds))
+        )
     print("local services stopped", flush=True)
     return 0
 

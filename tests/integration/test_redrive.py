@@ -1,4 +1,4 @@
-"""`make redrive` / `python -m local_stack redrive`: dead-lettered requests go back to the queue and are
+"""`make redrive` / `completion-tagger redrive`: dead-lettered requests go back to the queue and are
 processed normally.
 
 The client-side move (the local stack's flavour) runs against moto's server over HTTP, with the real
@@ -21,8 +21,11 @@ from aws_lambda_powertools import Metrics
 from botocore.config import Config
 from botocore.stub import Stubber
 
+from completion_tagger.redrive import command
+from completion_tagger.redrive.client_move import move_messages
+from completion_tagger.redrive.queues import queues_from_urls
+from completion_tagger.sqs_queues import queue_depth
 from local_openai.server import LocalOpenAIServer
-from local_stack import cli, redrive
 from local_stack.aws_endpoint import MotoEndpoint
 from local_stack.event_source import SqsEventSourceMapping
 from local_stack.observer import ResultEvent, ResultObserver
@@ -78,7 +81,9 @@ class Function:
 
 
 def depth(sqs: Any, queue_url: str) -> tuple[int, int]:
-    return redrive.queue_depth(sqs, queue_url)
+    """(visible, in flight), what the redrive reads before it starts."""
+    found = queue_depth(sqs, queue_url)
+    return found.visible, found.in_flight
 
 
 def drain(mapping: SqsEventSourceMapping, until: Callable[[], bool], timeout_seconds: float = 30) -> None:
@@ -139,10 +144,10 @@ def test_dead_lettered_requests_are_redriven_and_processed_normally(
     assert {e.message_id for e in failed} == dead_ids
     assert api.stats()["updates_by_completion"] == {}
 
-    # Fixed: the API is back. Redrive, as `python -m local_stack redrive --local` does.
+    # Fixed: the API is back. Redrive, as `completion-tagger redrive --local` does.
     api.clear_faults()
-    exit_code = cli.main(
-        ["redrive", "--local", "--dlq-url", stack.dead_letter_queue_url, "--queue-url", stack.queue_url]
+    exit_code = command.command_line(
+        ["--local", "--dlq-url", stack.dead_letter_queue_url, "--queue-url", stack.queue_url]
     )
     output = capsys.readouterr().out
     assert exit_code == 0, output
@@ -198,16 +203,16 @@ def test_a_move_killed_between_send_and_delete_duplicates_and_idempotency_absorb
         api.seed_completion(completion_id, {})
         body = json.dumps({"completion_id": completion_id, "metadata": {"reviewed": "true"}})
         sqs.send_message(QueueUrl=stack.dead_letter_queue_url, MessageBody=body)
-    queues = redrive.queues_from_urls(sqs, stack.dead_letter_queue_url, stack.queue_url)
+    queues = queues_from_urls(sqs, stack.dead_letter_queue_url, stack.queue_url)
 
     with pytest.raises(Killed):
-        redrive.move_messages(CrashOnDelete(sqs), queues, visibility_timeout_seconds=1, out=lambda line: None)
+        move_messages(CrashOnDelete(sqs), queues, visibility_timeout_seconds=1, out=lambda line: None)
 
     # Sent but not deleted: on the queue, and still in the dead-letter queue (visible again once the lease ends).
     assert depth(sqs, stack.queue_url) == (3, 0)
     assert sum(depth(sqs, stack.dead_letter_queue_url)) == 3
     lines: list[str] = []
-    result = redrive.move_messages(sqs, queues, wait_seconds=2, out=lines.append)
+    result = move_messages(sqs, queues, wait_seconds=2, out=lines.append)
     assert (result.received, result.sent, result.deleted, result.clean) == (3, 3, 3, True)
     assert depth(sqs, stack.queue_url) == (6, 0)  # every request twice: nothing lost, three duplicates
 
@@ -234,7 +239,9 @@ def test_moto_has_no_message_move_task(short_stack: StackResources) -> None:
     except client.exceptions.ClientError as error:  # moto raises NotImplementedError: an HTTP 500
         assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 500
     else:
-        pytest.fail("moto now implements StartMessageMoveTask: the local stack could use it (local_stack/redrive.py)")
+        pytest.fail(
+            "moto now implements StartMessageMoveTask: the local stack could use it (completion_tagger/redrive/)"
+        )
 
 
 # ----- the AWS flavour: SQS's message-move task, checked with a Stubber -----
@@ -248,7 +255,7 @@ NOW_MS = 1_780_000_000_000  # the redrive's wall clock, in epoch milliseconds
 
 
 class StubbedSession:
-    """Hands out stubbed clients, as `redrive.main` asks a boto3 session for them."""
+    """Hands out stubbed clients, as `command.main` asks a boto3 session for them."""
 
     def __init__(self) -> None:
         options = {"region_name": "eu-west-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
@@ -340,8 +347,8 @@ class StubbedSession:
 def run_redrive(session: StubbedSession, *argv: str) -> tuple[int, list[str], list[float]]:
     lines: list[str] = []
     sleeps: list[float] = []
-    code = redrive.main(
-        redrive.parse_arguments(argv),
+    code = command.main(
+        command.parse_arguments(argv),
         session=session,
         out=lines.append,
         sleep=sleeps.append,
@@ -366,7 +373,7 @@ def test_aws_redrive_starts_a_move_task_to_the_named_queue_and_polls_it_to_compl
         code, lines, sleeps = run_redrive(session, "--stack-name", "completion-tagger-dev", "--poll-interval", "2")
 
         session.assert_done()
-    assert code == redrive.EXIT_OK
+    assert code == command.EXIT_OK
     assert sleeps == [2.0, 2.0]
     assert "  RUNNING: 0 of 3 messages moved" in lines
     assert "  RUNNING: 2 of 3 messages moved" in lines
@@ -388,7 +395,7 @@ def test_aws_redrive_does_not_take_an_earlier_finished_task_for_its_own() -> Non
         code, lines, sleeps = run_redrive(session, "--poll-interval", "1")
 
         session.assert_done()
-    assert code == redrive.EXIT_OK and len(sleeps) == 2
+    assert code == command.EXIT_OK and len(sleeps) == 2
     assert lines[-1] == "redrive: done, 2 message(s) moved back to the queue"
     assert "  RUNNING: not listed yet" in lines
 
@@ -412,7 +419,7 @@ def test_aws_redrive_with_queue_urls_and_a_rate_limit() -> None:
         code, _, sleeps = run_redrive(session, "--dlq-url", DLQ_URL, "--queue-url", QUEUE_URL, "--max-per-second", "50")
 
         session.assert_done()
-    assert code == redrive.EXIT_OK and sleeps == []
+    assert code == command.EXIT_OK and sleeps == []
 
 
 def test_aws_redrive_reports_a_failed_task() -> None:
@@ -423,7 +430,7 @@ def test_aws_redrive_reports_a_failed_task() -> None:
         code, lines, _ = run_redrive(session)
 
         session.assert_done()
-    assert code == redrive.EXIT_NOT_DONE
+    assert code == command.EXIT_NOT_DONE
     assert lines[-1] == "redrive: move task FAILED: AccessDenied (1 message(s) moved)"
 
 
@@ -435,7 +442,7 @@ def test_aws_redrive_stops_watching_after_its_timeout() -> None:
         code, lines, _ = run_redrive(session, "--timeout", "0")
 
         session.assert_done()
-    assert code == redrive.EXIT_NOT_DONE
+    assert code == command.EXIT_NOT_DONE
     assert any("still RUNNING" in line for line in lines)
 
 
@@ -453,7 +460,7 @@ def test_aws_redrive_explains_when_a_task_is_already_running() -> None:
         code, lines, _ = run_redrive(session)
 
         session.assert_done()
-    assert code == redrive.EXIT_SETUP
+    assert code == command.EXIT_SETUP
     assert "only one may be active" in lines[-1]
 
 
@@ -465,7 +472,7 @@ def test_aws_redrive_with_an_empty_dead_letter_queue_starts_nothing() -> None:
         code, lines, _ = run_redrive(session)
 
         session.assert_done()
-    assert code == redrive.EXIT_OK and lines[-1] == "nothing to redrive"
+    assert code == command.EXIT_OK and lines[-1] == "nothing to redrive"
 
 
 def test_aws_redrive_names_missing_stack_outputs() -> None:
@@ -488,11 +495,11 @@ def test_aws_redrive_names_missing_stack_outputs() -> None:
         code, lines, _ = run_redrive(session, "--stack-name", "other")
 
         session.assert_done()
-    assert code == redrive.EXIT_SETUP
+    assert code == command.EXIT_SETUP
     assert "TagRequestDeadLetterQueueUrl" in lines[-1] and "TagRequestQueueArn" in lines[-1]
 
 
 def test_queue_urls_come_together() -> None:
     lines: list[str] = []
-    code = redrive.main(redrive.parse_arguments(["--dlq-url", DLQ_URL]), out=lines.append)
-    assert code == redrive.EXIT_SETUP and "go together" in lines[0]
+    code = command.main(command.parse_arguments(["--dlq-url", DLQ_URL]), out=lines.append)
+    assert code == command.EXIT_SETUP and "go together" in lines[0]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,21 +14,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_the_runtime_python_is_the_templates_runtime() -> None:
     template = (REPO_ROOT / "template.yaml").read_text(encoding="utf-8")
     assert "Runtime: python{}.{}\n".format(*pythons.RUNTIME) in template
-
-
-def test_the_makefile_gets_the_venv_python_and_the_runtime_python_or_a_dash() -> None:
-    done = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "artifact" / "pythons.py")], capture_output=True, text=True, check=True
-    )
-    venv_python, runtime = done.stdout.split()
-    version = subprocess.run(
-        [venv_python, "-c", "import sys; print(sys.version_info[:2] >= (3, 11))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert version.stdout.strip() == "True"
-    assert runtime in {"-", venv_python}
 
 
 def test_a_machine_without_the_runtime_python_uses_the_newest_it_has(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""The client-side move's failure handling (local_stack.redrive.move_messages), with a botocore Stubber.
+"""The client-side move's failure handling (completion_tagger.redrive.client_move), with a botocore Stubber.
 
 The happy path and a crash between send and delete run against moto in tests/integration/test_redrive.py;
 here are the partial failures SQS reports in a batch response, which moto never produces.
@@ -13,7 +13,8 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from local_stack.redrive import QueuePair, RedriveError, move_messages
+from completion_tagger.redrive.client_move import move_messages
+from completion_tagger.redrive.queues import QueuePair, RedriveError
 
 DLQ_URL = "https://sqs.us-east-1.amazonaws.com/111122223333/tagger-dlq"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/111122223333/tagger-requests"

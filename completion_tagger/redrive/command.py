@@ -1,0 +1,191 @@
+"""The `redrive` command: `completion-tagger redrive`, `make redrive`."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from completion_tagger.redrive.client_move import move_messages
+from completion_tagger.redrive.move_task import (
+    DEFAULT_POLL_INTERVAL_SECONDS,
+    DEFAULT_TASK_TIMEOUT_SECONDS,
+    MAX_MESSAGES_PER_SECOND,
+    start_move_task,
+    wait_for_move_task,
+)
+from completion_tagger.redrive.queues import QueuePair, RedriveError, queues_from_stack, queues_from_urls
+from completion_tagger.sqs_queues import queue_depth
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+DEFAULT_STACK_NAME = "completion-tagger-dev"
+
+EXIT_OK = 0
+EXIT_NOT_DONE = 1  # the move task failed, was cancelled or did not finish in time; or messages were left
+EXIT_SETUP = 2  # queues could not be found, or the move could not start
+
+Printer = Callable[[str], None]
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Add the `redrive` subcommand to a program's subparsers (`completion-tagger`, `python -m local_stack`)."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "redrive",
+        help="move dead-lettered tag requests back to the tag-request queue",
+        description=(
+            "Moves the messages in the dead-letter queue back to the tag-request queue. By default with SQS's "
+            "message-move task (StartMessageMoveTask, destination named explicitly), printing progress until it "
+            "ends. With --local the messages are moved by this command instead (receive, send, then delete), for "
+            "emulators without the move task such as the local stack's moto. AWS credentials, region and "
+            "endpoint come from the usual AWS environment variables and profile."
+        ),
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--stack-name",
+        metavar="NAME",
+        help=f"read the queues from this stack's outputs (default {DEFAULT_STACK_NAME} unless URLs are given)",
+    )
+    where.add_argument("--dlq-url", metavar="URL", help="the dead-letter queue (with --queue-url)")
+    parser.add_argument("--queue-url", metavar="URL", help="the tag-request queue (with --dlq-url)")
+    parser.add_argument("--region", help="AWS region (default: from the AWS environment or profile)")
+    parser.add_argument(
+        "--local", action="store_true", help="move the messages client-side (receive, send, delete) instead"
+    )
+    parser.add_argument(
+        "--max-per-second",
+        type=_int_between(1, MAX_MESSAGES_PER_SECOND),
+        metavar="N",
+        help="move task rate limit (1-500 messages per second; default: as fast as SQS allows)",
+    )
+    parser.add_argument(
+        "--max-messages", type=_int_between(1, 10**9), metavar="N", help="--local: move at most N messages"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TASK_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"stop watching the move task after this long (default {DEFAULT_TASK_TIMEOUT_SECONDS:g}; it goes on)",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=DEFAULT_POLL_INTERVAL_SECONDS,
+        metavar="SECONDS",
+        help=f"seconds between ListMessageMoveTasks calls (default {DEFAULT_POLL_INTERVAL_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="only show the queues and how many messages are dead-lettered"
+    )
+    return parser
+
+
+def main(
+    arguments: argparse.Namespace,
+    *,
+    session: boto3.session.Session | None = None,
+    out: Printer = print,
+    sleep: Callable[[float], None] = time.sleep,
+    wall_clock: Callable[[], float] = time.time,
+) -> int:
+    """Run `redrive` with parsed arguments; returns the exit code."""
+    if bool(arguments.dlq_url) != bool(arguments.queue_url):
+        out("redrive: --dlq-url and --queue-url go together")
+        return EXIT_SETUP
+    try:
+        session = session or boto3.session.Session(region_name=arguments.region)
+        sqs: SQSClient = session.client("sqs")
+        if arguments.dlq_url:
+            queues = queues_from_urls(sqs, arguments.dlq_url, arguments.queue_url)
+        else:
+            stack_name = arguments.stack_name or DEFAULT_STACK_NAME
+            queues = queues_from_stack(session.client("cloudformation"), stack_name)
+        depth = queue_depth(sqs, queues.dead_letter_queue_url)
+    except (RedriveError, ClientError, BotoCoreError) as error:
+        out(f"redrive: {error}")
+        return EXIT_SETUP
+    out(f"dead-letter queue {queues.dead_letter_queue_arn}: {depth.visible} message(s), {depth.in_flight} in flight")
+    out(f"destination       {queues.queue_arn}")
+    if arguments.dry_run:
+        return EXIT_OK
+    if depth.visible == 0 and depth.in_flight == 0:
+        out("nothing to redrive")
+        return EXIT_OK
+    if arguments.local:
+        return _move_locally(sqs, queues, arguments, out)
+    return _move_with_task(sqs, queues, arguments, out, sleep, int(wall_clock() * 1000))
+
+
+def _move_with_task(
+    sqs: SQSClient,
+    queues: QueuePair,
+    arguments: argparse.Namespace,
+    out: Printer,
+    sleep: Callable[[float], None],
+    started_at_ms: int,
+) -> int:
+    try:
+        handle = start_move_task(sqs, queues, arguments.max_per_second)
+        out("message-move task started")
+        result = wait_for_move_task(
+            sqs,
+            queues,
+            handle,
+            started_at_ms,
+            poll_interval_seconds=arguments.poll_interval,
+            timeout_seconds=arguments.timeout,
+            out=out,
+            sleep=sleep,
+        )
+    except RedriveError as error:
+        out(f"redrive: {error}")
+        return EXIT_SETUP
+    if result.completed:
+        out(f"redrive: done, {result.moved} message(s) moved back to the queue")
+        return EXIT_OK
+    reason = f": {result.failure_reason}" if result.failure_reason else ""
+    out(f"redrive: move task {result.status}{reason} ({result.moved} message(s) moved)")
+    return EXIT_NOT_DONE
+
+
+def _move_locally(sqs: SQSClient, queues: QueuePair, arguments: argparse.Namespace, out: Printer) -> int:
+    out("moving messages client-side (receive, send, then delete)")
+    try:
+        result = move_messages(sqs, queues, max_messages=arguments.max_messages, wait_seconds=1, out=out)
+    except (RedriveError, ClientError, BotoCoreError) as error:
+        out(f"redrive: {error}")
+        return EXIT_SETUP
+    out(
+        f"redrive: {result.moved} message(s) moved back to the queue "
+        f"(received {result.received}, sent {result.sent}, deleted {result.deleted})"
+    )
+    return EXIT_OK if result.clean else EXIT_NOT_DONE
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def parse_arguments(argv: Sequence[str], prog: str = "completion-tagger") -> argparse.Namespace:
+    """Parse `redrive` arguments as `prog redrive` does."""
+    parser = argparse.ArgumentParser(prog=prog)
+    add_parser(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    return parser.parse_args(["redrive", *argv])
+
+
+def command_line(argv: Sequence[str], prog: str = "completion-tagger") -> int:
+    """`prog redrive ARGV...`: parse, run and return the exit code."""
+    return main(parse_arguments(argv, prog))
