@@ -34,7 +34,7 @@ SEED = {
     ],
 }
 MESSAGE_IDS = [f"{COMPLETION_ID}-0", f"{COMPLETION_ID}-1"]
-# The create operation is served (README, "The local OpenAI server") but the description's stored
+# The create operation is served (docs/development.md, "The local OpenAI server") but the description's stored
 # completion operations leave it out: it is declared below so that POST is not probed as unsupported,
 # and not tested here (test_local_openai_http.py and test_local_openai_sdk.py cover it).
 NOT_DESCRIBED = {"method": "POST", "path": "/chat/completions"}

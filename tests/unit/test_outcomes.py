@@ -1,4 +1,4 @@
-"""The per-invocation tally, counted from many record threads, and the metrics it becomes (README, "Metrics")."""
+"""The per-invocation tally from many record threads, and its metrics (docs/operations.md, "Metrics and logs")."""
 
 from __future__ import annotations
 
