@@ -2,9 +2,9 @@
 
 What a user would write from the Powertools and OpenAI documentation: Powertools' plain `BatchProcessor`
 walking the records one by one, the `openai` SDK (default `max_retries`), Powertools idempotency on the
-same kind of DynamoDB table, and one `PutEvents` per record. It follows the contract on the happy path
+same kind of DynamoDB table, and one `PutEvents` per record. It follows the README on the happy path
 (`merge` reads then writes, `replace` writes; a duplicate makes no call and emits no event); it makes no
-attempt at the contract's error table, which the bench does not exercise.
+attempt at the README's outcome table, which the bench does not exercise.
 """
 
 from __future__ import annotations
