@@ -62,15 +62,26 @@ def test_different_completions_overlap() -> None:
     assert put_backs(run([sqs_record(body("c1", 1)), sqs_record(body("c2", 1))], handler)) == []
 
 
-def test_only_the_records_that_raised_are_in_the_partial_batch_response() -> None:
+def test_only_the_records_that_raised_are_in_the_partial_batch_response_in_batch_order() -> None:
     records = [sqs_record(body(f"c{n}", n)) for n in range(5)]
-    failing = {records[1]["messageId"], records[3]["messageId"]}
+    first, second = records[1]["messageId"], records[3]["messageId"]
+    processor = OrderedConcurrentBatchProcessor(max_concurrency=4, chain_scope=contextlib.nullcontext)
 
     def handler(record: ParsedRecord) -> None:
-        if record.message_id in failing:
+        if record.message_id == first:
+            # Fail only once the later record's failure is registered: completion order is the reverse
+            # of batch order, every run.
+            give_up = time.monotonic() + BARRIER_TIMEOUT_SECONDS
+            while not processor.fail_messages and time.monotonic() < give_up:
+                time.sleep(0.001)
+            raise RuntimeError("put back")
+        if record.message_id == second:
             raise RuntimeError("put back")
 
-    assert put_backs(run(records, handler)) == [records[1]["messageId"], records[3]["messageId"]]
+    response = process_partial_response(
+        event={"Records": records}, record_handler=handler, processor=processor, context=None
+    )
+    assert put_backs(response) == [first, second]
 
 
 def test_a_batch_whose_records_all_failed_is_returned_not_raised() -> None:

@@ -40,7 +40,13 @@ class OrderedConcurrentBatchProcessor(BatchProcessor):
         results: dict[int, tuple] = {}  # type: ignore[type-arg]
         for future in futures:
             results.update(future.result())
-        return [results[index] for index in range(len(self.records))]
+        ordered = [results[index] for index in range(len(self.records))]
+        # Powertools' handlers append each outcome as it happens, which across chains is completion order.
+        # The partial batch response is built from these lists: restore batch order, as a sequential
+        # BatchProcessor would report it, so the response does not depend on thread timing.
+        self.success_messages = [entry[2] for entry in ordered if entry[0] == "success"]
+        self.fail_messages = [entry[2] for entry in ordered if entry[0] == "fail"]
+        return ordered
 
     def _run_chain(self, indexes: list[int]) -> dict[int, tuple]:  # type: ignore[type-arg]
         with self._chain_scope():
