@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -13,6 +15,9 @@ MAX_METADATA_KEYS = 16
 MAX_KEY_LENGTH = 64
 MAX_VALUE_LENGTH = 512
 MAX_REQUEST_ID_LENGTH = 128
+MAX_REMOVED_KEYS = 64
+# RFC 3339 in UTC, at most microsecond precision: `2026-12-04T15:12:38.913456Z` (README, "Tag requests").
+ISSUED_AT_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|\+00:00)$")
 
 CompletionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY_LENGTH)]
@@ -41,8 +46,18 @@ class TagRequest(BaseModel):
     completion_id: CompletionId
     metadata: dict[MetadataKey, MetadataValue] = Field(max_length=MAX_METADATA_KEYS)
     mode: Mode = "merge"
-    remove: list[MetadataKey] = Field(default_factory=list)
+    remove: list[MetadataKey] = Field(default_factory=list, max_length=MAX_REMOVED_KEYS)
     request_id: Annotated[str, StringConstraints(max_length=MAX_REQUEST_ID_LENGTH)] | None = None
+    # When the producer decided this request: it orders requests for one completion, and is not part of
+    # the idempotency key (the same tags decided twice are the same request).
+    issued_at: str | None = None
+
+    @field_validator("issued_at")
+    @classmethod
+    def _issued_at_is_utc_rfc3339(cls, value: str | None) -> str | None:
+        if value is not None:
+            issued_at_instant(value)
+        return value
 
     @field_validator("remove")
     @classmethod
@@ -71,9 +86,38 @@ class TagRequest(BaseModel):
         )
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
+    def issued_at_micros(self) -> int | None:
+        """`issued_at` as microseconds since the epoch, or None when the producer did not set it."""
+        return None if self.issued_at is None else to_micros(issued_at_instant(self.issued_at))
+
     def idempotency_payload(self) -> dict[str, str]:
         """The completion id plus the request hash: the same tags in another key order are the same request."""
         return {"completion_id": self.completion_id, "request_sha256": self.request_hash()}
+
+
+def issued_at_instant(value: str) -> datetime:
+    """Parse an `issued_at` value; raises ValueError naming the field and the expected form."""
+    if not ISSUED_AT_PATTERN.match(value):
+        raise ValueError(
+            "issued_at: must be an RFC 3339 UTC timestamp with at most microsecond precision, "
+            "such as 2026-12-04T15:12:38.913456Z"
+        )
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"issued_at: not a valid date and time ({value!r})") from None
+
+
+def to_micros(instant: datetime) -> int:
+    """Microseconds since the epoch, exactly (no float rounding)."""
+    delta = instant.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def format_issued_at(micros: int) -> str:
+    """The `issued_at` form of an instant given in microseconds since the epoch (microsecond precision)."""
+    seconds, fraction = divmod(micros, 1_000_000)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{fraction:06d}Z"
 
 
 class EventBridgeEnvelope(BaseModel):

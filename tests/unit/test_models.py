@@ -4,8 +4,18 @@ import hashlib
 import json
 
 import pytest
+from pydantic import ValidationError
 
-from tagger.models import TagFailedDetail, TaggedDetail, TagRequest, detail_from_dict, detail_type_of
+from tagger.models import (
+    TagFailedDetail,
+    TaggedDetail,
+    TagRequest,
+    detail_from_dict,
+    detail_type_of,
+    format_issued_at,
+    issued_at_instant,
+    to_micros,
+)
 
 
 def request(**fields: object) -> TagRequest:
@@ -80,3 +90,45 @@ def test_event_details_have_exactly_the_documented_fields() -> None:
     document = json.loads(failed.model_dump_json())
     assert set(document) == {"completion_id", "request_id", "message_id", "error"}
     assert document["error"] == {"code": "timeout", "message": "x", "retryable": True, "status": None}
+
+
+def test_issued_at_is_not_part_of_the_key() -> None:
+    stamped = request(metadata={"a": "1"}, issued_at="2026-12-04T15:12:38.913456Z")
+    assert stamped.idempotency_payload() == request(metadata={"a": "1"}).idempotency_payload()
+
+
+@pytest.mark.parametrize(
+    ("issued_at", "micros"),
+    [
+        ("1970-01-01T00:00:01Z", 1_000_000),
+        ("1970-01-01T00:00:01.5Z", 1_500_000),
+        ("2026-12-04T15:12:38.913456Z", 1_796_397_158_913_456),
+        ("2026-12-04T15:12:38.913456+00:00", 1_796_397_158_913_456),
+    ],
+)
+def test_issued_at_is_read_as_an_exact_instant(issued_at: str, micros: int) -> None:
+    assert request(metadata={"a": "1"}, issued_at=issued_at).issued_at_micros() == micros
+    assert format_issued_at(micros).endswith("Z")
+    assert to_micros(issued_at_instant(format_issued_at(micros))) == micros
+
+
+@pytest.mark.parametrize(
+    "issued_at",
+    [
+        "2026-12-04T15:12:38.9134567Z",  # nanoseconds
+        "2026-12-04T16:12:38+01:00",  # not UTC
+        "2026-12-04 15:12:38Z",  # no T
+        "2026-12-04T15:12:38",  # no zone
+        "2026-13-04T15:12:38Z",  # no such month
+        1796397158,
+    ],
+)
+def test_an_issued_at_that_is_not_utc_rfc3339_is_a_validation_error_naming_the_field(issued_at: object) -> None:
+    with pytest.raises(ValidationError, match="issued_at"):
+        request(metadata={"a": "1"}, issued_at=issued_at)
+
+
+def test_remove_holds_at_most_64_keys() -> None:
+    request(metadata={}, remove=[f"k{n}" for n in range(64)])
+    with pytest.raises(ValidationError, match="remove"):
+        request(metadata={}, remove=[f"k{n}" for n in range(65)])
