@@ -10,27 +10,34 @@ the tables and the APIs, so nothing held in one process' memory can stand in for
 It reports to the parent over a pipe of its own (a SIGKILLed container can then damage nothing but its
 own pipe): ready or failed to start, each invocation's start (its message ids) and end (its
 `BatchReport`), and poller errors.
+
+Tests can wrap the handler of a container (e.g. to fault the AWS calls it makes): the variable
+`LOCAL_STACK_HANDLER_WRAPPER` names a `module:function` that is called with the function's environment
+before the handler is imported (so it can hook the clients the cold start creates) and returns a function
+that wraps the handler.
 """
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import signal
 import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from local_stack.event_source import BatchReport, Handler, SqsEventSourceMapping
 from local_stack.function_env import load_handler
 
 POLL_ERROR_BACKOFF_SECONDS = 0.5
+HANDLER_WRAPPER_VARIABLE = "LOCAL_STACK_HANDLER_WRAPPER"
 
 
 @dataclass(frozen=True)
@@ -151,7 +158,8 @@ def container_main(
         _route_output(spec.function_log)
         started = time.monotonic()
         try:
-            handler = load_handler(environment)
+            wrap = _handler_wrapper(environment)
+            handler = wrap(load_handler(environment))
             mapping = SqsEventSourceMapping(
                 spec.queue_url,
                 _announcing(handler, channel),
@@ -181,6 +189,17 @@ def _poll(mapping: SqsEventSourceMapping, channel: _Channel, stop: Event) -> Non
         return
     if report is not None:
         channel.send(InvocationEnded(channel.index, channel.pid, report))
+
+
+def _handler_wrapper(environment: Mapping[str, str]) -> Callable[[Handler], Handler]:
+    """The wrapper that `LOCAL_STACK_HANDLER_WRAPPER` (`module:function`, called with the function's
+    environment before the handler is imported) makes; none named: the handler as is."""
+    name = environment.get(HANDLER_WRAPPER_VARIABLE)
+    if not name:
+        return lambda handler: handler
+    module, _, function = name.partition(":")
+    install = getattr(importlib.import_module(module), function)
+    return cast(Callable[[Handler], Handler], install(environment))
 
 
 def _announcing(handler: Handler, channel: _Channel) -> Handler:
