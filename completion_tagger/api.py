@@ -36,6 +36,7 @@ from completion_tagger.pacing import Pacer
 from completion_tagger.report import SendReport
 from completion_tagger.requests import Line, object_lines
 from completion_tagger.stack import QUEUE_URL_OUTPUT, stack_outputs
+from completion_tagger.stamping import IssuedAtStamps
 from completion_tagger.validation import Outgoing, check_request_id_prefix, validate
 
 # botocore's own retries of whole calls (throttling, 5xx, connection errors), below ours of entries.
@@ -67,7 +68,9 @@ def send_tag_requests(
     from 1 in the report. Give exactly one of `queue_url`, `stack_name` (its `TagRequestQueueUrl`
     output) or `event_bus` (as `detail_type` events with `source`, through the stack's upstream
     rule). Invalid requests are reported and never sent; a request without `request_id` gets
-    `<request_id_prefix>-<number>`. Nothing is sent on a dry run (and no destination is needed).
+    `<request_id_prefix>-<number>`, and one without `issued_at` gets one strictly increasing in input order
+    (decided once, kept when the entry is retried), so a later request for a completion wins. Nothing is
+    sent on a dry run (and no destination is needed).
     `rate` caps requests per second; `retry` says how failed entries are tried again.
     """
     destination = (
@@ -144,7 +147,7 @@ def send_lines(
         request_id_prefix=prefix,
         dry_run=destination is None,
     )
-    valid = _valid_only(lines, prefix, report)
+    valid = _valid_only(lines, prefix, report, IssuedAtStamps())
     if destination is None:
         for _ in valid:
             pass
@@ -167,10 +170,11 @@ def default_request_id_prefix() -> str:
     return f"send-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
 
 
-def _valid_only(lines: Iterable[Line], prefix: str, report: SendReport) -> Iterator[Outgoing]:
+def _valid_only(lines: Iterable[Line], prefix: str, report: SendReport, stamps: IssuedAtStamps) -> Iterator[Outgoing]:
+    """The valid lines, each with its `issued_at` decided as it is read (so in line order, once)."""
     for line in lines:
         report.read += 1
-        checked = validate(line, prefix)
+        checked = validate(line, prefix, stamps)
         if isinstance(checked, Outgoing):
             yield checked
         else:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from completion_tagger.redrive.order import with_issued_at
 from completion_tagger.redrive.queues import QueuePair, RedriveError
 from completion_tagger.sqs_queues import BATCH_LIMIT, delete_messages
 
@@ -75,7 +76,7 @@ def move_messages(
             WaitTimeSeconds=wait_seconds,
             VisibilityTimeout=visibility_timeout_seconds,
             MessageAttributeNames=["All"],
-            MessageSystemAttributeNames=["AWSTraceHeader"],
+            MessageSystemAttributeNames=["AWSTraceHeader", "SentTimestamp"],
         ).get("Messages", [])
         if not messages:
             break
@@ -106,12 +107,14 @@ def move_messages(
 
 
 def _send(sqs: SQSClient, queue_url: str, messages: list[MessageTypeDef]) -> tuple[list[MessageTypeDef], int]:
-    """SendMessageBatch with each message's body and attributes; returns (the accepted, number refused)."""
+    """SendMessageBatch with each message's body (given its original SentTimestamp as `issued_at` where it
+    has none, so it keeps its order) and attributes; returns (the accepted, number refused)."""
     if not messages:
         return [], 0
     entries: list[SendMessageBatchRequestEntryTypeDef] = []
     for index, message in enumerate(messages):
-        entry: SendMessageBatchRequestEntryTypeDef = {"Id": str(index), "MessageBody": message["Body"]}
+        body = with_issued_at(message["Body"], (message.get("Attributes") or {}).get("SentTimestamp"))
+        entry: SendMessageBatchRequestEntryTypeDef = {"Id": str(index), "MessageBody": body}
         attributes = {name: _attribute(value) for name, value in (message.get("MessageAttributes") or {}).items()}
         if attributes:
             entry["MessageAttributes"] = attributes

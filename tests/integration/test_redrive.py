@@ -32,7 +32,9 @@ from local_stack.observer import ResultEvent, ResultObserver
 from local_stack.provision import StackNames, StackResources, StackSettings, provision
 from tagger.composition import create_service
 from tagger.config import Settings
+from tagger.logic.parsing import parse_tag_request
 from tagger.logic.service import TaggerService
+from tagger.models import format_issued_at
 from tests.integration.conftest import API_KEY
 
 MAX_RECEIVE_COUNT = 2
@@ -86,6 +88,17 @@ def depth(sqs: Any, queue_url: str) -> tuple[int, int]:
     return found.visible, found.in_flight
 
 
+def redriven_body(records: list[dict[str, Any]], completion_id: str) -> str:
+    [body] = [r["body"] for r in records if parse_tag_request(r["body"]).completion_id == completion_id]
+    return str(body)
+
+
+def issued_at_micros(body: str) -> int:
+    micros = parse_tag_request(body).issued_at_micros()
+    assert micros is not None
+    return micros
+
+
 def drain(mapping: SqsEventSourceMapping, until: Callable[[], bool], timeout_seconds: float = 30) -> None:
     assert mapping.run(until=until, timeout_seconds=timeout_seconds), "the queue did not drain in time"
 
@@ -109,6 +122,8 @@ def test_dead_lettered_requests_are_redriven_and_processed_normally(
         json.dumps({"completion_id": c, "metadata": {"reviewed": "true", "n": str(i)}, "request_id": f"r{i}"})
         for i, c in enumerate(completions[:4])
     ]
+    own_issued_at = "2026-12-04T10:00:00.000001Z"
+    bodies[0] = json.dumps({**json.loads(bodies[0]), "issued_at": own_issued_at})
     # What the upstream rule delivers (an EventBridge event), as the dead-letter queue may also hold.
     bodies.append(
         json.dumps(
@@ -159,7 +174,26 @@ def test_dead_lettered_requests_are_redriven_and_processed_normally(
     drain(mapping, lambda: depth(sqs, stack.queue_url) == (0, 0))
 
     redriven = function.records[first_run_records:]
-    assert sorted(record["body"] for record in redriven) == sorted(bodies)
+    # Each keeps its order: the original SentTimestamp becomes issued_at where the body had none.
+    sent_at = {
+        parse_tag_request(record["body"]).completion_id: format_issued_at(
+            int(record["attributes"]["SentTimestamp"]) * 1000
+        )
+        for record in function.records[:first_run_records]
+    }
+    expected_bodies = []
+    for body in bodies:
+        document = json.loads(body)
+        request = document.get("detail", document)
+        request.setdefault("issued_at", sent_at[request["completion_id"]])
+        expected_bodies.append(document)
+    assert sorted((json.loads(record["body"]) for record in redriven), key=json.dumps) == sorted(
+        expected_bodies, key=json.dumps
+    )
+    assert parse_tag_request(redriven_body(redriven, completions[0])).issued_at == own_issued_at
+    assert "issued_at" in json.loads(redriven_body(redriven, completions[4]))["detail"]
+    for record in redriven:
+        assert int(record["attributes"]["SentTimestamp"]) * 1000 >= issued_at_micros(record["body"])
     for record in redriven:
         assert record["attributes"]["ApproximateReceiveCount"] == "1"  # a fresh start on the queue
         assert record["messageAttributes"]["origin"]["stringValue"] == "redrive-test"

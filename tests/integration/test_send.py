@@ -4,6 +4,7 @@ entries failing inside a batch, standard input."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from local_openai.server import LocalOpenAIServer
 from local_stack.aws_endpoint import MotoEndpoint
 from local_stack.provision import StackResources
 from tagger.logic.parsing import parse_tag_request
+from tagger.models import issued_at_instant
 from tests.integration.conftest import API_KEY
 
 pytestmark = pytest.mark.integration
@@ -74,8 +76,8 @@ def test_queues_every_valid_line_and_names_every_invalid_one(queue_url: str, tmp
 
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        "line 4: invalid: metadata: Field required; metdata: unknown field (allowed: completion_id, metadata, "
-        "mode, remove, request_id)",
+        "line 4: invalid: metadata: Field required; metdata: unknown field (allowed: completion_id, issued_at, "
+        "metadata, mode, remove, request_id)",
         "line 5: invalid: body: not valid JSON (expected ident at line 1 column 2)",
         "line 6: invalid: remove: not allowed with mode 'replace' (replace already drops unlisted keys)",
         "line 7: invalid: metadata.n: Input should be a valid string",
@@ -346,3 +348,77 @@ def test_a_bus_that_does_not_exist_stops_the_run_and_names_the_lines(moto: MotoE
     assert all("not sent" in problem and "no-such-bus" in problem for problem in problems)
     assert "read 2, sent 0, invalid 0, failed 2" in result.stdout
     assert "stopped early: " in result.stdout
+
+
+# ----- order: every line sent carries an issued_at, increasing in file order -----
+
+
+def issued_at_by_line(bodies: list[str], prefix: str) -> dict[int, str]:
+    """Line number (from the request id `<prefix>-<line>`) -> the issued_at its message carries."""
+    found: dict[int, str] = {}
+    for body in bodies:
+        sent = parse_tag_request(body)
+        assert sent.request_id is not None and sent.issued_at is not None, body
+        found[int(sent.request_id.removeprefix(f"{prefix}-"))] = sent.issued_at
+    return found
+
+
+def assert_strictly_increasing_in_line_order(stamps: dict[int, str]) -> None:
+    instants = [issued_at_instant(stamps[number]) for number in sorted(stamps)]
+    assert all(earlier < later for earlier, later in itertools.pairwise(instants)), stamps
+
+
+def test_every_line_is_stamped_in_file_order_and_a_lines_own_issued_at_is_kept(queue_url: str, tmp_path: Path) -> None:
+    own = {7: "2026-01-02T03:04:05.000006Z", 19: "2020-01-01T00:00:00Z"}
+    path = tmp_path / "requests.jsonl"
+    path.write_text(
+        "".join(request("chatcmpl-same", **({"issued_at": own[n]} if n in own else {})) + "\n" for n in range(1, 36))
+    )
+
+    result = invoke(str(path), "--queue-url", queue_url, "--request-id-prefix", "ord")
+
+    assert result.exit_code == 0, result.output
+    stamps = issued_at_by_line(drain(queue_url), "ord")
+    assert sorted(stamps) == list(range(1, 36))
+    assert {number: stamps[number] for number in own} == own
+    # The others share one completion and 4 SendMessageBatch calls (shared SentTimestamps): their stamps order them.
+    assert_strictly_increasing_in_line_order({n: stamp for n, stamp in stamps.items() if n not in own})
+
+
+def test_a_retried_entry_keeps_the_stamp_it_was_given_before_its_first_try(queue_url: str) -> None:
+    session = boto3.session.Session()
+    tries: list[dict[str, str]] = []  # per call: entry Id -> body, as built before any entry is dropped
+    session.events.register(
+        "before-parameter-build.sqs.SendMessageBatch",
+        lambda params, **_: tries.append({entry["Id"]: entry["MessageBody"] for entry in params["Entries"]}),
+    )
+    BatchFaults(session, [{"3": False, "7": False}, {"7": False}])
+
+    report = send_tag_requests(
+        [request("chatcmpl-r") for _ in range(10)],
+        queue_url=queue_url,
+        session=session,
+        retry=FAST_RETRY,
+        request_id_prefix="retry",
+    )
+
+    assert report.ok and report.calls == 3
+    assert [sorted(call) for call in tries[1:]] == [["3", "7"], ["7"]]
+    assert tries[1]["3"] == tries[0]["3"]
+    assert tries[2]["7"] == tries[1]["7"] == tries[0]["7"]
+    stamps = issued_at_by_line(drain(queue_url), "retry")
+    assert stamps[7] == parse_tag_request(tries[0]["7"]).issued_at  # what landed is what the first try carried
+    assert_strictly_increasing_in_line_order(stamps)  # line 7, sent last, still sorts between 6 and 8
+
+
+def test_event_bus_requests_are_stamped_inside_detail(stack: StackResources) -> None:
+    stdin = "".join(request("chatcmpl-bus-same") + "\n" for _ in range(15))
+
+    result = invoke("-", "--event-bus", stack.event_bus_name, "--request-id-prefix", "busord", stdin=stdin)
+
+    assert result.exit_code == 0, result.output
+    events = [json.loads(body) for body in drain(stack.queue_url)]
+    assert all("issued_at" not in event for event in events)
+    stamps = issued_at_by_line([json.dumps(event["detail"]) for event in events], "busord")
+    assert sorted(stamps) == list(range(1, 16))
+    assert_strictly_increasing_in_line_order(stamps)

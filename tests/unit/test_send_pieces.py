@@ -16,8 +16,9 @@ from completion_tagger.pacing import Pacer
 from completion_tagger.report import SendReport
 from completion_tagger.requests import Line, TagSpec, completion_ids, json_lines, object_lines
 from completion_tagger.selection import SelectionError, check_base_url, parse_selection
+from completion_tagger.stamping import IssuedAtStamps
 from completion_tagger.validation import Outgoing, Rejected, check_request_id_prefix, validate
-from tagger.models import TagRequest
+from tagger.models import TagRequest, format_issued_at, issued_at_instant
 
 
 def line(number: int, **fields: object) -> Line:
@@ -76,6 +77,28 @@ def test_an_invalid_request_is_rejected_with_the_functions_message(fields: dict[
     assert isinstance(checked, Rejected)
     assert checked.number == 3
     assert checked.reason.startswith(reason)
+
+
+def test_stamps_increase_strictly_even_when_the_clock_stands_still_or_steps_back() -> None:
+    readings = iter([5_000_000, 5_000_000, 4_000_000, 5_000_010, 5_000_002])
+    stamps = IssuedAtStamps(lambda: next(readings))
+
+    values = [stamps.next() for _ in range(5)]
+
+    assert values == [format_issued_at(m) for m in (5_000_000, 5_000_001, 5_000_002, 5_000_010, 5_000_011)]
+    assert all(issued_at_instant(value) for value in values)
+
+
+def test_a_request_without_issued_at_is_stamped_and_one_with_it_keeps_its_own() -> None:
+    stamps = IssuedAtStamps(lambda: 1_764_861_158_913_456)
+
+    stamped = validate(line(1, completion_id="chatcmpl-a", metadata={"k": "v"}), "run", stamps)
+    given = line(2, completion_id="chatcmpl-a", metadata={"k": "v"}, issued_at="2026-01-01T00:00:00Z")
+    own = validate(given, "run", stamps)
+
+    assert isinstance(stamped, Outgoing) and isinstance(own, Outgoing)
+    assert json.loads(stamped.body)["issued_at"] == "2025-12-04T15:12:38.913456Z"
+    assert json.loads(own.body)["issued_at"] == "2026-01-01T00:00:00Z"
 
 
 def test_request_id_prefix_must_leave_room_for_the_line_number() -> None:
