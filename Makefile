@@ -115,9 +115,10 @@ local-openai: $(VENV)/.installed
 local-services: $(VENV)/.installed
 	$(PY) -m local_stack services
 
-## bench: ours vs the straightforward baseline on the local stack (a few minutes); writes bench/results/
+## bench: ours vs the straightforward baseline on the local stack (a few minutes), then DynamoDB units per record; writes bench/results/
 bench: $(VENV)/.installed
 	$(PY) -m bench
+	$(PY) -m bench.record_units
 
 ## redrive: move dead-lettered tag requests back to the queue with SQS's message-move task, printing progress
 ##   STACK=completion-tagger-dev (the stack whose queues to use), REGION= (default: your AWS config),
