@@ -46,15 +46,19 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from aws_lambda_powertools import Metrics
 
+from completion_tagger.redrive import command as redrive
 from local_openai.server import LocalOpenAIServer
 from local_stack.aws_endpoint import MotoEndpoint
 from local_stack.event_source import SqsEventSourceMapping
+from local_stack.expected_state import expected_metadata
+from local_stack.fleet import ContainerFleet
 from local_stack.observer import FAILED, TAGGED, ResultEvent, ResultObserver
 from local_stack.provision import StackNames, StackResources, StackSettings
 from local_stack.provision import provision as provision_stack
@@ -62,7 +66,9 @@ from local_stack.queues import messages_on_queue
 from tagger.composition import create_service
 from tagger.config import Settings
 from tagger.logic.service import TaggerService
-from tests.integration.conftest import API_KEY
+from tagger.models import TagRequest, format_issued_at
+from tests.integration.aws_faults import CrashPoint, fault_environment, write_plan
+from tests.integration.conftest import API_KEY, StackMaker, fleet_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
@@ -540,3 +546,158 @@ def test_a_write_applied_after_its_timeout_does_not_undo_the_next_merge(
     tagged = [e for e in ResultObserver(stack.observer_queue_url, sqs).drain() if e.detail_type == TAGGED]
     assert len(tagged) == 2  # both merges were reported done ...
     assert api.metadata_of(completion_id) == {"a": "1", "b": "2", "c": "3"}  # ... so both must have stuck
+
+
+# ----- the model-based soak: containers, producers' clocks, sender batches, store faults and a redrive -----
+
+MODEL_CONTAINERS = 3
+MODEL_MAX_RECEIVE_COUNT = 5  # the default (README, "Configuration")
+MODEL_FUNCTION_TIMEOUT_SECONDS = 6.0
+MODEL_VISIBILITY_TIMEOUT_SECONDS = 8  # above the function timeout, as on AWS
+MODEL_DRAIN_SECONDS = 180.0
+MODEL_KEYS = ["verdict", "reviewer", "stage", "topic", "team"]
+
+
+def random_body(rng: random.Random) -> dict[str, Any]:
+    """A merge, a removal or a replace over a few keys, so requests for one completion conflict."""
+    if rng.random() < 0.15:
+        named = rng.sample(MODEL_KEYS, rng.randint(0, 3))
+        return {"metadata": {key: rng.choice("abc") for key in named}, "mode": "replace"}
+    named = rng.sample(MODEL_KEYS, rng.randint(1, 3))
+    removed = rng.sample(named, rng.randint(0, len(named) - 1))
+    return {"metadata": {key: rng.choice("abc") for key in named if key not in removed}, "remove": removed}
+
+
+def send_in_batches(sqs: Any, queue_url: str, bodies: list[dict[str, Any]], rng: random.Random) -> list[str]:
+    """As producers send: SendMessageBatch calls of 1 to 10 (each call's messages share a SentTimestamp)."""
+    ids: list[str] = []
+    start = 0
+    while start < len(bodies):
+        chunk = bodies[start : start + rng.randint(1, 10)]
+        response = sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(index), "MessageBody": json.dumps(body)} for index, body in enumerate(chunk)],
+        )
+        assert not response.get("Failed"), response["Failed"]
+        by_entry = {entry["Id"]: entry["MessageId"] for entry in response["Successful"]}
+        ids += [by_entry[str(index)] for index in range(len(chunk))]
+        start += len(chunk)
+    return ids
+
+
+def keep_containers_running(fleet: Any, count: int, environment: dict[str, str], until: Any, timeout: float) -> bool:
+    """Wait for `until()`, starting a container (with `environment`) whenever fewer than `count` run."""
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            return False
+        for _ in range(count - len(fleet.pids())):
+            fleet.start_container(environment)
+        time.sleep(0.25)
+    return True
+
+
+@pytest.mark.timeout(420)
+def test_model_based_soak_producer_clocks_batches_store_faults_and_a_redrive_end_as_issued_order(
+    make_stack: StackMaker, api: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    """Random conflicting requests over a few completions, each stamped `issued_at` by its producer and sent
+    out of that order, in SendMessageBatch calls; 500s from the API; DynamoDB and EventBridge failing (or the
+    container killed) after some writes; two completions whose writes fail until their requests are
+    dead-lettered, then newer requests for them, then a client-side redrive. Every completion must end as
+    its requests applied one by one in `issued_at` order (`local_stack.expected_state`), and no message
+    may get two different outcomes."""
+
+    rng = random.Random(20261204)
+    sqs = boto3.client("sqs")
+    stack = make_stack(
+        visibility_timeout_seconds=MODEL_VISIBILITY_TIMEOUT_SECONDS, max_receive_count=MODEL_MAX_RECEIVE_COUNT
+    )
+    api.configure(latency=0.05, error_rate=0.1, seed=11)
+    initial = {f"chatcmpl-model-{uuid.uuid4().hex[:12]}": {"team": "seed", "outside": "x"} for _ in range(10)}
+    for completion_id, metadata in initial.items():
+        api.seed_completion(completion_id, metadata)
+    completions = list(initial)
+    doomed, healthy = completions[:2], completions[2:]
+
+    # The producers' clock: request n was decided at base + n ms; they are sent shuffled within windows of 8.
+    base = int((time.time() - 120) * 1_000_000)
+    decided = [
+        {"completion_id": rng.choice(completions), **random_body(rng), "issued_at": format_issued_at(base + n * 1000)}
+        for n in range(80)
+    ]
+    send_order: list[dict[str, Any]] = []
+    for start in range(0, len(decided), 8):
+        window = decided[start : start + 8]
+        rng.shuffle(window)
+        send_order += window
+
+    plan = tmp_path / "faults.json"
+    points = [CrashPoint(c, rng.randint(0, 3), "kill" if n < 2 else "fail") for n, c in enumerate(healthy)]
+    write_plan(plan, points)
+    faults = fault_environment(plan)
+    for completion_id in doomed:  # every write fails: their requests run out of deliveries
+        api.inject_fault(503, count=100_000, method="POST", completion_id=completion_id, retry_after=0)
+    spec = fleet_spec(
+        stack,
+        api,
+        max_receive_count=MODEL_MAX_RECEIVE_COUNT,
+        batch_size=4,
+        function_timeout_seconds=MODEL_FUNCTION_TIMEOUT_SECONDS,
+        function_log=tmp_path / "function.log",
+    )
+    observer = ResultObserver(stack.observer_queue_url, sqs)
+    every_container = dict.fromkeys(range(MODEL_CONTAINERS), faults)
+    with ContainerFleet(spec, MODEL_CONTAINERS, environment_overrides=every_container) as fleet:
+        message_ids = send_in_batches(sqs, stack.queue_url, send_order, rng)
+        requests = dict(zip(message_ids, send_order, strict=True))
+
+        def drained() -> bool:
+            return not fleet.busy() and messages_on_queue(sqs, stack.queue_url) == 0
+
+        assert keep_containers_running(fleet, MODEL_CONTAINERS, faults, drained, MODEL_DRAIN_SECONDS)
+        dead = fleet.dead_lettered_ids()
+        doomed_ids = {m for m, body in requests.items() if body["completion_id"] in doomed}
+        # Only requests whose writes always failed (one that changes nothing needs no write, and ends tagged).
+        assert dead and dead <= doomed_ids, "the dead-lettered requests are those whose writes always failed"
+
+        api.clear_faults()
+        newer = [
+            {"completion_id": c, **random_body(rng), "issued_at": format_issued_at(base + (100 + n) * 1000)}
+            for n, c in enumerate(doomed)
+        ]
+        newer_ids = send_in_batches(sqs, stack.queue_url, newer, rng)
+        requests.update(zip(newer_ids, newer, strict=True))
+        assert keep_containers_running(fleet, MODEL_CONTAINERS, faults, drained, MODEL_DRAIN_SECONDS)
+        queues = ["--dlq-url", stack.dead_letter_queue_url, "--queue-url", stack.queue_url]
+        assert redrive.command_line(["--local", *queues]) == 0
+        assert keep_containers_running(fleet, MODEL_CONTAINERS, faults, drained, MODEL_DRAIN_SECONDS)
+        assert fleet.dead_lettered_ids() == set()
+        events = observer.drain()
+
+    by_completion: dict[str, list[TagRequest]] = {}
+    for body in requests.values():
+        by_completion.setdefault(body["completion_id"], []).append(TagRequest.model_validate(body))
+    wrong = {}
+    for completion_id, of_completion in by_completion.items():
+        in_issued_order = sorted(of_completion, key=lambda request: request.issued_at_micros() or 0)
+        expected = expected_metadata(initial[completion_id], in_issued_order)
+        if api.metadata_of(completion_id) != expected:
+            wrong[completion_id] = {"expected": expected, "actual": api.metadata_of(completion_id)}
+    assert not wrong, f"completions that do not end as their requests in issued_at order: {wrong}"
+
+    outcomes: dict[str, set[str]] = {}
+    for event in events:
+        outcomes.setdefault(str(event.message_id), set()).add(json.dumps(event.detail, sort_keys=True))
+    assert {m: o for m, o in outcomes.items() if len(o) > 1} == {}, "a message with two different outcomes"
+    # Dead-lettered requests ended with a retryable failure; their redriven copies are new messages.
+    for message_id in dead:
+        assert {json.loads(detail)["error"]["retryable"] for detail in outcomes[message_id]} == {True}
+    redriven = [event for event in events if event.message_id not in requests]
+    assert len({event.message_id for event in redriven}) == len(dead)
+    assert {event.detail_type for event in redriven} == {TAGGED}
+    # A message may end silently only as a duplicate: the same request as another message.
+    payloads = {m: TagRequest.model_validate(body).idempotency_payload() for m, body in requests.items()}
+    silent = {m for m in requests if m not in outcomes}
+    twins = {m for m in silent if any(o != m and payloads[o] == payloads[m] for o in requests)}
+    assert silent == twins, "a message ended without an event and is no duplicate"
