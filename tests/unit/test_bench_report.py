@@ -149,6 +149,9 @@ def test_the_lease_is_priced_against_the_same_function_without_it() -> None:
     targets = {t["target"]: t for t in report.evaluate_targets(results)}
     assert targets["per-completion lease: extra DynamoDB requests / record"]["measured"] == "2.00"
     assert targets["per-completion lease: extra DynamoDB requests / record"]["met"] is True
+    assert targets["DynamoDB requests / new record (ours)"]["measured"] == "4.00"
+    assert targets["DynamoDB requests / new record (ours)"]["met"] is False  # goal: at most 2
+    assert targets["DynamoDB reads / new record (ours)"]["met"] is True  # no read
     assert targets["replace, batch 10 @ 500 ms, leases on vs off"]["met"] is False  # 0.6 / 0.5 = 1.2×
     assert targets["merge, batch 10 @ 500 ms, leases on vs off"]["met"] is True  # 1.2 / 1.2
     assert targets["merge, batch 10 @ 500 ms, cost per million requests"]["met"] is not None
