@@ -133,12 +133,12 @@ def evaluate_targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     extra = [lease_extra_dynamodb(row) for row in leased]
     add("per-completion lease: extra DynamoDB requests / record", f"≤ {TARGET_LEASE_EXTRA_DYNAMODB:g}",
         max(extra) if extra else None, TARGET_LEASE_EXTRA_DYNAMODB, "")  # fmt: skip
-    ours = [row["ours"] for row in leased]
+    leased_sides = [row["ours"] for row in leased]
     add("DynamoDB requests / new record (ours)", f"≤ {TARGET_DYNAMODB_REQUESTS_PER_NEW_RECORD:g}",
-        max(o["dynamodb_per_record"] for o in ours) if ours else None,
+        max(side["dynamodb_per_record"] for side in leased_sides) if leased_sides else None,
         TARGET_DYNAMODB_REQUESTS_PER_NEW_RECORD, "")  # fmt: skip
     add("DynamoDB reads / new record (ours)", f"≤ {TARGET_DYNAMODB_READS_PER_NEW_RECORD:g}",
-        max(o["dynamodb_reads_per_record"] for o in ours) if ours else None,
+        max(side["dynamodb_reads_per_record"] for side in leased_sides) if leased_sides else None,
         TARGET_DYNAMODB_READS_PER_NEW_RECORD, "")  # fmt: skip
     for mode in ("replace", "merge"):
         row = find_row(rows, 10, 500, mode, 10)
