@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import boto3
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -11,7 +14,7 @@ from tagger.adapters.api_key import ApiKeyProvider
 from tagger.adapters.lease_store import LeaseStore
 from tagger.adapters.openai_api import CompletionsApi, create_http_client
 from tagger.adapters.publisher import EventPublisher
-from tagger.adapters.request_store import LeasedRequestStore
+from tagger.adapters.requeue import SqsRequeue
 from tagger.adapters.visibility import VisibilityBackoff
 from tagger.config import Settings
 from tagger.logic.batch import OrderedConcurrentBatchProcessor
@@ -23,6 +26,8 @@ from tagger.logic.service import TaggerService
 from tagger.logic.tagging import Tagger
 from tagger.logic.timing import RateLimitGate
 from tagger.logic.unit_of_work import UnitOfWork, mark_replayed
+
+T = TypeVar("T")
 
 
 def create_service(settings: Settings, session: boto3.session.Session | None = None) -> TaggerService:
@@ -57,11 +62,22 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         on_call=recorder.put_events_call,
     )
     dynamodb = session.client("dynamodb", config=boto_config)
-    store_type = LeasedRequestStore if settings.completion_leases else DynamoDBPersistenceLayer
-    persistence = store_type(table_name=settings.idempotency_table_name, boto3_client=dynamodb)
+    # Calls made after an API write must fit in the invocation's rest (logic/leased.py, POST_WRITE_CALL_SECONDS).
+    bounded_dynamodb = session.client(
+        "dynamodb",
+        config=boto_config.merge(
+            Config(connect_timeout=0.5, read_timeout=1.0, retries={"mode": "standard", "max_attempts": 2})
+        ),
+    )
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name, boto3_client=dynamodb)
     leases = (
         CompletionLeases(
-            LeaseStore(dynamodb, settings.idempotency_table_name, settings.idempotency_expiry_seconds),
+            LeaseStore(
+                dynamodb,
+                settings.idempotency_table_name,
+                settings.idempotency_expiry_seconds,
+                bounded_client=bounded_dynamodb,
+            ),
             # A write sent just before the invocation ended may still land for about one read timeout.
             margin_seconds=settings.openai_timeout_seconds,
         )
@@ -74,17 +90,37 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         raise_on_no_idempotency_key=True,
         response_hook=mark_replayed,
     )
-    unit = UnitOfWork(Tagger(api), publisher, persistence, idempotency_config)
-    processor = RecordProcessor(unit, publisher, gate, LeasedApply(leases, unit) if leases else None)
+    tagger = Tagger(api)
+    unit = UnitOfWork(tagger, publisher, persistence, idempotency_config)
+    sqs_factory = _lazy(lambda: session.client("sqs", config=boto_config))
+    processor = RecordProcessor(
+        unit,
+        publisher,
+        gate,
+        LeasedApply(leases, tagger, publisher) if leases else None,
+        SqsRequeue(sqs_factory),
+    )
     return TaggerService(
         settings,
         processor,
         OrderedConcurrentBatchProcessor(settings.max_concurrency, publisher.participant),
         idempotency_config,
         VisibilityBackoff(
-            lambda: session.client("sqs", config=boto_config),
+            sqs_factory,
             settings.retry_backoff_base_seconds,
             settings.retry_backoff_max_seconds,
         ),
         recorder,
     )
+
+
+def _lazy(make: Callable[[], T]) -> Callable[[], T]:
+    """One client, made on first use and shared (most invocations never need it)."""
+    made: list[T] = []
+
+    def get() -> T:
+        if not made:
+            made.append(make())
+        return made[0]
+
+    return get

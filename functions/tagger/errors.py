@@ -101,6 +101,7 @@ class PutBack(Exception):
         status: int | None = None,
         retry_after: float | None = None,
         outcome_unknown: bool = False,
+        requeue_on_last_delivery: bool = False,
     ):
         super().__init__(message)
         self.code: ErrorCode = code
@@ -109,6 +110,9 @@ class PutBack(Exception):
         self.retry_after = retry_after
         # A write was sent and may still be applied: its completion stays leased until it has settled.
         self.outcome_unknown = outcome_unknown
+        # Put back only for contention, or for an event not yet published after an applied write: on the
+        # last delivery the record is re-queued as a copy instead of being dead-lettered.
+        self.requeue_on_last_delivery = requeue_on_last_delivery
 
     @classmethod
     def from_api_error(cls, error: ApiError) -> PutBack:

@@ -6,11 +6,12 @@ adapters, and unit tests hand it small fakes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tagger.logic.completion_record import CompletedRequest, InFlight
 from tagger.logic.key_versions import CompletionHistory
 from tagger.logic.timing import Deadline
 from tagger.models import ResultDetail
@@ -18,11 +19,14 @@ from tagger.models import ResultDetail
 
 @dataclass(frozen=True)
 class LeaseRecord:
-    """A completion's lease we hold, with the history it read."""
+    """A completion's lease we hold, with the record it read: the history, the completed requests and the
+    request in flight (ours, just written, or one left by a holder that never settled it)."""
 
     completion_id: str
     owner: str
     history: CompletionHistory
+    completed: Mapping[str, CompletedRequest] = field(default_factory=dict)
+    in_flight: InFlight | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,24 @@ class PutBackRecord:
     receive_count: int
     is_last_delivery: bool
     retry_after: float | None
+
+
+# Message attributes of a copy the function re-queued on a last delivery (docs/design.md, "Concurrency and
+# ordering"): the copy keeps the original's identity and order, so re-queueing changes neither.
+ORIGINAL_MESSAGE_ID = "CompletionTaggerOriginalMessageId"
+ORIGINAL_SENT_TIMESTAMP = "CompletionTaggerOriginalSentTimestamp"
+
+
+@dataclass(frozen=True)
+class RequeuedCopy:
+    """What a re-queued copy of a record carries: its body and attributes, the original's identity and order."""
+
+    queue_arn: str
+    body: str
+    message_id: str
+    sent_timestamp_ms: int
+    attributes: Mapping[str, Any]
+    delay_seconds: int
 
 
 class CompletionsApi(Protocol):
@@ -55,15 +77,41 @@ class ResultPublisher(Protocol):
 
 
 class LeaseStore(Protocol):
-    """One lease per completion. `acquire` raises `LeaseHeld` when it is taken; every call raises
-    `LeaseStoreUnavailable` when the store does not answer, and `release`/`extend` raise `LeaseLost` when
-    the lease is no longer ours."""
+    """One record per completion: its lease, history, completed requests and the request in flight.
 
-    def acquire(self, completion_id: str, owner: str, hold_ms: int) -> LeaseRecord: ...
+    `acquire` takes the lease and records `intent` as in flight unless an entry is already there (which is
+    then never overwritten), and returns the record, in one round trip; it raises `LeaseHeld` when the lease
+    is taken. `save` writes a settled record and keeps the lease; `release` writes the outcome, clears the
+    entry in flight (unless told to keep one that is still unsettled) and gives the lease up; `extend` keeps
+    it longer. Every call raises `LeaseStoreUnavailable` when the store does not answer;
+    `save`/`release`/`extend` raise `LeaseLost` when the lease is no longer ours."""
 
-    def release(self, lease: LeaseRecord, history: CompletionHistory) -> None: ...
+    def acquire(self, completion_id: str, owner: str, hold_ms: int, intent: InFlight | None = None) -> LeaseRecord: ...
+
+    def save(
+        self,
+        lease: LeaseRecord,
+        history: CompletionHistory,
+        completed: Mapping[str, CompletedRequest],
+        in_flight: InFlight | None,
+    ) -> None: ...
+
+    def release(
+        self,
+        lease: LeaseRecord,
+        history: CompletionHistory,
+        completed: Mapping[str, CompletedRequest] | None = None,
+        keep_in_flight: InFlight | None = None,
+    ) -> None: ...
 
     def extend(self, lease: LeaseRecord, hold_ms: int) -> None: ...
+
+
+class Requeue(Protocol):
+    """Sends a copy of a record to its queue that keeps the original's identity and order (answers whether
+    it was sent)."""
+
+    def send_copy(self, record: RequeuedCopy) -> bool: ...
 
 
 class VisibilityBackoff(Protocol):

@@ -243,20 +243,22 @@ def dynamodb_operations(session: boto3.session.Session) -> Counter[str]:
     return calls
 
 
-def test_under_the_lease_a_request_is_looked_up_instead_of_marked_in_progress(harness: Harness, seed: Seeder) -> None:
+def test_a_request_costs_two_dynamodb_requests_and_no_read(harness: Harness, seed: Seeder) -> None:
     session = boto3.session.Session()
     calls = dynamodb_operations(session)
     service = harness.service(session=session)
     request = verdict(seed(), "approve")
 
     harness.run(service, [request])
-    # take the lease, look the request up, record it completed, release the lease
-    assert calls == Counter({"UpdateItem": 2, "GetItem": 1, "PutItem": 1})
+    # take the lease and record the request in flight (returning the record), then record it completed
+    assert calls == Counter({"UpdateItem": 1, "PutItem": 1})
 
     calls.clear()
-    harness.run(service, [request])  # a duplicate: no API call and no completed record to write
-    assert calls == Counter({"UpdateItem": 1, "GetItem": 1, "PutItem": 1})
+    harness.run(service, [request])  # a duplicate: no API call, the same two requests
+    assert calls == Counter({"UpdateItem": 1, "PutItem": 1})
     assert len(harness.events(1, wait_seconds=1.0)) == 1
+    ids = [item["id"]["S"] for item in boto3.client("dynamodb").scan(TableName=harness.stack.table_name)["Items"]]
+    assert ids == [f"completion-tagger-completion#{request['completion_id']}"]  # no separate idempotency record
 
 
 def test_an_in_progress_marker_left_by_a_crashed_invocation_does_not_block_the_request(

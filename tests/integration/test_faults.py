@@ -158,9 +158,9 @@ def test_dynamodb_throttling_puts_back_and_never_writes_without_a_record(
             "ResponseMetadata": {"HTTPStatusCode": 400},
         }
 
-    # Without leases Powertools marks the request in progress (PutItem); with them it looks it up (GetItem).
-    session.events.register("before-call.dynamodb.PutItem", throttle)
-    session.events.register("before-call.dynamodb.GetItem", throttle)
+    # Without leases Powertools marks the request in progress (PutItem); with them taking the lease records
+    # the request in flight (UpdateItem).
+    session.events.register("before-call.dynamodb.UpdateItem" if leases else "before-call.dynamodb.PutItem", throttle)
     response, [record] = harness.run(harness.service(session=session, completion_leases=leases), [replace(seed())])
     assert failures(response) == {record["messageId"]}
     assert throttled  # the idempotency record could not be written or read...

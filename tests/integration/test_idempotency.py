@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -10,6 +11,7 @@ import boto3
 import pytest
 
 from local_stack.lambda_context import LocalLambdaContext
+from tagger.models import TagRequest
 from tests.integration.conftest import Harness, Seeder, failures
 
 pytestmark = pytest.mark.integration
@@ -87,16 +89,32 @@ def test_idempotency_records_use_the_documented_table_shape(harness: Harness, se
     items = {
         item["id"]["S"]: item for item in boto3.client("dynamodb").scan(TableName=harness.stack.table_name)["Items"]
     }
-    [request_key] = [key for key in items if key.startswith("completion-tagger#")]
-    item = items.pop(request_key)
-    assert item["status"]["S"] == "COMPLETED"
-    assert 3500 < int(item["expiration"]["N"]) - time.time() <= 3600
-    # The completion's own record: released (no holder), its history kept as long as the requests it orders.
+    # With leases the completed requests live in the completion's own record, keyed by request hash: released
+    # (no holder, nothing in flight), kept as long as the requests it orders.
     completion_record = items.pop(f"completion-tagger-completion#{completion}")
-    assert "lease_owner" not in completion_record
+    assert "lease_owner" not in completion_record and "in_flight" not in completion_record
     assert "a" in completion_record["history"]["S"]
+    request_hash = TagRequest.model_validate({"completion_id": completion, "metadata": {"a": "1"}}).request_hash()
+    completed = json.loads(completion_record["completed"]["S"])
+    assert list(completed) == [request_hash]
+    assert completed[request_hash]["outcome"] == "tagged" and completed[request_hash]["published"] is True
     assert 3500 < int(completion_record["expiration"]["N"]) - time.time() <= 3600
     assert items == {}
+
+
+def test_without_leases_idempotency_records_are_powertools_own(harness: Harness, seed: Seeder) -> None:
+    completion = seed()
+    harness.run(
+        harness.service(idempotency_expiry_seconds=3600, completion_leases=False),
+        [{"completion_id": completion, "metadata": {"a": "1"}}],
+    )
+    items = {
+        item["id"]["S"]: item for item in boto3.client("dynamodb").scan(TableName=harness.stack.table_name)["Items"]
+    }
+    [request_key] = list(items)
+    assert request_key.startswith("completion-tagger#")
+    assert items[request_key]["status"]["S"] == "COMPLETED"
+    assert 3500 < int(items[request_key]["expiration"]["N"]) - time.time() <= 3600
 
 
 def test_permanent_failure_is_remembered_as_completed(harness: Harness) -> None:

@@ -7,7 +7,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,9 +22,11 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS, DataRecord
 
 from local_stack.lambda_context import LocalLambdaContext
+from tagger.adapters.requeue import copy_attributes
 from tagger.config import Settings
 from tagger.errors import ApiError, LeaseHeld, LeaseLost, LeaseStoreUnavailable
 from tagger.logic.batch import OrderedConcurrentBatchProcessor
+from tagger.logic.completion_record import CompletedRequest, InFlight
 from tagger.logic.key_versions import CompletionHistory
 from tagger.logic.leased import LeasedApply
 from tagger.logic.leases import CompletionLeases
@@ -35,7 +37,7 @@ from tagger.logic.tagging import Tagger
 from tagger.logic.timing import Deadline, RateLimitGate
 from tagger.logic.unit_of_work import UnitOfWork, mark_replayed
 from tagger.models import ResultDetail
-from tagger.ports import LeaseRecord, PutBackRecord
+from tagger.ports import LeaseRecord, PutBackRecord, RequeuedCopy
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:tag-requests"
 
@@ -181,11 +183,14 @@ class StoredLease:
     owner: str | None
     until_ms: int
     history: CompletionHistory = field(default_factory=CompletionHistory)
+    completed: Mapping[str, CompletedRequest] = field(default_factory=dict)
+    in_flight: InFlight | None = None
 
 
 class FakeLeaseStore:
-    """One lease per completion in a dict, on a fake clock. `unavailable` makes every call fail; `held_by`
-    makes a completion look leased by someone else for ever."""
+    """One record per completion in a dict. `unavailable` makes every call fail; `held_by` makes a completion
+    look leased by someone else for ever; `expire` ends a lease as if its holder's time had run out.
+    `calls` counts the calls made, by name."""
 
     def __init__(self) -> None:
         self.leases: dict[str, StoredLease] = {}
@@ -193,36 +198,68 @@ class FakeLeaseStore:
         self.held_by: dict[str, str] = {}
         self.extended: list[tuple[str, int]] = []
         self.released: list[str] = []
+        self.calls: list[str] = []
         self.lock = threading.Lock()
 
-    def _check(self) -> None:
+    def _check(self, call: str) -> None:
+        self.calls.append(call)
         if self.unavailable:
             raise LeaseStoreUnavailable("could not take the completion's lease (ThrottlingException)")
 
-    def acquire(self, completion_id: str, owner: str, hold_ms: int) -> LeaseRecord:
+    def _held(self, lease: LeaseRecord) -> StoredLease:
+        stored = self.leases[lease.completion_id]
+        if stored.owner != lease.owner:
+            raise LeaseLost(f"the lease on {lease.completion_id} is no longer held by {lease.owner}")
+        return stored
+
+    def acquire(self, completion_id: str, owner: str, hold_ms: int, intent: InFlight | None = None) -> LeaseRecord:
         with self.lock:
-            self._check()
+            self._check("acquire")
             if completion_id in self.held_by:
                 raise LeaseHeld(self.held_by[completion_id], until_ms=2**40)
             stored = self.leases.setdefault(completion_id, StoredLease(None, 0))
             if stored.owner is not None:
                 raise LeaseHeld(stored.owner, stored.until_ms)
             stored.owner, stored.until_ms = owner, hold_ms
-            return LeaseRecord(completion_id, owner, stored.history)
+            if stored.in_flight is None:
+                stored.in_flight = intent
+            return LeaseRecord(completion_id, owner, stored.history, dict(stored.completed), stored.in_flight)
 
-    def release(self, lease: LeaseRecord, history: CompletionHistory) -> None:
+    def save(
+        self,
+        lease: LeaseRecord,
+        history: CompletionHistory,
+        completed: Mapping[str, CompletedRequest],
+        in_flight: InFlight | None,
+    ) -> None:
         with self.lock:
-            self._check()
-            stored = self.leases[lease.completion_id]
-            if stored.owner != lease.owner:
-                raise LeaseLost(f"the lease on {lease.completion_id} is no longer held by {lease.owner}")
-            stored.owner, stored.history = None, history
+            self._check("save")
+            stored = self._held(lease)
+            stored.history, stored.completed, stored.in_flight = history, dict(completed), in_flight
+
+    def release(
+        self,
+        lease: LeaseRecord,
+        history: CompletionHistory,
+        completed: Mapping[str, CompletedRequest] | None = None,
+        keep_in_flight: InFlight | None = None,
+    ) -> None:
+        with self.lock:
+            self._check("release")
+            stored = self._held(lease)
+            stored.owner, stored.history, stored.in_flight = None, history, keep_in_flight
+            stored.completed = dict(lease.completed if completed is None else completed)
             self.released.append(lease.completion_id)
 
     def extend(self, lease: LeaseRecord, hold_ms: int) -> None:
         with self.lock:
-            self._check()
+            self._check("extend")
             self.extended.append((lease.completion_id, hold_ms))
+
+    def expire(self, completion_id: str) -> None:
+        """The holder's lease runs out (it crashed, or never released)."""
+        with self.lock:
+            self.leases[completion_id].owner = None
 
     def holder(self, completion_id: str) -> str | None:
         stored = self.leases.get(completion_id)
@@ -230,6 +267,32 @@ class FakeLeaseStore:
 
     def history(self, completion_id: str) -> CompletionHistory:
         return self.leases[completion_id].history
+
+
+class FakeRequeue:
+    """Keeps the copies a last delivery re-queues; refuses them while `accepting` is False."""
+
+    def __init__(self) -> None:
+        self.copies: list[RequeuedCopy] = []
+        self.accepting = True
+
+    def send_copy(self, record: RequeuedCopy) -> bool:
+        if self.accepting:
+            self.copies.append(record)
+        return self.accepting
+
+    def as_records(self, receive_count: int = 1) -> list[dict[str, Any]]:
+        """The copies as SQS would deliver them: new message ids, the original's identity and order."""
+        records = []
+        for copy in self.copies:
+            record = sqs_record(copy.body, receive_count=receive_count)
+            record["messageAttributes"] = {
+                name: {"dataType": value["DataType"], "stringValue": value["StringValue"]}
+                for name, value in copy_attributes(copy).items()
+            }
+            records.append(record)
+        self.copies = []
+        return records
 
 
 class RecordingVisibility:
@@ -276,6 +339,7 @@ class Rig:
     gate: RateLimitGate = field(default_factory=RateLimitGate)
     recorder: OutcomeRecorder = field(default_factory=OutcomeRecorder)
     lease_sleeps: list[float] = field(default_factory=list)
+    requeue: FakeRequeue = field(default_factory=FakeRequeue)
 
     def __post_init__(self) -> None:
         settings = Settings(
@@ -297,8 +361,15 @@ class Rig:
             if self.leases
             else None
         )
-        unit = UnitOfWork(Tagger(self.api), self.publisher, self.persistence, config)
-        processor = RecordProcessor(unit, self.publisher, self.gate, LeasedApply(leases, unit) if leases else None)
+        tagger = Tagger(self.api)
+        unit = UnitOfWork(tagger, self.publisher, self.persistence, config)
+        processor = RecordProcessor(
+            unit,
+            self.publisher,
+            self.gate,
+            LeasedApply(leases, tagger, self.publisher) if leases else None,
+            self.requeue,
+        )
         self.service = TaggerService(
             settings,
             processor,

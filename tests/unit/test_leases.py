@@ -30,7 +30,7 @@ class ScriptedStore:
         self.script = script
         self.holds_ms: list[int] = []
 
-    def acquire(self, completion_id: str, owner: str, hold_ms: int) -> LeaseRecord:
+    def acquire(self, completion_id: str, owner: str, hold_ms: int, intent: object = None) -> LeaseRecord:
         self.holds_ms.append(hold_ms)
         outcome = self.script.pop(0)
         if outcome is not None:

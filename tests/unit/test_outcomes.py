@@ -142,6 +142,9 @@ def test_metrics_name_every_tally_with_its_unit(metrics: Metrics, capsys: pytest
     outcomes.lease_wait_ms.append(250.0)
     outcomes.lease_contention = 1
     outcomes.superseded_keys = 4
+    outcomes.count_settled()
+    outcomes.count_requeued()
+    outcomes.count_requeued()
 
     emit_metrics(metrics, outcomes)
     values, units = emitted(metrics, capsys.readouterr().out)
@@ -161,6 +164,8 @@ def test_metrics_name_every_tally_with_its_unit(metrics: Metrics, capsys: pytest
         "LeaseWaitTime": [250.0],
         "LeaseContention": [1],
         "SupersededKeys": [4],
+        "UnsettledWritesSettled": [1],
+        "RequeuedCopies": [2],
     }
     assert {name for name, unit in units.items() if unit == "Milliseconds"} == {"ApiLatency", "LeaseWaitTime"}
     assert {name for name, unit in units.items() if unit != "Milliseconds"} == set(values) - {
@@ -185,6 +190,8 @@ def test_an_idle_invocation_still_reports_zero_counts(metrics: Metrics, capsys: 
             "LeaseWaits",
             "LeaseContention",
             "SupersededKeys",
+            "UnsettledWritesSettled",
+            "RequeuedCopies",
         )
     }
 

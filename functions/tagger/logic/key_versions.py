@@ -1,10 +1,10 @@
 """The newest intent wins, key by key: which keys a request may still change, and what it leaves behind.
 
-Every request carries an *order token* built from its SQS `SentTimestamp` (ties broken by message id), so
-requests compare the same way in every container. A completion's history remembers, per key, the token of
-the last request that set or removed it, and the token of the last `replace` (the *floor*): a `replace`
-names every key, so any key without an entry of its own was last named by that replace (or, with no
-replace yet, by nobody: keys set outside the product count as older than any request).
+Every request carries an *order token* built from its `issued_at`, else its SQS `SentTimestamp` (ties broken
+by message id), so requests compare the same way in every container. A completion's history remembers, per
+key, the token of the last request that set or removed it, and the token of the last `replace` (the
+*floor*): a `replace` names every key, so any key without an entry of its own was last named by that replace
+(or, with no replace yet, by nobody: keys set outside the product count as older than any request).
 
 A request changes a key only when its token is at least the key's version; equal only for the same
 message, which makes a redelivered request re-apply exactly what it applied before. This module is pure:
@@ -27,9 +27,16 @@ MAX_TRACKED_KEYS = 128
 NEVER = ""  # the version of a key no request has named: older than every token
 
 
-def order_token(sent_timestamp_ms: int, message_id: str) -> str:
-    """A string that sorts requests by SentTimestamp, then message id (same-millisecond sends)."""
-    return f"{sent_timestamp_ms:015d}/{message_id}"
+def order_token(instant_micros: int, message_id: str) -> str:
+    """A string that sorts requests by their order instant (microseconds since the epoch), then message id.
+
+    The instant is zero-padded to 18 digits, then "/" and the message id. Tokens stored before requests were
+    ordered by `issued_at` hold SentTimestamp *milliseconds* padded to 15 digits: their first 15 characters
+    are the same as a new token's for the same instant, and "/" sorts before every digit, so old and new
+    tokens still compare as the instants they stand for (an old token before any new one of the same
+    millisecond).
+    """
+    return f"{instant_micros:018d}/{message_id}"
 
 
 @dataclass(frozen=True)

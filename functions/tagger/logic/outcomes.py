@@ -24,6 +24,8 @@ class InvocationOutcomes:
     lease_wait_ms: list[float] = field(default_factory=list)  # one entry per record that had to wait
     lease_contention: int = 0  # records put back because their completion's lease stayed busy
     superseded_keys: int = 0
+    unsettled_settled: int = 0  # entries in flight left by a holder that never settled them, settled now
+    requeued_copies: int = 0  # last deliveries re-queued as copies instead of being dead-lettered
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count_tagged(self) -> None:
@@ -59,6 +61,14 @@ class InvocationOutcomes:
     def count_lease_contention(self) -> None:
         with self._lock:
             self.lease_contention += 1
+
+    def count_settled(self) -> None:
+        with self._lock:
+            self.unsettled_settled += 1
+
+    def count_requeued(self) -> None:
+        with self._lock:
+            self.requeued_copies += 1
 
     def count_superseded(self, keys: int) -> None:
         with self._lock:

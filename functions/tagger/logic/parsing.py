@@ -9,9 +9,12 @@ import pydantic_core
 from pydantic import ValidationError
 
 from tagger.errors import InvalidTagRequest
-from tagger.models import MAX_REQUEST_ID_LENGTH, EventBridgeEnvelope, TagRequest
+from tagger.models import MAX_REQUEST_ID_LENGTH, EventBridgeEnvelope, TagRequest, format_issued_at
 
 MAX_REPORTED_ERRORS = 5
+# An `issued_at` may be at most this far after the message was sent: a producer's clock running ahead must
+# not let its requests win over every later one (README, "Tag requests").
+MAX_ISSUED_AT_LEAD_MICROS = 5 * 60 * 1_000_000
 MAX_ECHOED_ID_LENGTH = MAX_REQUEST_ID_LENGTH
 ENVELOPE_FIELDS = ("detail-type", "source", "detail")
 ALLOWED_FIELDS = ", ".join(sorted(TagRequest.model_fields))
@@ -25,11 +28,12 @@ class ReadBody:
     ordering_key: str
 
 
-def read_body(body: str, message_id: str) -> ReadBody:
+def read_body(body: str, message_id: str, sent_timestamp_ms: int | None = None) -> ReadBody:
     """Read a body once, for both the chain it joins and the request it carries (never raises).
 
     The ordering key is the completion a message is about, so records of one completion are applied in
     order; a body that names no completion gets its own key (the message id), since it touches none.
+    With the message's `sent_timestamp_ms`, an `issued_at` too far after it is a validation error.
     """
     try:
         document = _load_json(body)
@@ -37,9 +41,24 @@ def read_body(body: str, message_id: str) -> ReadBody:
         return ReadBody(invalid, f"message:{message_id}")
     key = _ordering_key(document, message_id)
     try:
-        return ReadBody(_tag_request(document), key)
+        request = _tag_request(document)
+        if sent_timestamp_ms is not None:
+            check_issued_at_lead(request, sent_timestamp_ms)
+        return ReadBody(request, key)
     except InvalidTagRequest as invalid:
         return ReadBody(invalid, key)
+
+
+def check_issued_at_lead(request: TagRequest, sent_timestamp_ms: int) -> None:
+    """Raise InvalidTagRequest when `issued_at` is more than 5 minutes after the message was sent."""
+    issued = request.issued_at_micros()
+    if issued is not None and issued > sent_timestamp_ms * 1000 + MAX_ISSUED_AT_LEAD_MICROS:
+        raise InvalidTagRequest(
+            f"issued_at: {request.issued_at} is more than 5 minutes after the message was sent "
+            f"({format_issued_at(sent_timestamp_ms * 1000)}); check the producer's clock",
+            request.completion_id,
+            request.request_id,
+        )
 
 
 def parse_tag_request(body: str) -> TagRequest:

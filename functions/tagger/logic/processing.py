@@ -14,9 +14,11 @@ from tagger.logic.outcomes import InvocationOutcomes
 from tagger.logic.records import ParsedRecord
 from tagger.logic.timing import Deadline, RateLimitGate
 from tagger.logic.unit_of_work import UnitOfWork, publish_or_put_back
-from tagger.models import TagFailedDetail, TaggedDetail, TagRequest
-from tagger.ports import PutBackRecord, ResultPublisher
+from tagger.models import ResultDetail, TagFailedDetail, TaggedDetail, TagRequest
+from tagger.ports import PutBackRecord, Requeue, RequeuedCopy, ResultPublisher
 from tagger.telemetry import logger
+
+MAX_COPY_DELAY_SECONDS = 900  # SQS' longest DelaySeconds
 
 
 @dataclass(frozen=True)
@@ -38,26 +40,35 @@ class RecordProcessor:
         publisher: ResultPublisher,
         gate: RateLimitGate,
         leased: LeasedApply | None = None,
+        requeue: Requeue | None = None,
     ):
         self._unit = unit
         self._publisher = publisher
         self._gate = gate
         self._leased = leased
+        self._requeue = requeue
 
     def handle(self, record: ParsedRecord, invocation: Invocation) -> None:
         receive_count = int(record.attributes.approximate_receive_count or 1)
         is_last = receive_count >= invocation.max_receive_count
         logger.thread_safe_clear_keys()
-        logger.thread_safe_append_keys(message_id=record.message_id, receive_count=receive_count)
+        logger.thread_safe_append_keys(message_id=record.identity, receive_count=receive_count)
         try:
             invocation.hold_back.check(record.ordering_key)
             self._check_may_start(invocation.deadline)
             request = self._accept(record, invocation)
             if request is not None:
-                self._apply(record, request, invocation, redelivered=receive_count > 1, is_last=is_last)
+                self._apply(record, request, invocation, redelivered=receive_count > 1)
         except Exception as error:
             put_back = error if isinstance(error, PutBack) else _as_put_back(error)
             invocation.hold_back.put_back(record.ordering_key, put_back)
+            if is_last and put_back.requeue_on_last_delivery and self._send_copy(record, put_back):
+                invocation.outcomes.count_requeued()
+                logger.warning(
+                    "last delivery of a record that only has to wait: re-queued as a copy that keeps its identity",
+                    extra={"code": put_back.code, "reason": put_back.message},
+                )
+                return
             if is_last:
                 # Last delivery: the queue moves the message to the dead-letter queue next; say so first.
                 self._publish_final_failure(record, put_back)
@@ -93,7 +104,7 @@ class RecordProcessor:
             detail = TagFailedDetail(
                 completion_id=request.completion_id,
                 request_id=request.request_id,
-                message_id=record.message_id,
+                message_id=record.identity,
                 error={"code": "validation_error", "message": request.message, "retryable": False},
             )
             logger.info("invalid tag request", extra={"error_message": request.message})
@@ -103,18 +114,15 @@ class RecordProcessor:
         logger.thread_safe_append_keys(completion_id=request.completion_id, request_id=request.request_id)
         return request
 
-    def _apply(
-        self, record: ParsedRecord, request: TagRequest, invocation: Invocation, *, redelivered: bool, is_last: bool
-    ) -> None:
+    def _apply(self, record: ParsedRecord, request: TagRequest, invocation: Invocation, *, redelivered: bool) -> None:
+        detail: ResultDetail | None
         if self._leased is None:
-            stored = self._unit.run(
-                request, record.message_id, invocation.deadline, redelivered=redelivered, ordering=None
-            )
+            stored = self._unit.run(request, record.identity, invocation.deadline, redelivered=redelivered)
+            detail = self._unit.conclude(request, stored)
         else:
-            stored = self._leased.run(
-                record, request, invocation.deadline, invocation.outcomes, redelivered=redelivered, is_last=is_last
+            detail = self._leased.run(
+                record, request, invocation.deadline, invocation.outcomes, redelivered=redelivered
             )
-        detail = self._unit.conclude(request, stored)
         if detail is None:
             invocation.outcomes.count_duplicate()
         elif isinstance(detail, TaggedDetail):
@@ -127,11 +135,26 @@ class RecordProcessor:
         detail = TagFailedDetail(
             completion_id=completion_id,
             request_id=request_id,
-            message_id=record.message_id,
+            message_id=record.identity,
             error=put_back.info(),
         )
         if not self._publisher.publish(detail):
             logger.error("last delivery: the failure event could not be published; the message is dead-lettered")
+
+    def _send_copy(self, record: ParsedRecord, put_back: PutBack) -> bool:
+        """Re-queue a copy that keeps the record's identity and order; False if there is none to send with."""
+        if self._requeue is None:
+            return False
+        return self._requeue.send_copy(
+            RequeuedCopy(
+                queue_arn=record.event_source_arn,
+                body=record.body,
+                message_id=record.identity,
+                sent_timestamp_ms=record.sent_timestamp_ms,
+                attributes=record.raw_event.get("messageAttributes") or {},
+                delay_seconds=int(min(put_back.retry_after or 0, MAX_COPY_DELAY_SECONDS)),
+            )
+        )
 
 
 def _as_put_back(error: Exception) -> PutBack:

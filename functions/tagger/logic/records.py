@@ -1,18 +1,23 @@
-"""The SQS record as the function handles it: Powertools' `SQSRecord`, with its body read once."""
+"""The SQS record as the function handles it: Powertools' `SQSRecord`, with its body read once, its identity
+and its order."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from tagger.errors import InvalidTagRequest
+from tagger.logic.key_versions import order_token
 from tagger.logic.parsing import read_body
 from tagger.models import TagRequest
+from tagger.ports import ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP
 
 
 class ParsedRecord(SQSRecord):
-    """A record whose body has been read: its tag request (or why it is not one) and its chain.
+    """A record whose body has been read: its tag request (or why it is not one), its chain, its identity
+    and its order token.
 
     The batch processor builds one per record, orders the batch by `ordering_key`, and hands the same
     object to the record handler, so no body is read twice.
@@ -21,10 +26,38 @@ class ParsedRecord(SQSRecord):
     def __init__(self, data: dict[str, Any], position: int):
         super().__init__(data)
         # A hand-made record may lack a message id; its position in the batch then names its chain.
-        read = read_body(str(data.get("body", "")), str(data.get("messageId", position)))
+        own_id = str(data.get("messageId", position))
+        attributes = data.get("messageAttributes") or {}
+        # The message id events and idempotency decisions use: the original's for a re-queued copy.
+        self.identity = _string_attribute(attributes, ORIGINAL_MESSAGE_ID) or own_id
+        self.sent_timestamp_ms = _sent_timestamp_ms(data, attributes)
+        read = read_body(str(data.get("body", "")), own_id, self.sent_timestamp_ms)
         self.request: TagRequest | InvalidTagRequest = read.request
         self.ordering_key = read.ordering_key
+
+    @property
+    def order_token(self) -> str:
+        """The request's order: its `issued_at` where it has one, else its SentTimestamp; ties by identity."""
+        issued = self.request.issued_at_micros() if isinstance(self.request, TagRequest) else None
+        return order_token(issued if issued is not None else self.sent_timestamp_ms * 1000, self.identity)
 
     def correlation_ids(self) -> tuple[str | None, str | None]:
         """Completion and request ids for a failure event: the request's, or those an invalid body carried."""
         return self.request.completion_id, self.request.request_id
+
+
+def _string_attribute(attributes: dict[str, Any], name: str) -> str | None:
+    attribute = attributes.get(name)
+    value = attribute.get("stringValue") if isinstance(attribute, dict) else None
+    return str(value) if value else None
+
+
+def _sent_timestamp_ms(data: dict[str, Any], attributes: dict[str, Any]) -> int:
+    """The original's SentTimestamp for a copy; else SQS's. A record without one (hand-made) counts as sent now."""
+    for value in (
+        _string_attribute(attributes, ORIGINAL_SENT_TIMESTAMP),
+        (data.get("attributes") or {}).get("SentTimestamp"),
+    ):
+        if value and str(value).isdigit():
+            return int(value)
+    return int(time.time() * 1000)

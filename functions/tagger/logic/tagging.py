@@ -64,6 +64,10 @@ class Tagger:
             return Applied(current, superseded)
         return Applied(self._write(request.completion_id, target, deadline), superseded)
 
+    def read(self, completion_id: str, deadline: Deadline) -> dict[str, str]:
+        """The completion's current metadata (to settle what an earlier holder's write did)."""
+        return _metadata_of(self._api.retrieve(completion_id, deadline))
+
     @staticmethod
     def _unordered_target(request: TagRequest, current: dict[str, str]) -> dict[str, str]:
         if request.mode == "replace":

@@ -1,4 +1,6 @@
-"""The idempotent unit of work: one request's API update *and* the publishing of its result event.
+"""The idempotent unit of work without per-completion leases (`COMPLETION_LEASES=false`): one request's API
+update *and* the publishing of its result event, through Powertools' idempotency utility. (With leases, the
+completed requests live in the per-completion record instead: `leased.py`.)
 
 Its stored result says whether the event went out: a redelivery of a request whose update succeeded but
 whose event was not published publishes it then, with no second API write; a true duplicate does nothing
@@ -18,8 +20,7 @@ from aws_lambda_powertools.utilities.idempotency.idempotency import idempotent_f
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from tagger.errors import ApiError, ApiKeyUnavailable, PutBack
-from tagger.logic.key_versions import CompletionHistory
-from tagger.logic.tagging import Ordering, Tagger
+from tagger.logic.tagging import Tagger
 from tagger.logic.timing import Deadline
 from tagger.models import ResultDetail, TagFailedDetail, TaggedDetail, TagRequest, detail_from_dict
 from tagger.ports import ResultPublisher
@@ -60,14 +61,9 @@ class UnitOfWork:
             key_prefix=IDEMPOTENCY_KEY_PREFIX,
         )(self._apply_and_publish)
 
-    def run(
-        self, request: TagRequest, message_id: str, deadline: Deadline, *, redelivered: bool, ordering: Ordering | None
-    ) -> dict[str, Any]:
+    def run(self, request: TagRequest, message_id: str, deadline: Deadline, *, redelivered: bool) -> dict[str, Any]:
         """The stored result of the unit: run now, or replayed from an earlier delivery.
 
-        With leases (an `ordering`), a replayed result is a duplicate only when it is this very message again,
-        or when nothing has been completed on the completion since (and it left no key to a newer request);
-        otherwise the same content arrived as a new intent (approve → reject → approve) and is applied again.
         Raises PutBack when a later delivery can help.
         """
         arguments: dict[str, Any] = {
@@ -75,14 +71,9 @@ class UnitOfWork:
             "message_id": message_id,
             "deadline": deadline,
             "redelivered": redelivered,
-            "ordering": ordering,
         }
         try:
             stored: dict[str, Any] = self._apply_once(idempotency_key=request.idempotency_payload(), **arguments)
-            if stored.get(REPLAYED) and ordering is not None and is_new_intent(stored, message_id, ordering.history):
-                logger.info("same content as an earlier request, but the completion changed since: applying again")
-                stored = self._apply_and_publish(request.idempotency_payload(), **arguments)
-                self._remember(request, stored)
         except ApiError as error:
             raise PutBack.from_api_error(error) from None
         except ApiKeyUnavailable as error:
@@ -117,12 +108,11 @@ class UnitOfWork:
         message_id: str,
         deadline: Deadline,
         redelivered: bool,
-        ordering: Ordering | None,
     ) -> dict[str, Any]:
         """The idempotent unit. Retryable API errors propagate, so the idempotency record is released."""
         detail: ResultDetail
         try:
-            applied = self._tagger.apply(request, deadline, redelivered=redelivered, ordering=ordering)
+            applied = self._tagger.apply(request, deadline, redelivered=redelivered)
             detail = TaggedDetail(
                 completion_id=request.completion_id,
                 metadata=applied.metadata,
@@ -156,11 +146,3 @@ class UnitOfWork:
             self._persistence.save_success(data=request.idempotency_payload(), result=result)
         except Exception:
             logger.exception("could not update the result in the idempotency store")
-
-
-def is_new_intent(stored: dict[str, Any], message_id: str, history: CompletionHistory) -> bool:
-    """Whether a completed request's content, arriving again, must be applied again (see `UnitOfWork.run`)."""
-    first_message = stored["detail"].get("message_id")
-    if first_message == message_id:
-        return False
-    return history.last_completed != first_message or bool(stored["detail"].get("superseded"))
