@@ -45,6 +45,7 @@ API_KEY = "sk-local-bench-0123456789"
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 SEEDED = {"team": "bench", "stage": "seeded"}
 WINDOW_ROUNDS = 10  # 10 merges naming 32 keys each: past any key version window of up to 320 keys
+BUSY_ROUNDS = 70  # past any bound on the completed requests a record remembers of up to 70
 TARGET_READS_PER_NEW_REQUEST = 0
 TARGET_REQUESTS_PER_NEW_REQUEST = 2
 TARGET_MERGE_COST_PER_MILLION = 3.75
@@ -57,6 +58,7 @@ class CallUnits:
     write_units: float = 0.0
     read_units: float = 0.0
     largest_item_bytes: int = 0
+    attribute_bytes: dict[str, int] = field(default_factory=dict)  # of the largest item, by attribute
 
 
 @dataclass
@@ -91,7 +93,9 @@ class Measured:
         return MILLION * (writes + self.read_units * DYNAMODB_USD_PER_READ_REQUEST_UNIT)
 
     def summary(self) -> dict[str, Any]:
+        largest = max(self.calls, key=lambda call: call.largest_item_bytes, default=None)
         return {
+            "largest_item_attributes": largest.attribute_bytes if largest else {},
             "operations": [call.operation for call in self.calls],
             "requests": len(self.calls),
             "reads": self.reads,
@@ -110,7 +114,7 @@ class ItemMeter:
         self._probe = boto3.client("dynamodb")  # made before the hook is installed: never measured
         self._table = table_name
         self._lock = threading.Lock()
-        self._pending: dict[int, tuple[str, list[dict[str, Any]], list[int], bool]] = {}
+        self._pending: dict[int, tuple[str, list[dict[str, Any]], list[int], bool, list[Any]]] = {}
         self.measured = Measured()
 
     def take(self) -> Measured:
@@ -135,15 +139,22 @@ class ItemMeter:
 
     def before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         keys, transactional = self._keys(model.name, params)
-        sizes = [self._size(key) for key in keys]
+        items = [self._item(key) for key in keys]
+        sizes = [item_size(item) for item in items]
         with self._lock:
-            self._pending[threading.get_ident()] = (model.name, keys, sizes, transactional)
+            self._pending[threading.get_ident()] = (model.name, keys, sizes, transactional, items)
 
     def after(self, model: Any, **_: Any) -> None:
         with self._lock:
-            operation, keys, before, transactional = self._pending.pop(threading.get_ident())
-        after = [self._size(key) for key in keys]
-        call = CallUnits(operation, largest_item_bytes=max(before + after, default=0))
+            operation, keys, before, transactional, items = self._pending.pop(threading.get_ident())
+        items += [self._item(key) for key in keys]
+        after = [item_size(item) for item in items[len(keys) :]]
+        biggest = max(items, key=item_size, default=None) or {}
+        call = CallUnits(
+            operation,
+            largest_item_bytes=max(before + after, default=0),
+            attribute_bytes={name: item_size({name: value}) for name, value in biggest.items()},
+        )
         if operation in ("GetItem", "TransactGetItems"):
             call.read_units = sum(read_units(size, consistent=True, transactional=transactional) for size in before)
         else:
@@ -166,9 +177,11 @@ class ItemMeter:
             return keys, True
         raise ValueError(f"no unit rule for DynamoDB {operation}: add one to bench.record_units")
 
-    def _size(self, key: dict[str, Any]) -> int:
-        item = self._probe.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
-        return item_size(item)
+    def _item(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self._probe.get_item(TableName=self._table, Key=key, ConsistentRead=True).get(
+            "Item"
+        )
+        return item
 
 
 class Stack:
@@ -216,10 +229,21 @@ def scenarios(stack: Stack, handler: Handler, meter: ItemMeter) -> dict[str, dic
             invoke(handler, redelivered(event))
             results["same message again"] = meter.take().summary()
 
+    for name, rounds in (
+        ("merge, 16 keys, full version window", WINDOW_ROUNDS),
+        ("merge, 16 keys, full window, busy completion", BUSY_ROUNDS),
+    ):
+        results[name] = keyed_merge(stack, handler, meter, rounds)
+    return results
+
+
+def keyed_merge(stack: Stack, handler: Handler, meter: ItemMeter, rounds: int) -> dict[str, Any]:
+    """A merge of two keys on a completion with 16 keys after `rounds` merges that each set 16 new keys and
+    removed the 16 before (so the record tracks as many keys and remembers as many requests as it keeps)."""
     completion = f"chatcmpl-units{uuid.uuid4().hex[:16]}"
     stack.api.seed_completion(completion, {})
     previous: list[str] = []
-    for round_number in range(WINDOW_ROUNDS):
+    for round_number in range(rounds):
         keys = [f"k{round_number:02d}_{index:02d}" for index in range(16)]
         body = {"completion_id": completion, "metadata": dict.fromkeys(keys, "v"), "remove": previous}
         invoke(handler, stack.event(body))
@@ -227,8 +251,7 @@ def scenarios(stack: Stack, handler: Handler, meter: ItemMeter) -> dict[str, dic
     meter.take()
     update = {"completion_id": completion, "metadata": {previous[0]: "changed", previous[1]: "changed"}}
     invoke(handler, stack.event(update))
-    results["merge, 16 keys, full version window"] = meter.take().summary()
-    return results
+    return meter.take().summary()
 
 
 def ours(stack: Stack, leases: bool) -> Handler:
@@ -341,6 +364,10 @@ def render(results: dict[str, Any]) -> str:
             size = f"{found['largest_item_bytes']} B · ${found['dynamodb_usd_per_million']:.3f}"
             cells.append(f"{requests} · {units} · {size}")
         lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
+    for scenario in scenario_names[-2:]:
+        parts = results["ours"][scenario]["largest_item_attributes"]
+        biggest = ", ".join(f"`{name}` {size:,} B" for name, size in sorted(parts.items(), key=lambda p: -p[1]))
+        lines += ["", f"Ours, {scenario}: the largest item by attribute: {biggest}."]
     new_merge = results["ours"]["new merge"]
     lines += [
         "",
