@@ -27,6 +27,7 @@ from local_stack.provision import EVENT_SOURCE, StackNames, StackResources, Stac
 from tagger.composition import create_service
 from tagger.config import Settings
 from tagger.logic.service import TaggerService
+from tagger.ports import ORIGINAL_MESSAGE_ID
 from tagger.telemetry import logger
 
 API_KEY = "sk-local-test-key-0123456789"
@@ -282,3 +283,20 @@ def seed_sample_completions(api: LocalOpenAIServer) -> None:
     """The completions the events/ samples tag (events/local-openai-seed.json)."""
     for completion in json.loads((EVENTS / "local-openai-seed.json").read_text())["completions"]:
         api.seed_completion(completion["id"], completion["metadata"])
+
+
+def dead_lettered_identities(sqs: Any, queue_url: str) -> set[str]:
+    """The dead-lettered requests, by identity: a copy the function re-queued carries its original's message id
+    (README, "What happens to each message"), as an attribute; anything else is its own message."""
+    identities: set[str] = set()
+    handles: list[str] = []
+    while messages := sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30, MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        for message in messages:
+            original = (message.get("MessageAttributes") or {}).get(ORIGINAL_MESSAGE_ID, {}).get("StringValue")
+            identities.add(original or message["MessageId"])
+            handles.append(message["ReceiptHandle"])
+    for handle in handles:  # visible again, for the redrive
+        sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+    return identities

@@ -19,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from local_openai.server import LocalOpenAIServer
@@ -34,7 +35,14 @@ from tests.integration.aws_faults import (
     read_journal,
     write_plan,
 )
-from tests.integration.conftest import Harness, Seeder, StackMaker, fleet_spec, send_bodies
+from tests.integration.conftest import (
+    Harness,
+    Seeder,
+    StackMaker,
+    dead_lettered_identities,
+    fleet_spec,
+    send_bodies,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +135,7 @@ def assert_every_message_ends_once(fleet: ContainerFleet, sweep: Sweep) -> dict[
     differing = {m: details for m, details in differing.items() if any(d != details[0] for d in details)}
     assert not differing, f"messages with two different outcomes: {differing}"
 
-    dead = fleet.dead_lettered_ids()
+    dead = dead_lettered_identities(boto3.client("sqs"), sweep.harness.stack.dead_letter_queue_url)
     assert not dead & sweep.applied, "a message whose write was applied went to the dead-letter queue"
     for message_id in dead:
         [failure, *_] = by_message[message_id]

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from click.testing import CliRunner
 
@@ -19,6 +20,7 @@ from completion_tagger.redrive import command as redrive
 from local_openai.server import LocalOpenAIServer
 from local_stack.fleet import ContainerFleet
 from tagger.models import format_issued_at
+from tagger.ports import ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP
 from tests.integration.conftest import Harness, Seeder, StackMaker, fleet_spec, send_bodies
 
 pytestmark = pytest.mark.integration
@@ -147,3 +149,37 @@ def test_an_eventbridge_delivery_of_an_older_request_never_undoes_a_newer_one(
     last = by_message[message_ids[-1]]
     assert last["detail-type"] == "CompletionTagged"
     assert last["detail"]["metadata"] == {"verdict": "reject"}
+
+
+def test_a_redriven_copy_keeps_the_order_of_the_message_it_copies(
+    make_stack: StackMaker, api: LocalOpenAIServer, seed: Seeder, tmp_path: Path
+) -> None:
+    """A record that only had to wait on its last delivery is re-queued as a copy carrying its original's
+    message id and SentTimestamp (README, "What happens to each message"). Should that copy be dead-lettered
+    and redriven, it is still as old as its original: a reject sent after the original stays.
+
+    The copy is put on the dead-letter queue as the function makes it (same body, the two attributes), since
+    running a copy into the dead-letter queue for real takes a lease held past a whole last delivery."""
+    stack = make_stack(visibility_timeout_seconds=2, max_receive_count=2)
+    completion = seed()
+    sqs = boto3.client("sqs")
+    original_sent_ms = int(time.time() * 1000) - 10_000
+    spec = fleet_spec(stack, api, max_receive_count=2, batch_size=1, function_log=tmp_path / "function.log")
+    with ContainerFleet(spec, 1) as fleet:
+        [reject] = send_bodies(stack.queue_url, [verdict(completion, "reject")])  # after the original, before the copy
+        assert fleet.wait_for_deleted([reject], 60)
+        time.sleep(0.01)
+        sqs.send_message(
+            QueueUrl=stack.dead_letter_queue_url,
+            MessageBody=json.dumps(verdict(completion, "approve")),
+            MessageAttributes={
+                ORIGINAL_MESSAGE_ID: {"DataType": "String", "StringValue": "0b7c2f1e-approve-original"},
+                ORIGINAL_SENT_TIMESTAMP: {"DataType": "Number", "StringValue": str(original_sent_ms)},
+            },
+        )
+        queues = ["--dlq-url", stack.dead_letter_queue_url, "--queue-url", stack.queue_url]
+        assert redrive.command_line(["--local", *queues]) == 0
+        assert fleet.wait_until_drained(DRAIN_TIMEOUT_SECONDS)
+        assert fleet.dead_lettered_ids() == set()
+
+    assert api.metadata_of(completion) == {"verdict": "reject"}

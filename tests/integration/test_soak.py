@@ -68,7 +68,7 @@ from tagger.config import Settings
 from tagger.logic.service import TaggerService
 from tagger.models import TagRequest, format_issued_at
 from tests.integration.aws_faults import CrashPoint, fault_environment, write_plan
-from tests.integration.conftest import API_KEY, StackMaker, fleet_spec
+from tests.integration.conftest import API_KEY, StackMaker, dead_lettered_identities, fleet_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
@@ -656,7 +656,7 @@ def test_model_based_soak_producer_clocks_batches_store_faults_and_a_redrive_end
             return not fleet.busy() and messages_on_queue(sqs, stack.queue_url) == 0
 
         assert keep_containers_running(fleet, MODEL_CONTAINERS, faults, drained, MODEL_DRAIN_SECONDS)
-        dead = fleet.dead_lettered_ids()
+        dead = dead_lettered_identities(sqs, stack.dead_letter_queue_url)
         doomed_ids = {m for m, body in requests.items() if body["completion_id"] in doomed}
         # Only requests whose writes always failed (one that changes nothing needs no write, and ends tagged).
         assert dead and dead <= doomed_ids, "the dead-lettered requests are those whose writes always failed"
@@ -669,11 +669,12 @@ def test_model_based_soak_producer_clocks_batches_store_faults_and_a_redrive_end
         newer_ids = send_in_batches(sqs, stack.queue_url, newer, rng)
         requests.update(zip(newer_ids, newer, strict=True))
         assert keep_containers_running(fleet, MODEL_CONTAINERS, faults, drained, MODEL_DRAIN_SECONDS)
+        before_redrive = observer.drain()
         queues = ["--dlq-url", stack.dead_letter_queue_url, "--queue-url", stack.queue_url]
         assert redrive.command_line(["--local", *queues]) == 0
         assert keep_containers_running(fleet, MODEL_CONTAINERS, faults, drained, MODEL_DRAIN_SECONDS)
         assert fleet.dead_lettered_ids() == set()
-        events = observer.drain()
+        after_redrive = observer.drain()
 
     by_completion: dict[str, list[TagRequest]] = {}
     for body in requests.values():
@@ -687,15 +688,18 @@ def test_model_based_soak_producer_clocks_batches_store_faults_and_a_redrive_end
     assert not wrong, f"completions that do not end as their requests in issued_at order: {wrong}"
 
     outcomes: dict[str, set[str]] = {}
-    for event in events:
+    for event in before_redrive:
         outcomes.setdefault(str(event.message_id), set()).add(json.dumps(event.detail, sort_keys=True))
     assert {m: o for m, o in outcomes.items() if len(o) > 1} == {}, "a message with two different outcomes"
-    # Dead-lettered requests ended with a retryable failure; their redriven copies are new messages.
-    for message_id in dead:
+    for message_id in dead:  # the dead-lettered ended with a retryable failure
         assert {json.loads(detail)["error"]["retryable"] for detail in outcomes[message_id]} == {True}
-    redriven = [event for event in events if event.message_id not in requests]
-    assert len({event.message_id for event in redriven}) == len(dead)
-    assert {event.detail_type for event in redriven} == {TAGGED}
+    # The redrive gave each a new life: tagged, as a new message (or, for a re-queued copy, under the
+    # identity the copy carried).
+    redriven = {str(event.message_id) for event in after_redrive}
+    assert {event.detail_type for event in after_redrive} == {TAGGED}
+    assert len(redriven) == len(dead) and redriven & set(requests) <= dead
+    for event in after_redrive:
+        outcomes.setdefault(str(event.message_id), set()).add(json.dumps(event.detail, sort_keys=True))
     # A message may end silently only as a duplicate: the same request as another message.
     payloads = {m: TagRequest.model_validate(body).idempotency_payload() for m, body in requests.items()}
     silent = {m for m in requests if m not in outcomes}
