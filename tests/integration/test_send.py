@@ -422,3 +422,72 @@ def test_event_bus_requests_are_stamped_inside_detail(stack: StackResources) -> 
     stamps = issued_at_by_line([json.dumps(event["detail"]) for event in events], "busord")
     assert sorted(stamps) == list(range(1, 16))
     assert_strictly_increasing_in_line_order(stamps)
+
+
+# ----- input that is not clean UTF-8 -----
+
+
+def test_a_latin1_byte_costs_its_line_only_and_the_run_reads_to_the_end(queue_url: str, tmp_path: Path) -> None:
+    lines = [request(f"chatcmpl-{n}").encode() for n in range(1, 1001)]
+    lines[500] = '{"completion_id": "chatcmpl-501", "metadata": {"note": "café"}}'.encode("latin-1")
+    path = tmp_path / "requests.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+    result = invoke(str(path), "--queue-url", queue_url)
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "line 501: invalid: body: not valid utf-8 text (byte 0xe9 at byte 60 of the line); "
+        "give --encoding if the file is not UTF-8"
+    ]
+    assert "read 1000, sent 999, invalid 1, failed 0" in result.stdout
+    assert len(drain(queue_url)) == 999
+
+
+def test_encoding_names_a_file_without_a_byte_order_mark(queue_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "requests.jsonl"
+    path.write_bytes('{"completion_id": "chatcmpl-1", "metadata": {"note": "café"}}\n'.encode("latin-1"))
+
+    result = invoke(str(path), "--encoding", "latin-1", "--queue-url", queue_url)
+
+    assert result.exit_code == 0, result.output
+    assert [parse_tag_request(body).metadata for body in drain(queue_url)] == [{"note": "café"}]
+
+
+@pytest.mark.parametrize(
+    ("encode", "what"),
+    [
+        (lambda text: "\ufeff".encode() + text.encode(), "UTF-8 with a byte order mark (Notepad)"),
+        (lambda text: text.replace("\n", "\r\n").encode("utf-16"), "UTF-16 with a byte order mark (PowerShell's >)"),
+    ],
+)
+def test_files_with_a_byte_order_mark_are_read_in_their_encoding(
+    queue_url: str, tmp_path: Path, encode: Callable[[str], bytes], what: str
+) -> None:
+    path = tmp_path / "requests.jsonl"
+    text = "".join(f'{{"completion_id": "chatcmpl-{n}", "metadata": {{"note": "ça 👍"}}}}\n' for n in range(12))
+    path.write_bytes(encode(text))
+
+    result = invoke(str(path), "--queue-url", queue_url)
+
+    assert result.exit_code == 0, (what, result.output)
+    assert "read 12, sent 12, invalid 0, failed 0" in result.stdout
+    assert {tuple(parse_tag_request(body).metadata.items()) for body in drain(queue_url)} == {(("note", "ça 👍"),)}
+
+
+def test_an_ids_file_line_that_is_not_utf8_is_named(queue_url: str, tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes(b"chatcmpl-1\nchatcmpl-\xff\nchatcmpl-3\n")
+
+    result = invoke("--ids", str(ids), "--tag", "a=b", "--queue-url", queue_url)
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("line 2: invalid: body: not valid utf-8 text (byte 0xff")
+    assert sorted(parse_tag_request(body).completion_id for body in drain(queue_url)) == ["chatcmpl-1", "chatcmpl-3"]
+
+
+def test_an_unknown_encoding_is_a_usage_error(queue_url: str) -> None:
+    result = invoke("-", "--encoding", "no-such-codec", "--queue-url", queue_url, stdin=request("chatcmpl-1"))
+
+    assert result.exit_code == 2
+    assert "--encoding: unknown encoding 'no-such-codec'" in result.stderr
