@@ -174,6 +174,7 @@ def _valid_only(lines: Iterable[Line], prefix: str, report: SendReport, stamps: 
     """The valid lines, each with its `issued_at` decided as it is read (so in line order, once)."""
     for line in lines:
         report.read += 1
+        report.last_line = line.number
         checked = validate(line, prefix, stamps)
         if isinstance(checked, Outgoing):
             yield checked

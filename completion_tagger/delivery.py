@@ -59,14 +59,18 @@ class Delivery:
         self.tally = DeliveryTally()
 
     def send(self, requests: Iterable[Outgoing]) -> DeliveryTally:
-        """Send everything; a DestinationError (no retry can help) is raised after the batch it hit is
-        counted as failed, and the rest is left unsent."""
-        for batch in batches(requests, self.destination.entry_size):
+        """Send everything; a DestinationError (no retry can help) is raised after the batch it hit, and a
+        request already read for the next batch, are counted as failed; the rest is left unread."""
+        held: list[Outgoing] = []
+        for batch in batches(requests, self.destination.entry_size, held):
             self.pacer.wait(len(batch))
             try:
                 failures = self._send_with_retries(batch)
             except DestinationError as error:
                 self.tally.failed.extend(Rejected(entry.number, str(error)) for entry in batch)
+                self.tally.failed.extend(
+                    Rejected(entry.number, f"the run stopped before it: {error}") for entry in held
+                )
                 raise
             self.tally.sent += len(batch) - len(failures)
             self.tally.failed.extend(Rejected(failure.number, failure.reason) for failure in failures)
@@ -105,16 +109,29 @@ def _last_result(state: RetryCallState) -> list[EntryFailure]:
     return state.outcome.result() if state.outcome is not None else []
 
 
-def batches(requests: Iterable[Outgoing], size_of: Callable[[Outgoing], int]) -> Iterator[list[Outgoing]]:
-    """Consecutive groups of at most ten requests whose sizes add up to at most one call's payload limit."""
+def batches(
+    requests: Iterable[Outgoing], size_of: Callable[[Outgoing], int], held: list[Outgoing] | None = None
+) -> Iterator[list[Outgoing]]:
+    """Consecutive groups of at most ten requests whose sizes add up to at most one call's payload limit.
+
+    A full group is handed over before the next request is read. Only a request too large to join its
+    group has been read ahead; while that group is out, it is in `held`, so a caller that stops there
+    can account for it.
+    """
+    held = [] if held is None else held
     batch: list[Outgoing] = []
     batch_bytes = 0
     for request in requests:
         size = size_of(request)
-        if batch and (len(batch) == MAX_BATCH_ENTRIES or batch_bytes + size > MAX_BATCH_BYTES):
+        if batch and batch_bytes + size > MAX_BATCH_BYTES:
+            held[:] = [request]
             yield batch
+            held.clear()
             batch, batch_bytes = [], 0
         batch.append(request)
         batch_bytes += size
+        if len(batch) == MAX_BATCH_ENTRIES:
+            yield batch
+            batch, batch_bytes = [], 0
     if batch:
         yield batch

@@ -21,6 +21,7 @@ class SendReport:
     failed: list[Rejected] = field(default_factory=list)
     calls: int = 0
     stopped: str | None = None  # why sending stopped before the end of the input
+    last_line: int = 0  # the number of the last line read
 
     @property
     def ok(self) -> bool:
@@ -49,5 +50,5 @@ class SendReport:
             f"request ids: lines without one got {self.request_id_prefix}-<line number>",
         ]
         if self.stopped:
-            lines.append(f"stopped early: {self.stopped}")
+            lines.append(f"stopped early: {self.stopped}; nothing after line {self.last_line} was read")
         return lines

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import subprocess
 import sys
 import uuid
@@ -491,3 +492,77 @@ def test_an_unknown_encoding_is_a_usage_error(queue_url: str) -> None:
 
     assert result.exit_code == 2
     assert "--encoding: unknown encoding 'no-such-codec'" in result.stderr
+
+
+# ----- what no retry can fix stops the run at the first call, with the cause -----
+
+
+@pytest.fixture
+def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No credentials anywhere botocore looks (environment, files, instance metadata); returns a config file."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "config"
+    config.write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.aws/sso/cache either
+    return config
+
+
+def two_hundred_lines() -> list[str]:
+    return [request(f"chatcmpl-{n}") for n in range(1, 201)]
+
+
+def test_no_credentials_stop_the_run_at_the_first_call(queue_url: str, no_aws_credentials: Path) -> None:
+    report = send_tag_requests(two_hundred_lines(), queue_url=queue_url, session=boto3.session.Session())
+
+    assert report.calls == 1
+    assert report.stopped is not None and report.stopped.startswith("AWS credentials: Unable to locate credentials")
+    assert (report.read, report.sent, [item.number for item in report.failed]) == (10, 0, list(range(1, 11)))
+    assert report.summary_lines()[-1].endswith("nothing after line 10 was read")
+
+
+def test_an_expired_sso_session_stops_the_run_and_says_to_log_in(queue_url: str, no_aws_credentials: Path) -> None:
+    no_aws_credentials.write_text(
+        "[profile gone]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Producer\n"
+        "region = us-east-1\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n"
+        "sso_region = us-east-1\n"
+    )
+
+    report = send_tag_requests(
+        two_hundred_lines(), queue_url=queue_url, session=boto3.session.Session(profile_name="gone")
+    )
+
+    assert report.calls == 1
+    assert report.stopped is not None and report.stopped.startswith("AWS SSO session: ")
+    assert "aws sso login" in report.stopped
+    assert report.read == 10
+
+
+def test_an_unreachable_endpoint_stops_the_run_at_the_first_call(
+    moto: MotoEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+
+    report = send_tag_requests(two_hundred_lines(), queue_url=f"http://127.0.0.1:{port}/123456789012/q")
+
+    assert report.calls == 1
+    assert report.stopped is not None and report.stopped.startswith("cannot reach AWS: Could not connect")
+    assert report.read == 10 and len(report.failed) == 10
+
+
+def test_a_queue_that_does_not_exist_names_every_line_it_read(moto: MotoEndpoint) -> None:
+    missing = f"{moto.url}/123456789012/no-such-queue"
+    stdin = "".join(request(f"chatcmpl-{n}") + "\n" for n in range(25))
+
+    result = invoke("-", "--queue-url", missing, stdin=stdin)
+
+    assert result.exit_code == 1
+    assert [line.split(":")[0] for line in result.stderr.splitlines()] == [f"line {n}" for n in range(1, 11)]
+    assert "read 10, sent 0, invalid 0, failed 10" in result.stdout
+    assert "nothing after line 10 was read" in result.stdout
