@@ -566,3 +566,33 @@ def test_a_queue_that_does_not_exist_names_every_line_it_read(moto: MotoEndpoint
     assert [line.split(":")[0] for line in result.stderr.splitlines()] == [f"line {n}" for n in range(1, 11)]
     assert "read 10, sent 0, invalid 0, failed 10" in result.stdout
     assert "nothing after line 10 was read" in result.stdout
+
+
+def test_a_key_with_a_stray_newline_is_used_without_it_and_never_printed(
+    queue_url: str, api: LocalOpenAIServer, monkeypatch: pytest.MonkeyPatch, stored: Callable[..., None]
+) -> None:
+    stored(3, {"review": "pending"})
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY + "\n")
+    monkeypatch.setenv("OPENAI_BASE_URL", api.base_url)
+
+    result = invoke("--select", "metadata[review]=pending", "--tag", "a=b", "--queue-url", queue_url)
+
+    assert result.exit_code == 0, result.output
+    assert len(drain(queue_url)) == 3
+    assert API_KEY not in result.output
+
+
+def test_a_key_httpx_refuses_to_send_is_never_printed_in_any_form(
+    queue_url: str, api: LocalOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "0123456789abcdef\n0123456789abcdef"  # a line break inside: an illegal header value
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    monkeypatch.setenv("OPENAI_BASE_URL", api.base_url)
+
+    result = invoke("--select", "metadata[review]=pending", "--tag", "a=b", "--queue-url", queue_url)
+
+    assert result.exit_code == 1
+    assert "Illegal header value" in result.stderr
+    assert "0123456789abcdef" not in result.output
+    assert api.stats()["requests"].get("GET /v1/chat/completions", 0) == 0
+    assert drain(queue_url) == []
