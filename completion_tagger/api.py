@@ -33,7 +33,7 @@ from completion_tagger.destinations import (
     QueueDestination,
 )
 from completion_tagger.pacing import Pacer
-from completion_tagger.report import SendReport
+from completion_tagger.report import SendInterrupted, SendReport
 from completion_tagger.requests import Line, object_lines
 from completion_tagger.stack import QUEUE_URL_OUTPUT, stack_outputs
 from completion_tagger.stamping import IssuedAtStamps
@@ -159,10 +159,18 @@ def send_lines(
             delivery.send(valid)
         except DestinationError as error:
             report.stopped = str(error)
+        except KeyboardInterrupt:
+            report.stopped = "interrupted"
+            _tally(report, delivery)
+            raise SendInterrupted(report) from None
+    _tally(report, delivery)
+    return report
+
+
+def _tally(report: SendReport, delivery: Delivery) -> None:
     report.sent = delivery.tally.sent
     report.failed = delivery.tally.failed
     report.calls = delivery.tally.calls
-    return report
 
 
 def default_request_id_prefix() -> str:

@@ -18,7 +18,8 @@ import click
 from completion_tagger.api import UsageError, resolve_destination, send_lines
 from completion_tagger.destinations import DEFAULT_DETAIL_TYPE, DEFAULT_SOURCE
 from completion_tagger.input_text import TextLine, check_encoding
-from completion_tagger.report import SendReport
+from completion_tagger.interruption import interruptions_on_sigterm
+from completion_tagger.report import SendInterrupted, SendReport
 from completion_tagger.requests import Line, TagSpec, completion_ids, id_lines, json_lines
 from completion_tagger.selection import Selection, SelectionError, parse_selection, selected_completion_ids
 from completion_tagger.stack import StackError
@@ -118,9 +119,13 @@ def send(
                 source=source,
             )
         lines, total = _lines(requests_file, ids_file, selection, spec, encoding)
-        report = send_lines(
-            lines, destination, rate=rate, request_id_prefix=request_id_prefix, progress=True, total=total
-        )
+        with interruptions_on_sigterm():
+            report = send_lines(
+                lines, destination, rate=rate, request_id_prefix=request_id_prefix, progress=True, total=total
+            )
+    except SendInterrupted as interrupted:
+        _print(interrupted.report)
+        raise SystemExit(EXIT_NOT_ALL_SENT) from None
     except (UsageError, StackError, ValueError) as error:
         raise click.UsageError(str(error)) from None
     except SelectionError as error:

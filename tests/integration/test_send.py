@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -596,3 +599,42 @@ def test_a_key_httpx_refuses_to_send_is_never_printed_in_any_form(
     assert "0123456789abcdef" not in result.output
     assert api.stats()["requests"].get("GET /v1/chat/completions", 0) == 0
     assert drain(queue_url) == []
+
+
+def queue_count(queue_url: str) -> int:
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_send_prints_its_summary_and_the_lines_not_sent(
+    queue_url: str, moto: MotoEndpoint, stop: signal.Signals
+) -> None:
+    script = Path(sys.executable).with_name("completion-tagger")
+    process = subprocess.Popen(
+        [str(script), "send", "-", "--queue-url", queue_url, "--request-id-prefix", "int"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdin is not None
+    # A producer that wrote 25 lines and is still working on the next: two full batches go out, five wait.
+    process.stdin.write("".join(request(f"chatcmpl-{n}") + "\n" for n in range(1, 26)))
+    process.stdin.flush()
+    deadline = time.monotonic() + 30
+    while queue_count(queue_url) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    process.send_signal(stop)
+    stdout, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 1, stdout + stderr
+    assert "Aborted" not in stderr and "Traceback" not in stderr
+    assert stderr.splitlines()[-5:] == [f"line {n}: not sent: interrupted" for n in range(21, 26)]
+    assert "read 25, sent 20, invalid 0, failed 5" in stdout
+    assert "stopped early: interrupted; nothing after line 25 was read" in stdout
+    assert len(drain(queue_url)) == 20
