@@ -80,4 +80,7 @@ def object_lines(requests: Iterable[str | Mapping[str, Any] | BaseModel]) -> Ite
         elif isinstance(request, BaseModel):
             yield Line(number, request.model_dump_json(exclude_none=True))
         else:
-            yield Line(number, json.dumps(request))
+            try:
+                yield Line(number, json.dumps(request))
+            except (TypeError, ValueError) as error:  # a date, a set, a float('nan') key...: not JSON
+                yield Line(number, "", f"body: not JSON: {error}")

@@ -4,9 +4,11 @@ entries failing inside a batch, standard input."""
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,7 +24,7 @@ import boto3
 import pytest
 from click.testing import CliRunner, Result
 
-from completion_tagger import send_tag_requests
+from completion_tagger import UsageError, send_tag_requests
 from completion_tagger.cli import cli
 from completion_tagger.delivery import RetryPolicy
 from local_openai.server import LocalOpenAIServer
@@ -638,3 +640,31 @@ def test_an_interrupted_send_prints_its_summary_and_the_lines_not_sent(
     assert "read 25, sent 20, invalid 0, failed 5" in stdout
     assert "stopped early: interrupted; nothing after line 25 was read" in stdout
     assert len(drain(queue_url)) == 20
+
+
+# ----- the Python API: a report, or a documented error -----
+
+
+def test_an_object_that_is_not_json_is_an_invalid_line_and_the_rest_is_sent(queue_url: str) -> None:
+    requests: list[dict[str, Any]] = [{"completion_id": f"chatcmpl-{n}", "metadata": {"k": "v"}} for n in range(30)]
+    requests[20]["metadata"] = {"reviewed-on": datetime.date(2026, 12, 4)}
+
+    report = send_tag_requests(requests, queue_url=queue_url)
+
+    assert (report.read, report.sent) == (30, 29)
+    assert report.problem_lines() == ["line 21: invalid: body: not JSON: Object of type date is not JSON serializable"]
+    assert len(drain(queue_url)) == 29
+
+
+def test_a_stack_that_cannot_be_read_is_a_usage_error(moto: MotoEndpoint) -> None:
+    with pytest.raises(UsageError, match="no-such-stack"):
+        send_tag_requests([request("chatcmpl-1")], stack_name="no-such-stack")
+
+
+def test_default_request_ids_of_runs_started_in_the_same_second_differ(queue_url: str) -> None:
+    reports = [send_tag_requests([request("chatcmpl-1")], queue_url=queue_url) for _ in range(2)]
+
+    prefixes = [report.request_id_prefix for report in reports]
+    assert all(re.fullmatch(r"send-\d{8}T\d{6}Z-[0-9a-f]{16}", prefix) for prefix in prefixes), prefixes
+    assert prefixes[0] != prefixes[1]
+    assert sorted(parse_tag_request(body).request_id for body in drain(queue_url)) == sorted(f"{p}-1" for p in prefixes)
