@@ -1,6 +1,6 @@
 """The producer side of completion-tagger: validate tag requests with the function's own models and send them."""
 
 from completion_tagger.api import UsageError, send_tag_requests
-from completion_tagger.report import SendReport
+from completion_tagger.report import SendInterrupted, SendReport
 
-__all__ = ["SendReport", "UsageError", "send_tag_requests"]
+__all__ = ["SendInterrupted", "SendReport", "UsageError", "send_tag_requests"]

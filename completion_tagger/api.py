@@ -20,6 +20,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError
 from pydantic import BaseModel
 from tqdm import tqdm
 
@@ -33,9 +34,9 @@ from completion_tagger.destinations import (
     QueueDestination,
 )
 from completion_tagger.pacing import Pacer
-from completion_tagger.report import SendReport
+from completion_tagger.report import SendInterrupted, SendReport
 from completion_tagger.requests import Line, object_lines
-from completion_tagger.stack import QUEUE_URL_OUTPUT, stack_outputs
+from completion_tagger.stack import QUEUE_URL_OUTPUT, StackError, stack_outputs
 from completion_tagger.stamping import IssuedAtStamps
 from completion_tagger.validation import Outgoing, check_request_id_prefix, validate
 
@@ -67,11 +68,15 @@ def send_tag_requests(
     `requests` are JSON text, mappings or models (e.g. `tagger.models.TagRequest`); they are numbered
     from 1 in the report. Give exactly one of `queue_url`, `stack_name` (its `TagRequestQueueUrl`
     output) or `event_bus` (as `detail_type` events with `source`, through the stack's upstream
-    rule). Invalid requests are reported and never sent; a request without `request_id` gets
+    rule). Invalid requests (including objects that are not JSON, such as a `date` in `metadata`) are
+    reported by number and never sent; a request without `request_id` gets
     `<request_id_prefix>-<number>`, and one without `issued_at` gets one strictly increasing in input order
     (decided once, kept when the entry is retried), so a later request for a completion wins. Nothing is
     sent on a dry run (and no destination is needed).
     `rate` caps requests per second; `retry` says how failed entries are tried again.
+
+    Raises only `UsageError` (no or several destinations, a stack that cannot be read, no AWS region, a
+    bad prefix or rate: before anything is sent) and `SendInterrupted` (Ctrl-C, with the report so far).
     """
     destination = (
         None
@@ -104,7 +109,33 @@ def resolve_destination(
     detail_type: str = DEFAULT_DETAIL_TYPE,
     source: str = DEFAULT_SOURCE,
 ) -> Destination:
-    """The one destination the arguments name; a stack's queue is read from its outputs."""
+    """The one destination the arguments name; a stack's queue is read from its outputs. Raises UsageError
+    (naming the cause) for anything that keeps the destination from being used: a stack that cannot be read,
+    an AWS profile that does not exist."""
+    try:
+        return _destination(
+            session,
+            queue_url=queue_url,
+            stack_name=stack_name,
+            event_bus=event_bus,
+            detail_type=detail_type,
+            source=source,
+        )
+    except StackError as error:
+        raise UsageError(str(error)) from None
+    except BotoCoreError as error:
+        raise UsageError(f"AWS configuration: {error}") from None
+
+
+def _destination(
+    session: boto3.session.Session,
+    *,
+    queue_url: str | None,
+    stack_name: str | None,
+    event_bus: str | None,
+    detail_type: str,
+    source: str,
+) -> Destination:
     if sum(1 for value in (queue_url, stack_name, event_bus) if value) != 1:
         raise UsageError("give exactly one destination: a queue URL, a stack name or an event bus")
     if session.region_name is None and not (queue_url and _region_of(queue_url)):
@@ -159,21 +190,31 @@ def send_lines(
             delivery.send(valid)
         except DestinationError as error:
             report.stopped = str(error)
-    report.sent = delivery.tally.sent
-    report.failed = delivery.tally.failed
-    report.calls = delivery.tally.calls
+        except KeyboardInterrupt:
+            report.stopped = "interrupted"
+            _tally(report, delivery)
+            raise SendInterrupted(report) from None
+    _tally(report, delivery)
     return report
 
 
+def _tally(report: SendReport, delivery: Delivery) -> None:
+    report.sent = delivery.tally.sent
+    report.failed = delivery.tally.failed
+    report.calls = delivery.tally.calls
+
+
 def default_request_id_prefix() -> str:
-    """`send-<UTC time>-<4 hex>`: distinct per run, so result events of two runs never share ids."""
-    return f"send-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+    """`send-<UTC time>-<16 hex>`: distinct per run (64 random bits), so result events of two runs, even
+    started in the same second, never share ids."""
+    return f"send-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(8)}"
 
 
 def _valid_only(lines: Iterable[Line], prefix: str, report: SendReport, stamps: IssuedAtStamps) -> Iterator[Outgoing]:
     """The valid lines, each with its `issued_at` decided as it is read (so in line order, once)."""
     for line in lines:
         report.read += 1
+        report.last_line = line.number
         checked = validate(line, prefix, stamps)
         if isinstance(checked, Outgoing):
             yield checked

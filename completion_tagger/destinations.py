@@ -10,7 +10,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    CredentialRetrievalError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+    SSOError,
+    TokenRetrievalError,
+)
+from botocore.exceptions import (
+    ConnectionError as EndpointConnectionFailure,
+)
 
 from completion_tagger.validation import Outgoing
 
@@ -36,6 +50,10 @@ RETRYABLE_CALL_ERRORS = frozenset(
     }
 )
 RETRYABLE_ENTRY_ERRORS = frozenset({"InternalFailure", "ThrottlingException", "InternalError", "ServiceUnavailable"})
+# Transport errors after the request reached the destination: another attempt may get through. Any other
+# BotoCoreError (no or expired credentials, an endpoint that cannot be reached even after botocore's own
+# retries, a bad region or endpoint setting) fails every call alike, so it stops the run at the first one.
+RETRYABLE_TRANSPORT_ERRORS = (ReadTimeoutError, ConnectionClosedError, ResponseStreamingError)
 
 
 class DestinationError(RuntimeError):
@@ -139,11 +157,24 @@ class EventBusDestination:
 
 
 def _call_failed(entries: Sequence[Outgoing], error: ClientError | BotoCoreError) -> list[EntryFailure]:
-    """Every entry of a failed call: retryable for throttling, server and connection errors (after
-    botocore's own retries), otherwise a DestinationError that ends the run."""
+    """Every entry of a failed call: retryable for throttling, server errors and a connection lost mid-call
+    (after botocore's own retries), otherwise a DestinationError that ends the run."""
     if isinstance(error, ClientError):
         code = str(error.response.get("Error", {}).get("Code", ""))
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         if code not in RETRYABLE_CALL_ERRORS and status < 500:
             raise DestinationError(str(error)) from None
+    elif not isinstance(error, RETRYABLE_TRANSPORT_ERRORS):
+        raise DestinationError(describe_setup_error(error)) from None
     return [EntryFailure(entry.number, str(error), retryable=True) for entry in entries]
+
+
+def describe_setup_error(error: BotoCoreError) -> str:
+    """What went wrong before the destination could answer, and where to look."""
+    if isinstance(error, NoCredentialsError | PartialCredentialsError | CredentialRetrievalError):
+        return f"AWS credentials: {error} (set AWS_PROFILE, or credentials in the environment or AWS configuration)"
+    if isinstance(error, SSOError | TokenRetrievalError):
+        return f"AWS SSO session: {error} (run: aws sso login)"
+    if isinstance(error, EndpointConnectionFailure):
+        return f"cannot reach AWS: {error} (check the endpoint, region, network or proxy)"
+    return str(error)

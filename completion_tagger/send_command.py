@@ -17,7 +17,9 @@ import click
 
 from completion_tagger.api import UsageError, resolve_destination, send_lines
 from completion_tagger.destinations import DEFAULT_DETAIL_TYPE, DEFAULT_SOURCE
-from completion_tagger.report import SendReport
+from completion_tagger.input_text import TextLine, check_encoding
+from completion_tagger.interruption import interruptions_on_sigterm
+from completion_tagger.report import SendInterrupted, SendReport
 from completion_tagger.requests import Line, TagSpec, completion_ids, id_lines, json_lines
 from completion_tagger.selection import Selection, SelectionError, parse_selection, selected_completion_ids
 from completion_tagger.stack import StackError
@@ -30,9 +32,14 @@ EXIT_USAGE = 2
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("requests_file", metavar="[REQUESTS.jsonl | -]", required=False, type=click.File("r"))
+@click.argument("requests_file", metavar="[REQUESTS.jsonl | -]", required=False, type=click.File("rb"))
 @click.option(
-    "--ids", "ids_file", type=click.File("r"), metavar="FILE", help="Completion ids, one per line (- for stdin)."
+    "--ids", "ids_file", type=click.File("rb"), metavar="FILE", help="Completion ids, one per line (- for stdin)."
+)
+@click.option(
+    "--encoding",
+    metavar="NAME",
+    help="Of the input file when it has no byte order mark (default utf-8; UTF-8/16/32 marks are detected).",
 )
 @click.option(
     "--select",
@@ -67,8 +74,9 @@ EXIT_USAGE = 2
 )
 @click.option("--dry-run", is_flag=True, help="Validate and report; send nothing.")
 def send(
-    requests_file: IO[str] | None,
-    ids_file: IO[str] | None,
+    requests_file: IO[bytes] | None,
+    ids_file: IO[bytes] | None,
+    encoding: str | None,
     select: tuple[str, ...],
     model: str | None,
     tags: tuple[str, ...],
@@ -97,6 +105,7 @@ def send(
         raise click.UsageError("--tag, --remove and --mode go with --ids or --select, not with JSON Lines")
     selection: Selection | None = None
     try:
+        encoding = check_encoding(encoding) if encoding else None
         spec = None if requests_file is not None else _spec(tags, remove, mode)
         selection = parse_selection(select, model) if select or model else None
         destination = None
@@ -109,11 +118,15 @@ def send(
                 detail_type=detail_type,
                 source=source,
             )
-        lines, total = _lines(requests_file, ids_file, selection, spec)
-        report = send_lines(
-            lines, destination, rate=rate, request_id_prefix=request_id_prefix, progress=True, total=total
-        )
-    except (UsageError, StackError) as error:
+        lines, total = _lines(requests_file, ids_file, selection, spec, encoding)
+        with interruptions_on_sigterm():
+            report = send_lines(
+                lines, destination, rate=rate, request_id_prefix=request_id_prefix, progress=True, total=total
+            )
+    except SendInterrupted as interrupted:
+        _print(interrupted.report)
+        raise SystemExit(EXIT_NOT_ALL_SENT) from None
+    except (UsageError, StackError, ValueError) as error:
         raise click.UsageError(str(error)) from None
     except SelectionError as error:
         if selection is None:
@@ -140,14 +153,18 @@ def _spec(tags: Iterable[str], remove: Iterable[str], mode: str) -> TagSpec:
 
 
 def _lines(
-    requests_file: IO[str] | None, ids_file: IO[str] | None, selection: Selection | None, spec: TagSpec | None
+    requests_file: IO[bytes] | None,
+    ids_file: IO[bytes] | None,
+    selection: Selection | None,
+    spec: TagSpec | None,
+    encoding: str | None,
 ) -> tuple[Iterable[Line], int | None]:
     """The numbered input lines, and how many there are when that is known up front."""
     if requests_file is not None:
-        return json_lines(requests_file), None
+        return json_lines(requests_file, encoding), None
     assert spec is not None
     if ids_file is not None:
-        return id_lines(completion_ids(ids_file), spec), None
+        return id_lines(completion_ids(ids_file, encoding), spec), None
     assert selection is not None
     ids = selected_completion_ids(
         selection,
@@ -155,7 +172,7 @@ def _lines(
         os.environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE_URL,
     )
     click.echo(f"selected {len(ids)} stored completion(s)", err=True)
-    return id_lines(enumerate(ids, start=1), spec), len(ids)
+    return id_lines((TextLine(number, value) for number, value in enumerate(ids, start=1)), spec), len(ids)
 
 
 def _print(report: SendReport) -> None:

@@ -42,6 +42,8 @@ def validate(line: Line, request_id_prefix: str, stamps: IssuedAtStamps | None =
     character escaped, so SQS's character rules can never refuse it. A line that is an EventBridge
     event whose `detail` is a request is accepted like the function accepts it, and its request sent.
     """
+    if line.problem is not None:
+        return Rejected(line.number, line.problem)
     try:
         request = parse_tag_request(line.text)
     except InvalidTagRequest as error:

@@ -70,3 +70,23 @@ def test_key_never_survives_in_messages() -> None:
     assert "abc***xyz" not in error.message
     assert redact("token sk-live-secret-1234 used", "sk-live-secret-1234") == "token [redacted] used"
     assert "secret-value" not in redact("key=secret-value", "secret-value")
+
+
+@pytest.mark.parametrize(
+    "quoted",
+    [
+        "0123456789abcdef\n",  # as given
+        "0123456789abcdef",  # stripped
+        "'0123456789abcdef\\n'",  # repr-escaped
+        "b'Bearer 0123456789abcdef\\n'",  # the bytes repr an HTTP library's header error shows
+        '"0123456789abcdef\\n"',  # JSON-escaped
+        "b'0123456789abcdef\\xc3\\xa9'",
+    ],
+)
+def test_every_form_of_the_key_is_redacted(quoted: str) -> None:
+    secret = "0123456789abcdefé" if "xc3" in quoted else "0123456789abcdef\n"
+
+    redacted = redact(f"Illegal header value {quoted}", secret)
+
+    assert "0123456789abcdef" not in redacted
+    assert "[redacted]" in redacted

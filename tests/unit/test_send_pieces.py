@@ -3,6 +3,7 @@ selection filters, the report, and the command line's usage errors (exit code 2)
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import os
@@ -19,6 +20,8 @@ from completion_tagger.selection import SelectionError, check_base_url, parse_se
 from completion_tagger.stamping import IssuedAtStamps
 from completion_tagger.validation import Outgoing, Rejected, check_request_id_prefix, validate
 from tagger.models import TagRequest, format_issued_at, issued_at_instant
+
+TEXT = '{"a": "é"}\n\n{"b": "👍"}\n'
 
 
 def line(number: int, **fields: object) -> Line:
@@ -108,11 +111,46 @@ def test_request_id_prefix_must_leave_room_for_the_line_number() -> None:
 
 
 def test_lines_are_numbered_as_in_the_file_and_blank_ones_skipped() -> None:
-    assert [x.number for x in json_lines(io.StringIO('{"a": 1}\n\n  \n{"b": 2}\n'))] == [1, 4]
-    assert list(completion_ids(io.StringIO("# ids\nchatcmpl-1\n\n chatcmpl-2 \n"))) == [
+    assert [x.number for x in json_lines(io.BytesIO(b'{"a": 1}\n\n  \n{"b": 2}\n'))] == [1, 4]
+    assert [(x.number, x.text) for x in completion_ids(io.BytesIO(b"# ids\nchatcmpl-1\n\n chatcmpl-2 \r\n"))] == [
         (2, "chatcmpl-1"),
         (4, "chatcmpl-2"),
     ]
+
+
+def test_a_line_that_is_not_utf8_is_named_and_the_lines_after_it_are_read() -> None:
+    data = b'{"a": 1}\n{"b": "caf\xe9"}\n{"c": 3}\n'
+
+    lines = list(json_lines(io.BytesIO(data)))
+
+    assert [(x.number, x.text, x.problem) for x in lines] == [
+        (1, '{"a": 1}', None),
+        (
+            2,
+            "",
+            "body: not valid utf-8 text (byte 0xe9 at byte 11 of the line); give --encoding if the file is not UTF-8",
+        ),
+        (3, '{"c": 3}', None),
+    ]
+    assert [(x.number, x.text) for x in json_lines(io.BytesIO(data), "latin-1")][1] == (2, '{"b": "café"}')
+
+
+@pytest.mark.parametrize(
+    ("encoded", "name"),
+    [
+        (codecs.BOM_UTF8 + TEXT.encode("utf-8"), "UTF-8 with a byte order mark"),
+        (codecs.BOM_UTF16_LE + TEXT.replace("\n", "\r\n").encode("utf-16-le"), "PowerShell's UTF-16 LE"),
+        (codecs.BOM_UTF16_BE + TEXT.encode("utf-16-be"), "UTF-16 BE"),
+        (codecs.BOM_UTF32_LE + TEXT.encode("utf-32-le"), "UTF-32 LE"),
+    ],
+)
+def test_a_byte_order_mark_says_the_encoding(encoded: bytes, name: str) -> None:
+    lines = list(json_lines(io.BytesIO(encoded)))
+
+    assert [(x.number, x.text.strip(), x.problem) for x in lines] == [
+        (1, '{"a": "é"}', None),
+        (3, '{"b": "👍"}', None),
+    ], name
 
 
 def test_python_objects_become_lines() -> None:
