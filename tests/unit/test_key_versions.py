@@ -137,3 +137,10 @@ def test_history_is_bounded_keeping_the_newest_keys() -> None:
     assert len(history.keys) == MAX_TRACKED_KEYS
     assert "k0" not in history.keys
     assert f"k{MAX_TRACKED_KEYS + 9}" in history.keys
+
+
+def test_tokens_stored_in_milliseconds_still_compare_with_microsecond_tokens() -> None:
+    old_millisecond_token = f"{1_733_000_000_123:015d}/m-old"  # as stored before issued_at ordered requests
+    assert order_token(1_733_000_000_123_000, "m-new") > old_millisecond_token  # same millisecond: new after
+    assert order_token(1_733_000_000_122_999, "m-new") < old_millisecond_token
+    assert order_token(1_733_000_000_124_000, "m-new") > old_millisecond_token
