@@ -53,6 +53,7 @@ EXPECTED_FUNCTION_STATEMENTS: dict[str, tuple[set[str], Any]] = {
         },
         {"Fn::GetAtt": ["TagRequestQueue", "Arn"]},
     ),
+    "RequeueCopies": ({"sqs:SendMessage"}, {"Fn::GetAtt": ["TagRequestQueue", "Arn"]}),
     "IdempotencyRecords": (
         {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
         {"Fn::GetAtt": ["IdempotencyTable", "Arn"]},

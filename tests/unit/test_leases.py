@@ -6,7 +6,7 @@ import pytest
 
 from tagger.errors import LeaseHeld, LeaseStoreUnavailable, PutBack
 from tagger.logic.key_versions import CompletionHistory
-from tagger.logic.leases import MIN_WORK_SECONDS, CompletionLeases
+from tagger.logic.leases import CONTENDED_DELAY_SECONDS, MAX_WAIT_SECONDS, MIN_WORK_SECONDS, CompletionLeases
 from tagger.logic.outcomes import InvocationOutcomes
 from tagger.logic.timing import Deadline
 from tagger.ports import LeaseRecord
@@ -87,3 +87,36 @@ def test_an_unavailable_lease_store_puts_the_record_back_at_once() -> None:
     with pytest.raises(PutBack, match=r"ThrottlingException.*not applied without it"):
         leases(store, clock).acquire("c1", "m1", deadline(clock, 30), outcomes)
     assert clock.now == 0
+
+
+def wall(clock: FakeClock, epoch_seconds: float = 1_000_000.0) -> float:
+    return epoch_seconds + clock.now
+
+
+def test_a_record_with_no_time_left_to_wait_goes_back_at_once_and_comes_back_no_later_than_the_lease_ends() -> None:
+    clock, outcomes = FakeClock(), InvocationOutcomes()
+    lease_ends_ms = int((wall(clock) + 3.0) * 1000)  # the holder's lease ends in 3 s
+    store = ScriptedStore([LeaseHeld("other/m9", until_ms=lease_ends_ms)] * 10)
+    waiting = CompletionLeases(
+        store,  # type: ignore[arg-type]
+        margin_seconds=15.0,
+        sleep=clock.sleep,
+        clock=clock,
+        wall_clock=lambda: wall(clock),
+    )
+    with pytest.raises(PutBack) as put_back:
+        waiting.acquire("c1", "m1", deadline(clock, MIN_WORK_SECONDS), outcomes)
+    assert clock.now == 0  # no polling at all
+    assert put_back.value.requeue_on_last_delivery  # contention alone is never dead-lettered
+    assert put_back.value.retry_after is not None and put_back.value.retry_after <= 3.0
+
+
+def test_a_wait_is_bounded_so_other_completions_chains_are_not_kept_waiting() -> None:
+    clock, outcomes = FakeClock(), InvocationOutcomes()
+    store = ScriptedStore([LeaseHeld("other/m9", until_ms=2**50)] * 1000)
+    with pytest.raises(PutBack) as put_back:
+        leases(store, clock).acquire("c1", "m1", deadline(clock, 900), outcomes)
+    assert clock.now <= MAX_WAIT_SECONDS  # a 15-minute invocation still gives up after the bound
+    assert outcomes.lease_contention == 1
+    assert put_back.value.retry_after is not None
+    assert CONTENDED_DELAY_SECONDS[0] <= put_back.value.retry_after <= CONTENDED_DELAY_SECONDS[1]

@@ -3,12 +3,16 @@ the completion's lease."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from tagger.errors import ApiError
+from tagger.logic.completion_record import InFlight
 from tagger.logic.leases import CONTENDED_DELAY_SECONDS
+from tagger.logic.records import ParsedRecord
+from tagger.models import TagRequest
 from tests.unit.fakes import Rig, put_backs, sqs_record
 
 
@@ -185,3 +189,99 @@ def test_the_same_content_with_nothing_completed_since_is_a_duplicate_under_leas
     _, outcomes = rig.send(replace("c1", state="approved"))
     assert outcomes.duplicates == 1 and rig.api.writes("c1") == 1
     assert rig.lease_store.history("c1").last_completed is not None
+
+
+def test_contention_on_the_last_delivery_requeues_a_copy_that_keeps_identity_and_order() -> None:
+    rig = Rig(max_receive_count=3)
+    rig.api.seed("c1")
+    rig.lease_store.held_by["c1"] = "other-container/m0/abc123"
+    record = sqs_record(merge("c1", a="1"), receive_count=3)
+    response, outcomes = rig.run([record], timeout_seconds=2.2)
+    assert put_backs(response) == []  # not dead-lettered: the copy carries on
+    assert outcomes.requeued_copies == 1 and rig.publisher.published == []
+    [copy] = rig.requeue.copies
+    assert (copy.message_id, copy.sent_timestamp_ms) == (
+        record["messageId"],
+        int(record["attributes"]["SentTimestamp"]),
+    )
+    assert copy.queue_arn == record["eventSourceARN"] and copy.body == record["body"]
+
+    del rig.lease_store.held_by["c1"]
+    response, outcomes = rig.run(rig.requeue.as_records())
+    assert put_backs(response) == [] and outcomes.tagged == 1
+    [event] = rig.publisher.events()
+    assert event["message_id"] == record["messageId"]  # the copy is the original message to consumers
+
+
+def test_a_copy_that_cannot_be_sent_falls_back_to_the_dead_letter_queue_with_a_failure_event() -> None:
+    rig = Rig(max_receive_count=3)
+    rig.api.seed("c1")
+    rig.lease_store.held_by["c1"] = "other-container/m0/abc123"
+    rig.requeue.accepting = False
+    record = sqs_record(merge("c1", a="1"), receive_count=3)
+    response, outcomes = rig.run([record], timeout_seconds=2.2)
+    assert put_backs(response) == [record["messageId"]]
+    [event] = rig.publisher.events()
+    assert event["error"]["retryable"] is True and outcomes.requeued_copies == 0
+
+
+def test_an_applied_write_whose_event_is_lost_on_the_last_delivery_is_requeued_not_dead_lettered() -> None:
+    rig = Rig(max_receive_count=2)
+    rig.api.seed("c1")
+    rig.publisher.accepting = False
+    record = sqs_record(merge("c1", a="1"), receive_count=2)
+    response, outcomes = rig.run([record])
+    assert put_backs(response) == [] and outcomes.requeued_copies == 1
+    assert rig.api.writes("c1") == 1 and rig.publisher.published == []
+
+    rig.publisher.accepting = True
+    response, outcomes = rig.run(rig.requeue.as_records())
+    assert put_backs(response) == [] and rig.api.writes("c1") == 1  # published from the record, not written again
+    [event] = rig.publisher.events()
+    assert event["message_id"] == record["messageId"] and event["metadata"] == {"a": "1"}
+
+
+def test_a_retryable_api_failure_on_the_last_delivery_is_still_dead_lettered() -> None:
+    rig = Rig(max_receive_count=2)
+    rig.api.seed("c1")
+    rig.api.failures["c1"] = [server_error()]
+    record = sqs_record(merge("c1", a="1"), receive_count=2)
+    response, outcomes = rig.run([record])
+    assert put_backs(response) == [record["messageId"]] and rig.requeue.copies == []
+    assert outcomes.requeued_copies == 0
+
+
+def test_a_new_request_makes_two_lease_store_calls_and_a_duplicate_too() -> None:
+    rig = Rig()
+    rig.api.seed("c1")
+    rig.send(merge("c1", a="1"))
+    assert rig.lease_store.calls == ["acquire", "release"]
+    rig.lease_store.calls.clear()
+    _, outcomes = rig.send(merge("c1", a="1"))
+    assert outcomes.duplicates == 1 and rig.lease_store.calls == ["acquire", "release"]
+
+
+def test_a_write_left_unsettled_by_a_crashed_holder_is_settled_before_the_next_request_decides() -> None:
+    rig = Rig()
+    rig.api.seed("c1")
+    rig.send(replace("c1", state="approved"))  # m-a: completed, last completed
+    # m-r rejected; its holder wrote and then died before recording anything.
+    rejected = sqs_record(replace("c1", state="rejected"))
+    rig.api.update_metadata("c1", {"state": "rejected"}, None)  # type: ignore[arg-type]
+    stored = rig.lease_store.leases["c1"]
+    stored.in_flight = InFlight.of(
+        TagRequest.model_validate(json.loads(rejected["body"])),
+        rejected["messageId"],
+        "dead/owner/0",
+        ParsedRecord(rejected, 0).order_token,
+    )
+    _, outcomes = rig.send(replace("c1", state="approved"))  # same content as m-a: a new intent, not a duplicate
+    assert outcomes.tagged == 1 and outcomes.duplicates == 0 and outcomes.unsettled_settled == 1
+    assert rig.api.metadata["c1"] == {"state": "approved"}
+    # The crashed message, redelivered, finds itself completed and publishes its event without writing again.
+    writes = rig.api.writes("c1")
+    rejected["attributes"]["ApproximateReceiveCount"] = "2"
+    response, outcomes = rig.run([rejected])
+    assert put_backs(response) == [] and rig.api.writes("c1") == writes
+    assert rig.publisher.events()[-1]["message_id"] == rejected["messageId"]
+    assert rig.publisher.events()[-1]["metadata"] == {"state": "rejected"}

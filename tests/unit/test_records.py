@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
-from tagger.errors import ApiError
+from tagger.errors import ApiError, InvalidTagRequest
 from tagger.logic import parsing
 from tagger.logic.records import ParsedRecord
+from tagger.models import TagRequest
+from tagger.ports import ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP
 from tests.unit.fakes import Rig, sqs_record
 
 
@@ -58,3 +60,61 @@ def test_a_parsed_record_carries_the_request_or_why_not_and_its_chain() -> None:
     unreadable = ParsedRecord(sqs_record("{"), 2)
     assert unreadable.ordering_key == f"message:{unreadable.message_id}"
     assert unreadable.correlation_ids() == (None, None)
+
+
+def test_the_order_is_issued_at_where_present_else_the_sent_timestamp_in_microseconds() -> None:
+    sent_ms = 1_733_000_000_123
+    issued = ParsedRecord(
+        sqs_record(
+            {"completion_id": "c1", "metadata": {"a": "1"}, "issued_at": "2024-11-30T20:53:20.000007Z"}, sent_ms=sent_ms
+        ),
+        0,
+    )
+    assert issued.order_token == f"{1_733_000_000_000_007:018d}/{issued.message_id}"
+    plain = ParsedRecord(sqs_record({"completion_id": "c1", "metadata": {"a": "1"}}, sent_ms=sent_ms), 1)
+    assert plain.order_token == f"{sent_ms * 1000:018d}/{plain.message_id}"
+    # Two lines of one SendMessageBatch share a SentTimestamp: their issued_at orders them, not the batch.
+    first = ParsedRecord(
+        sqs_record(
+            {"completion_id": "c1", "metadata": {"a": "1"}, "issued_at": "2024-11-30T20:53:20.2Z"},
+            sent_ms=sent_ms + 5000,
+        ),
+        2,
+    )
+    second = ParsedRecord(
+        sqs_record(
+            {"completion_id": "c1", "metadata": {"a": "2"}, "issued_at": "2024-11-30T20:53:20.1Z"},
+            sent_ms=sent_ms + 5000,
+        ),
+        3,
+    )
+    assert second.order_token < first.order_token
+
+
+def test_an_issued_at_more_than_five_minutes_after_the_send_is_a_validation_error_naming_it() -> None:
+    sent_ms = 1_733_000_000_000  # 2024-11-30T20:53:20Z
+    body = {"completion_id": "c1", "metadata": {"a": "1"}, "request_id": "r1"}
+    late = ParsedRecord(sqs_record({**body, "issued_at": "2024-11-30T20:58:20.000001Z"}, sent_ms=sent_ms), 0)
+    assert isinstance(late.request, InvalidTagRequest)
+    assert late.request.message.startswith("issued_at: ") and "5 minutes" in late.request.message
+    assert late.correlation_ids() == ("c1", "r1")
+    at_the_limit = ParsedRecord(sqs_record({**body, "issued_at": "2024-11-30T20:58:20Z"}, sent_ms=sent_ms), 1)
+    assert isinstance(at_the_limit.request, TagRequest)
+    envelope = {
+        "detail-type": "CompletionTagRequested",
+        "source": "team",
+        "detail": {**body, "issued_at": "2030-01-01T00:00:00Z"},
+    }
+    assert isinstance(ParsedRecord(sqs_record(envelope, sent_ms=sent_ms), 2).request, InvalidTagRequest)
+
+
+def test_a_requeued_copy_keeps_the_original_identity_and_order() -> None:
+    original = sqs_record({"completion_id": "c1", "metadata": {"a": "1"}}, sent_ms=1_733_000_000_000)
+    copy = sqs_record(original["body"], sent_ms=1_733_000_900_000)
+    copy["messageAttributes"] = {
+        ORIGINAL_MESSAGE_ID: {"dataType": "String", "stringValue": original["messageId"]},
+        ORIGINAL_SENT_TIMESTAMP: {"dataType": "Number", "stringValue": "1733000000000"},
+    }
+    parsed_original, parsed_copy = ParsedRecord(original, 0), ParsedRecord(copy, 1)
+    assert parsed_copy.identity == original["messageId"] != parsed_copy.message_id
+    assert parsed_copy.order_token == parsed_original.order_token

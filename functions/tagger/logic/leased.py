@@ -88,6 +88,10 @@ class LeasedApply:
             state = self._settle(lease, state, state.in_flight, mine, deadline, outcomes)
         entry = state.completed.get(mine.request_hash)
         if entry is not None and is_duplicate(entry, identity, state.history):
+            if entry.outcome == "tagged" and entry.message_id != identity:
+                # Another message with the same content, nothing completed since: its values are on the
+                # completion, so it counts as applied in its own order (a newer one moves the keys' versions).
+                state = replace(state, history=record_applied(request, mine.token, state.history))
             return self._duplicate(lease, state, mine.request_hash, entry, deadline)
         return self._apply(lease, state, request, mine, deadline, outcomes, redelivered=redelivered)
 
