@@ -1,4 +1,5 @@
-"""Result events to EventBridge: concurrent records' events coalesced into PutEvents calls of ≤ 10."""
+"""Result events to EventBridge: concurrent records' events coalesced into PutEvents calls within its limits
+(10 entries, 256 KB of entry size)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tagger.models import ResultDetail, detail_type_of
+from tagger.adapters.event_entries import MAX_CALL_ENTRY_BYTES, entry_size, result_entry
+from tagger.models import ResultDetail
 from tagger.telemetry import logger
 
 if TYPE_CHECKING:
@@ -32,10 +34,11 @@ class EventsClient(Protocol):
 
 
 class _Pending:
-    __slots__ = ("done", "entry", "published")
+    __slots__ = ("done", "entry", "published", "size")
 
     def __init__(self, entry: PutEventsRequestEntryTypeDef):
         self.entry = entry
+        self.size = entry_size(entry)
         self.done = threading.Event()
         self.published = False
 
@@ -44,9 +47,9 @@ class EventPublisher:
     """`publish()` blocks until its event is accepted (True) or given up on (False).
 
     Records running concurrently register as participants. An event waits only while another participant
-    is still working and could add an event to the same call; once 10 are waiting, or every participant is
-    waiting, they go out together. So a batch of 10 records costs one PutEvents call, while a lone record
-    is not delayed at all.
+    is still working and could add an event to the same call; once a call is full (10 entries, or no room
+    for the next entry in 256 KB), or every participant is waiting, they go out together. So a batch of 10
+    records costs one PutEvents call (two when their events are large), while a lone record is not delayed.
     """
 
     def __init__(
@@ -81,14 +84,7 @@ class EventPublisher:
             self._send(ready)
 
     def publish(self, detail: ResultDetail) -> bool:
-        pending = _Pending(
-            {
-                "Source": self._source,
-                "DetailType": detail_type_of(detail),
-                "Detail": detail.model_dump_json(),
-                "EventBusName": self._bus_name,
-            }
-        )
+        pending = _Pending(result_entry(detail, self._source, self._bus_name))
         with self._lock:
             self._waiting.append(pending)
             ready = self._take_ready()
@@ -100,22 +96,52 @@ class EventPublisher:
         pending.done.wait()
         return pending.published
 
-    def _take_ready(self) -> list[_Pending]:
-        """Under the lock: the events that should go now, if any."""
-        if len(self._waiting) >= MAX_ENTRIES_PER_CALL or (self._waiting and len(self._waiting) >= self._participants):
-            return self._take(MAX_ENTRIES_PER_CALL)
-        return []
+    def _take_ready(self) -> list[list[_Pending]]:
+        """Under the lock: the calls that should go now, if any. A full call goes at once; a partial one only
+        when no running participant could still add to it."""
+        everyone_waits = len(self._waiting) >= self._participants
+        calls = []
+        while self._waiting:
+            call = self._next_call()
+            if len(call) == len(self._waiting) and len(call) < MAX_ENTRIES_PER_CALL and not everyone_waits:
+                break  # room left, and someone may still fill it
+            calls.append(self._take(len(call)))
+        return calls
 
-    def _take_including(self, pending: _Pending) -> list[_Pending]:
+    def _take_including(self, pending: _Pending) -> list[list[_Pending]]:
+        """Under the lock: the calls up to and including the one carrying `pending` (none if already taken)."""
         if pending not in self._waiting:
             return []  # another thread is already sending it
-        return self._take(MAX_ENTRIES_PER_CALL)
+        calls = []
+        while pending in self._waiting:
+            calls.append(self._take(len(self._next_call())))
+        return calls
+
+    def _next_call(self) -> list[_Pending]:
+        """The waiting events the next call can carry: in order, up to 10 and up to 256 KB (at least one)."""
+        call: list[_Pending] = []
+        size = 0
+        for pending in self._waiting[:MAX_ENTRIES_PER_CALL]:
+            if call and size + pending.size > MAX_CALL_ENTRY_BYTES:
+                break
+            call.append(pending)
+            size += pending.size
+        return call
 
     def _take(self, count: int) -> list[_Pending]:
         taken, self._waiting = self._waiting[:count], self._waiting[count:]
         return taken
 
-    def _send(self, batch: list[_Pending]) -> None:
+    def _send(self, calls: list[list[_Pending]]) -> None:
+        try:
+            for batch in calls:
+                self._send_call(batch)
+        finally:  # whatever happened, no waiter is left waiting
+            for batch in calls:
+                for pending in batch:
+                    pending.done.set()
+
+    def _send_call(self, batch: list[_Pending]) -> None:
         """PutEvents with bounded resends of only the entries that failed; always releases the waiters."""
         try:
             unsent = batch
