@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import boto3
+from botocore.exceptions import ReadTimeoutError
 from botocore.stub import Stubber
 
 from tagger.adapters.event_entries import (
@@ -15,8 +16,17 @@ from tagger.adapters.event_entries import (
     entry_size,
     result_entry,
 )
-from tagger.adapters.publisher import EventPublisher
+from tagger.adapters.publisher import (
+    AFTER_PUBLISH_SECONDS,
+    ATTEMPT_SECONDS,
+    PUBLISH_ATTEMPTS,
+    EventPublisher,
+    events_client_config,
+)
+from tagger.config import Settings
+from tagger.logic.timing import Deadline
 from tagger.models import TagFailedDetail, TaggedDetail
+from tests.unit.fakes import FakeClock, deadline_on
 
 
 def tagged(i: int) -> TaggedDetail:
@@ -215,3 +225,58 @@ def test_a_detail_of_escaped_characters_drops_its_superseded_keys_and_stays_unde
     assert len(text.encode()) < 64 * 1024
     assert "superseded" not in json.loads(text)
     assert json.loads(text)["metadata"] == escaped.metadata
+
+
+# Time: every PutEvents attempt fits in what is left of the invocation
+
+
+class SlowFailingEvents:
+    """An EventBridge that takes `seconds` of the fake clock per call and then fails (a read timeout)."""
+
+    def __init__(self, clock: FakeClock, seconds: float, deadline: Deadline) -> None:
+        self.clock = clock
+        self.seconds = seconds
+        self.deadline = deadline
+        self.started_with: list[float] = []  # seconds left in the invocation when each call started
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.started_with.append(self.deadline.until_end())
+        self.clock.now += self.seconds
+        raise ReadTimeoutError(endpoint_url="https://events.example")
+
+
+def bound_publisher(seconds_left: float, call_seconds: float) -> tuple[EventPublisher, SlowFailingEvents]:
+    clock = FakeClock()
+    deadline = deadline_on(clock, seconds_left, reserve_seconds=3.0)
+    events = SlowFailingEvents(clock, call_seconds, deadline)
+    publisher = EventPublisher(events, "bus", "src", sleep=clock.sleep)
+    publisher.bind_deadline(deadline)
+    return publisher, events
+
+
+def test_no_resend_starts_without_time_for_it_and_what_follows() -> None:
+    # The first attempt fits in the reserve; a resend would not.
+    publisher, events = bound_publisher(seconds_left=ATTEMPT_SECONDS + AFTER_PUBLISH_SECONDS, call_seconds=0.01)
+    assert publisher.publish(tagged(1)) is False  # the record goes back; its redelivery publishes the event
+    assert len(events.started_with) == 1
+
+
+def test_resends_stop_when_the_next_attempt_would_not_fit() -> None:
+    publisher, events = bound_publisher(seconds_left=5.0, call_seconds=ATTEMPT_SECONDS)
+    assert publisher.publish(tagged(1)) is False
+    assert 1 < len(events.started_with) < PUBLISH_ATTEMPTS
+    assert all(left >= ATTEMPT_SECONDS + AFTER_PUBLISH_SECONDS for left in events.started_with[1:])
+
+
+def test_with_time_enough_every_attempt_is_made() -> None:
+    publisher, events = bound_publisher(seconds_left=60.0, call_seconds=ATTEMPT_SECONDS)
+    assert publisher.publish(tagged(1)) is False
+    assert len(events.started_with) == PUBLISH_ATTEMPTS
+
+
+def test_one_attempt_and_what_follows_fit_in_the_default_time_reserve() -> None:
+    config = events_client_config(12)
+    assert config.retries == {"mode": "standard", "total_max_attempts": 1}  # botocore adds no attempts of its own
+    assert config.connect_timeout + config.read_timeout == ATTEMPT_SECONDS
+    reserve = Settings.model_fields["time_reserve_millis"].default / 1000
+    assert reserve >= ATTEMPT_SECONDS + AFTER_PUBLISH_SECONDS

@@ -1,5 +1,5 @@
 """Result events to EventBridge: concurrent records' events coalesced into PutEvents calls within its limits
-(10 entries, 256 KB of entry size)."""
+(10 entries, 256 KB of entry size), every attempt made only while the invocation has time for it."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tagger.adapters.event_entries import MAX_CALL_ENTRY_BYTES, entry_size, result_entry
+from tagger.logic.timing import Deadline
 from tagger.models import ResultDetail
 from tagger.telemetry import logger
 
@@ -25,6 +27,25 @@ RETRY_DELAY_SECONDS = 0.1
 # Kept short because a record the pool starts meanwhile counts as a participant for a whole API round
 # trip, so the last few events of each wave of MAX_CONCURRENCY records wait this long.
 LINGER_SECONDS = 0.05
+# Events are published after the API write, inside the invocation's reserve (TIME_RESERVE_MILLIS, 3 s by
+# default, which holds the first attempt and what follows it). One attempt takes at most ATTEMPT_SECONDS; a
+# resend is made only if AFTER_PUBLISH_SECONDS would still be left after it for what follows (settling the
+# lease, the visibility of put-back records, returning). PutEvents normally answers in tens of milliseconds.
+CONNECT_TIMEOUT_SECONDS = 0.5
+READ_TIMEOUT_SECONDS = 1.0
+ATTEMPT_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
+AFTER_PUBLISH_SECONDS = 1.0
+
+
+def events_client_config(max_pool_connections: int) -> Config:
+    """The EventBridge client's configuration: short timeouts, and no retries of botocore's own, so that every
+    attempt is one the publisher decided it has time for."""
+    return Config(
+        max_pool_connections=max_pool_connections,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": 1},
+    )
 
 
 class EventsClient(Protocol):
@@ -69,6 +90,11 @@ class EventPublisher:
         self._lock = threading.Lock()
         self._waiting: list[_Pending] = []
         self._participants = 0
+        self._deadline: Deadline | None = None
+
+    def bind_deadline(self, deadline: Deadline) -> None:
+        """The invocation now running (one at a time per container): its deadline bounds every attempt."""
+        self._deadline = deadline
 
     @contextmanager
     def participant(self) -> Iterator[None]:
@@ -142,20 +168,32 @@ class EventPublisher:
                     pending.done.set()
 
     def _send_call(self, batch: list[_Pending]) -> None:
-        """PutEvents with bounded resends of only the entries that failed; always releases the waiters."""
+        """PutEvents, then bounded resends of only the entries that failed while the invocation has time for them;
+        always releases the waiters."""
         try:
-            unsent = batch
-            for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+            unsent = self._put(batch)
+            for attempt in range(1, PUBLISH_ATTEMPTS):
                 if not unsent:
                     break
+                delay = RETRY_DELAY_SECONDS * attempt
+                if not self._has_time_for_attempt(after=delay):
+                    logger.warning(
+                        "no time left in the invocation to resend result events", extra={"events": len(unsent)}
+                    )
+                    break
+                self._sleep(delay)
                 unsent = self._put(unsent)
-                if unsent and attempt < PUBLISH_ATTEMPTS:
-                    self._sleep(RETRY_DELAY_SECONDS * attempt)
             if unsent:
                 logger.error("result events could not be published", extra={"events": len(unsent)})
         finally:
             for pending in batch:
                 pending.done.set()
+
+    def _has_time_for_attempt(self, after: float = 0.0) -> bool:
+        """Whether an attempt starting `after` seconds from now ends with AFTER_PUBLISH_SECONDS still left."""
+        if self._deadline is None:
+            return True
+        return self._deadline.until_end() >= after + ATTEMPT_SECONDS + AFTER_PUBLISH_SECONDS
 
     def _put(self, batch: list[_Pending]) -> list[_Pending]:
         """One PutEvents call; returns the entries still unpublished."""
