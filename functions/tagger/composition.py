@@ -13,7 +13,7 @@ from botocore.config import Config
 from tagger.adapters.api_key import ApiKeyProvider
 from tagger.adapters.lease_store import LeaseStore
 from tagger.adapters.openai_api import CompletionsApi, create_http_client
-from tagger.adapters.publisher import EventPublisher
+from tagger.adapters.publisher import EventPublisher, events_client_config
 from tagger.adapters.requeue import SqsRequeue
 from tagger.adapters.visibility import VisibilityBackoff
 from tagger.config import Settings
@@ -55,8 +55,11 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         gate,
         on_call=recorder.api_call,
     )
+    # Calls after the API write (events, visibility) have short timeouts and bounded attempts: they must fit in
+    # the invocation's reserve (README, "What happens to each message").
+    after_write_config = events_client_config(settings.max_concurrency + 2)
     publisher = EventPublisher(
-        session.client("events", config=boto_config),
+        session.client("events", config=after_write_config),
         settings.event_bus_name,
         settings.event_source,
         on_call=recorder.put_events_call,
@@ -92,7 +95,7 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
     )
     tagger = Tagger(api)
     unit = UnitOfWork(tagger, publisher, persistence, idempotency_config)
-    sqs_factory = _lazy(lambda: session.client("sqs", config=boto_config))
+    sqs_factory = _lazy(lambda: session.client("sqs", config=after_write_config))
     processor = RecordProcessor(
         unit,
         publisher,
@@ -111,6 +114,7 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
             settings.retry_backoff_max_seconds,
         ),
         recorder,
+        on_invocation=publisher.bind_deadline,
     )
 
 

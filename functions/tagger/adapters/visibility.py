@@ -20,10 +20,12 @@ MAX_ENTRIES_PER_CALL = 10
 
 
 def backoff_seconds(receive_count: int, retry_after: float | None, base_seconds: int, max_seconds: int) -> int:
-    """The API's Retry-After when it gave one, else base × 2^(deliveries − 1), capped."""
-    if retry_after is not None:
-        return min(math.ceil(retry_after), MAX_VISIBILITY_SECONDS)
-    delay = base_seconds * 2 ** max(receive_count - 1, 0)
+    """The API's Retry-After when it gave one, else base × 2^(deliveries − 1); capped at `max_seconds` either way.
+
+    The cap holds for Retry-After too: the configuration keeps MAX_RECEIVE_COUNT × RETRY_BACKOFF_MAX_SECONDS
+    inside IDEMPOTENCY_EXPIRY_SECONDS (`tagger.config`), which an uncapped server-chosen wait would defeat.
+    """
+    delay = math.ceil(retry_after) if retry_after is not None else base_seconds * 2 ** max(receive_count - 1, 0)
     return int(min(delay, max_seconds, MAX_VISIBILITY_SECONDS))
 
 
