@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from completion_tagger.redrive.order import with_issued_at
 from completion_tagger.redrive.queues import QueuePair, RedriveError
 from completion_tagger.sqs_queues import BATCH_LIMIT, delete_messages
+from tagger.ports import ORIGINAL_SENT_TIMESTAMP
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -148,10 +149,18 @@ def _by_size(
     return batches
 
 
+def _original_sent_timestamp(message: MessageTypeDef) -> str | None:
+    """When the request was sent: a copy the function re-queued (it only had to wait on its last delivery)
+    carries its original's SentTimestamp as an attribute, since its own is later."""
+    attribute = (message.get("MessageAttributes") or {}).get(ORIGINAL_SENT_TIMESTAMP)
+    original = attribute.get("StringValue") if attribute else None
+    return original or (message.get("Attributes") or {}).get("SentTimestamp")
+
+
 def _entry(message: MessageTypeDef) -> SendMessageBatchRequestEntryTypeDef:
     """The message as SendMessageBatch takes it: its body (given its original SentTimestamp as `issued_at`
     where it has none, so it keeps its order), its attributes and its trace header."""
-    body = with_issued_at(message["Body"], (message.get("Attributes") or {}).get("SentTimestamp"))
+    body = with_issued_at(message["Body"], _original_sent_timestamp(message))
     entry: SendMessageBatchRequestEntryTypeDef = {"Id": "0", "MessageBody": body}
     attributes = {name: _attribute(value) for name, value in (message.get("MessageAttributes") or {}).items()}
     if attributes:
