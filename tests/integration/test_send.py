@@ -668,3 +668,20 @@ def test_default_request_ids_of_runs_started_in_the_same_second_differ(queue_url
     assert all(re.fullmatch(r"send-\d{8}T\d{6}Z-[0-9a-f]{16}", prefix) for prefix in prefixes), prefixes
     assert prefixes[0] != prefixes[1]
     assert sorted(parse_tag_request(body).request_id for body in drain(queue_url)) == sorted(f"{p}-1" for p in prefixes)
+
+
+def test_a_paced_send_never_puts_more_than_a_tenth_of_a_seconds_requests_in_one_call(queue_url: str) -> None:
+    session = boto3.session.Session()
+    entries_per_call: list[int] = []
+    session.events.register(
+        "before-parameter-build.sqs.SendMessageBatch",
+        lambda params, **_: entries_per_call.append(len(params["Entries"])),
+    )
+
+    report = send_tag_requests(
+        [request(f"chatcmpl-{n}") for n in range(30)], queue_url=queue_url, session=session, rate=40
+    )
+
+    assert report.ok and report.sent == 30
+    assert entries_per_call == [4] * 7 + [2]  # 40 per second: 4 per call, every tenth of a second
+    assert len(drain(queue_url)) == 30

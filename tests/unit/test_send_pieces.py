@@ -224,6 +224,23 @@ def test_pacer_counts_time_already_spent_sending() -> None:
     assert clock.sleeps == [pytest.approx(0.1)]
 
 
+@pytest.mark.parametrize(("rate", "limit"), [(None, 10), (0.5, 1), (5, 1), (10, 1), (35, 3), (100, 10), (5000, 10)])
+def test_a_paced_call_carries_at_most_a_tenth_of_a_seconds_requests(rate: float | None, limit: int) -> None:
+    assert Pacer(rate).batch_limit == limit
+
+
+def test_at_five_per_second_requests_leave_one_by_one_a_fifth_of_a_second_apart() -> None:
+    clock = FakeClock()
+    pacer = Pacer(5, clock=clock, sleep=clock.sleep)
+    groups = list(batches((outgoing(n) for n in range(1, 6)), lambda o: len(o.body), max_entries=pacer.batch_limit))
+
+    for group in groups:
+        pacer.wait(len(group))
+
+    assert [len(group) for group in groups] == [1, 1, 1, 1, 1]
+    assert clock.sleeps == [pytest.approx(0.2)] * 4
+
+
 def test_pacer_without_a_rate_never_waits_and_refuses_a_non_positive_rate() -> None:
     clock = FakeClock()
     Pacer(None, clock=clock, sleep=clock.sleep).wait(10_000)
