@@ -69,7 +69,8 @@ class Delivery:
         is raised after every request read is accounted for in the tally; the rest is left unread."""
         held: list[Outgoing] = []  # read, not yet in a batch
         try:
-            for batch in batches(requests, self.destination.entry_size, held):
+            sendable = self._within_entry_limit(requests)
+            for batch in batches(sendable, self.destination.entry_size, held, self.pacer.batch_limit):
                 self._start(batch)
                 self.pacer.wait(len(batch))
                 try:
@@ -89,6 +90,17 @@ class Delivery:
             self._account_for_interruption(held)
             raise
         return self.tally
+
+    def _within_entry_limit(self, requests: Iterable[Outgoing]) -> Iterator[Outgoing]:
+        """The requests the destination can take; one too large is named as failed and never sent."""
+        limit = self.destination.max_entry_bytes
+        for request in requests:
+            size = self.destination.entry_size(request)
+            if size > limit:
+                reason = f"too large: {size:,} bytes, where {self.destination.description} takes {limit:,}"
+                self.tally.failed.append(Rejected(request.number, reason))
+            else:
+                yield request
 
     def _start(self, batch: list[Outgoing]) -> None:
         self._batch, self._pending, self._permanent, self._in_call = batch, list(batch), [], False
@@ -135,9 +147,13 @@ def _last_result(state: RetryCallState) -> list[EntryFailure]:
 
 
 def batches(
-    requests: Iterable[Outgoing], size_of: Callable[[Outgoing], int], held: list[Outgoing] | None = None
+    requests: Iterable[Outgoing],
+    size_of: Callable[[Outgoing], int],
+    held: list[Outgoing] | None = None,
+    max_entries: int = MAX_BATCH_ENTRIES,
 ) -> Iterator[list[Outgoing]]:
-    """Consecutive groups of at most ten requests whose sizes add up to at most one call's payload limit.
+    """Consecutive groups of at most `max_entries` (ten) requests whose sizes add up to at most one call's
+    payload limit.
 
     A full group is handed over before the next request is read. `held` is always what has been read but
     not handed over yet (the group being filled, or the one request that did not fit in the group just
@@ -156,7 +172,7 @@ def batches(
         else:
             held.append(request)
             held_bytes += size
-        if len(held) == MAX_BATCH_ENTRIES:
+        if len(held) == max_entries:
             batch = held[:]
             held.clear()
             held_bytes = 0

@@ -15,7 +15,7 @@ from typing import IO
 import boto3
 import click
 
-from completion_tagger.api import UsageError, resolve_destination, send_lines
+from completion_tagger.api import STACK_EVENT_BUS, UsageError, resolve_destination, send_lines
 from completion_tagger.destinations import DEFAULT_DETAIL_TYPE, DEFAULT_SOURCE
 from completion_tagger.input_text import TextLine, check_encoding
 from completion_tagger.interruption import interruptions_on_sigterm
@@ -61,7 +61,12 @@ EXIT_USAGE = 2
 @click.option("--queue-url", metavar="URL", help="Send to this tag-request queue.")
 @click.option("--stack-name", metavar="NAME", help="Send to the queue in this stack's outputs (TagRequestQueueUrl).")
 @click.option(
-    "--event-bus", metavar="NAME", help="Put CompletionTagRequested events on this bus (the stack's upstream rule)."
+    "--event-bus",
+    metavar="NAME",
+    is_flag=False,
+    flag_value=STACK_EVENT_BUS,
+    help="Put CompletionTagRequested events on this bus (the stack's upstream rule); "
+    "without NAME, with --stack-name: on the stack's bus.",
 )
 @click.option("--detail-type", default=DEFAULT_DETAIL_TYPE, show_default=True, help="With --event-bus.")
 @click.option("--source", default=DEFAULT_SOURCE, show_default=True, help="With --event-bus: the events' source.")
