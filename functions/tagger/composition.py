@@ -77,7 +77,7 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         raise_on_no_idempotency_key=True,
         response_hook=mark_replayed,
     )
-    unit = UnitOfWork(Tagger(api), publisher, persistence, idempotency_config)
+    unit = UnitOfWork(Tagger(api, on_mismatch=recorder.metadata_mismatch), publisher, persistence, idempotency_config)
     processor = RecordProcessor(unit, publisher, gate, LeasedApply(leases, unit) if leases else None)
     return TaggerService(
         settings,

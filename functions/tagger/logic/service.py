@@ -83,3 +83,4 @@ def emit_metrics(metrics: Metrics, outcomes: InvocationOutcomes) -> None:
         metrics.add_metric(name="LeaseWaitTime", unit=MetricUnit.Milliseconds, value=waited)
     metrics.add_metric(name="LeaseContention", unit=MetricUnit.Count, value=outcomes.lease_contention)
     metrics.add_metric(name="SupersededKeys", unit=MetricUnit.Count, value=outcomes.superseded_keys)
+    metrics.add_metric(name="MetadataMismatch", unit=MetricUnit.Count, value=outcomes.metadata_mismatches)
