@@ -144,11 +144,11 @@ class EventPublisher:
         return calls
 
     def _next_call(self) -> list[_Pending]:
-        """The waiting events the next call can carry: in order, up to 10 and up to 256 KB (at least one)."""
+        """The waiting events the next call can carry: in order, up to 10 and under 256 KB (at least one)."""
         call: list[_Pending] = []
         size = 0
         for pending in self._waiting[:MAX_ENTRIES_PER_CALL]:
-            if call and size + pending.size > MAX_CALL_ENTRY_BYTES:
+            if call and size + pending.size >= MAX_CALL_ENTRY_BYTES:
                 break
             call.append(pending)
             size += pending.size
