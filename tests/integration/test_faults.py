@@ -192,9 +192,11 @@ def test_rotated_key_in_secrets_manager_is_reread_after_a_401(harness: Harness, 
 def test_an_unreadable_key_secret_puts_the_record_back_with_a_warning_and_no_traceback(
     harness: Harness, seed: Seeder, function_logs: io.StringIO
 ) -> None:
+    """A secret that does not exist: moto's Secrets Manager answers ResourceNotFoundException, as AWS does."""
     completion = seed({"a": "1"})
     missing = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{harness.stack.table_name}-missing-AbCdEf"
     service = harness.service(openai_api_key=None, openai_api_key_secret=missing)
+    harness.metrics.clear_metrics()  # metrics are shared by every Metrics instance of the process
     response, [record] = harness.run(service, [replace(completion, v="1")])
     assert failures(response) == {record["messageId"]}
     assert harness.api.stats()["total"] == 0
@@ -203,8 +205,74 @@ def test_an_unreadable_key_secret_puts_the_record_back_with_a_warning_and_no_tra
     [put_back] = [line for line in lines if line["message"] == "record put back on the queue"]
     assert put_back["level"] == "WARNING"
     assert put_back["code"] == "upstream_error"
+    assert put_back["cause"] == "secret_unreadable"
     assert put_back["reason"].startswith("the API key is unavailable: could not read the API key secret")
+    assert "ResourceNotFoundException" in put_back["reason"]
     assert not [line for line in lines if "exception" in line or line["level"] == "ERROR"]
+    assert "Error_secret_unreadable" in harness.metrics.metric_set
+    assert "Error_upstream_error" not in harness.metrics.metric_set
+
+
+def deny_secret_reads(session: boto3.session.Session, code: str, message: str) -> list[str]:
+    """Answer every GetSecretValue as AWS does when IAM, a resource policy or the secret's KMS key refuses.
+
+    moto enforces none of these (it would hand the value out), so the refusal is answered in the client.
+    """
+    asked: list[str] = []
+
+    def refuse(**kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        asked.append(json.loads(kwargs["params"]["body"])["SecretId"])
+        return AWSResponse("https://secretsmanager", 400, {}, None), {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+
+    session.events.register("before-call.secrets-manager.GetSecretValue", refuse)
+    return asked
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (
+            # A partial ARN (no 6-character suffix) in the role's policy: IAM refuses the full ARN it reads.
+            "AccessDeniedException",
+            "User: arn:aws:sts::123456789012:assumed-role/tagger/fn is not authorized to perform: "
+            "secretsmanager:GetSecretValue on resource: key because no identity-based policy allows it",
+        ),
+        # The secret's own KMS key does not let the role decrypt.
+        ("DecryptionFailure", "Secrets Manager can't decrypt the protected secret text using the provided KMS key."),
+    ],
+)
+def test_a_secret_the_role_may_not_read_is_its_own_failure_not_an_api_outage(
+    harness: Harness, seed: Seeder, function_logs: io.StringIO, code: str, message: str
+) -> None:
+    completion = seed({"a": "1"})
+    secret_arn = boto3.client("secretsmanager").create_secret(
+        Name=f"{harness.stack.table_name}-denied", SecretString=API_KEY
+    )["ARN"]
+    session = boto3.session.Session()
+    asked = deny_secret_reads(session, code, message)
+    service = harness.service(session=session, openai_api_key=None, openai_api_key_secret=secret_arn)
+    harness.metrics.clear_metrics()
+    response, [record] = harness.run(service, [replace(completion, v="1")], receive_count=5)
+
+    assert asked == [secret_arn]
+    assert failures(response) == {record["messageId"]}  # put back: the last delivery goes to the DLQ
+    assert harness.api.stats()["total"] == 0
+    lines = [json.loads(line) for line in function_logs.getvalue().splitlines()]
+    [put_back] = [line for line in lines if line["message"] == "record put back on the queue"]
+    assert put_back["cause"] == "secret_unreadable"
+    assert code in put_back["reason"]
+    assert "Error_secret_unreadable" in harness.metrics.metric_set
+    assert "Error_upstream_error" not in harness.metrics.metric_set
+    # The event keeps to the interface's codes; its message names the cause.
+    [event] = harness.events(1)
+    assert event["detail-type"] == "CompletionTagFailed"
+    error = event["detail"]["error"]
+    assert (error["code"], error["retryable"]) == ("upstream_error", True)
+    assert "the API key is unavailable" in error["message"] and code in error["message"]
+    assert API_KEY not in json.dumps(event) + function_logs.getvalue()
 
 
 def test_the_key_never_reaches_logs_events_or_metrics_on_any_failure_path(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parameters.base import BaseProvider
+from botocore.exceptions import ClientError
 
 from tagger.adapters.api_key import ApiKeyProvider
 from tagger.errors import ApiKeyUnavailable
@@ -170,3 +171,29 @@ def test_a_provider_error_is_not_cached() -> None:
         keys.get()
     secrets.value = SECRET_VALUE
     assert keys.get() == SECRET_VALUE
+
+
+@pytest.mark.parametrize(
+    ("code", "hint"),
+    [
+        ("AccessDeniedException", "full ARN"),
+        ("ResourceNotFoundException", "region"),
+        ("DecryptionFailure", "KMS key"),
+        ("KMSDisabledException", "disabled"),
+    ],
+)
+def test_a_refused_read_names_the_aws_error_code_and_what_to_check(code: str, hint: str) -> None:
+    # Powertools wraps the client's error in GetParameterError; the AWS code must survive the wrapping.
+    refusal = ClientError({"Error": {"Code": code, "Message": "refused"}}, "GetSecretValue")
+    keys, _ = provider(refusal)
+    with pytest.raises(ApiKeyUnavailable) as raised:
+        keys.get()
+    assert raised.value.aws_error_code == code
+    assert code in str(raised.value) and hint in str(raised.value)
+
+
+def test_a_failure_that_is_no_aws_error_is_named_by_its_type() -> None:
+    keys, _ = provider(TimeoutError("slow"))
+    with pytest.raises(ApiKeyUnavailable, match="GetParameterError") as raised:
+        keys.get()
+    assert raised.value.aws_error_code is None

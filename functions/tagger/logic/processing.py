@@ -62,7 +62,7 @@ class RecordProcessor:
                 # Last delivery: the queue moves the message to the dead-letter queue next; say so first.
                 self._publish_final_failure(record, put_back)
             invocation.outcomes.count_put_back(
-                put_back.code,
+                put_back.metric_code,
                 PutBackRecord(
                     queue_arn=record.event_source_arn,
                     receipt_handle=record.receipt_handle,
@@ -75,7 +75,12 @@ class RecordProcessor:
                 logger.error("OpenAI rejected the API key (401/403): check the key in the secret; records wait")
             logger.warning(
                 "record put back on the queue",
-                extra={"code": put_back.code, "reason": put_back.message, "last_delivery": is_last},
+                extra={
+                    "code": put_back.code,
+                    "cause": put_back.metric_code,
+                    "reason": put_back.message,
+                    "last_delivery": is_last,
+                },
             )
             raise put_back from error
 
