@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
 from tagger.adapters.api_key import ApiKeyProvider
+from tagger.adapters.event_bus import EventBusCheck
 from tagger.adapters.lease_store import LeaseStore
 from tagger.adapters.openai_api import CompletionsApi, create_http_client
 from tagger.adapters.publisher import EventPublisher
@@ -50,8 +51,9 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         gate,
         on_call=recorder.api_call,
     )
+    events = session.client("events", config=boto_config)
     publisher = EventPublisher(
-        session.client("events", config=boto_config),
+        events,
         settings.event_bus_name,
         settings.event_source,
         on_call=recorder.put_events_call,
@@ -75,7 +77,13 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         response_hook=mark_replayed,
     )
     unit = UnitOfWork(Tagger(api), publisher, persistence, idempotency_config)
-    processor = RecordProcessor(unit, publisher, gate, LeasedApply(leases, unit) if leases else None)
+    processor = RecordProcessor(
+        unit,
+        publisher,
+        gate,
+        LeasedApply(leases, unit) if leases else None,
+        destination=EventBusCheck(events, settings.event_bus_name),
+    )
     return TaggerService(
         settings,
         processor,

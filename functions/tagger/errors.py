@@ -69,7 +69,7 @@ class MergeTooLarge(ValueError):
 # Causes of a put-back that are our deployment's fault rather than the API's. Each has its own metric
 # (`Error_<cause>`) and alarm, while the result event carries the interface's `upstream_error` with a
 # message naming the cause (README, "Result events"; docs/operations.md).
-PutBackCause = Literal["secret_unreadable"]
+PutBackCause = Literal["secret_unreadable", "event_bus_missing"]
 PUT_BACK_CAUSES: tuple[PutBackCause, ...] = get_args(PutBackCause)
 
 
@@ -82,6 +82,14 @@ class ApiKeyUnavailable(RuntimeError):
     def __init__(self, message: str, *, aws_error_code: str | None = None):
         super().__init__(message)
         self.aws_error_code = aws_error_code
+
+
+class EventBusMissing(RuntimeError):
+    """The bus the result events go to does not exist (PutEvents to it would answer success and drop them)."""
+
+    def __init__(self, bus_name: str):
+        super().__init__(f"the event bus {bus_name!r} for result events does not exist (EVENT_BUS_NAME)")
+        self.bus_name = bus_name
 
 
 class LeaseHeld(Exception):

@@ -224,8 +224,8 @@ def test_alarms_on_function_metrics_name_emitted_metrics(resources: dict, emitte
         assert properties["Statistic"] == "Sum"
 
 
-@pytest.mark.parametrize("alarm", ["ApiKeyRejectedAlarm", "SecretUnreadableAlarm"])
-def test_alarms_on_an_unusable_key_fire_on_the_first_record_within_five_minutes(resources: dict, alarm: str) -> None:
+@pytest.mark.parametrize("alarm", ["ApiKeyRejectedAlarm", "SecretUnreadableAlarm", "EventBusMissingAlarm"])
+def test_alarms_on_a_deployment_fault_fire_on_the_first_record_within_five_minutes(resources: dict, alarm: str) -> None:
     properties = resources[alarm]["Properties"]
     assert properties["Period"] * properties["EvaluationPeriods"] == 300
     assert properties.get("DatapointsToAlarm", 1) == 1

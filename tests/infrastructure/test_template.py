@@ -58,7 +58,7 @@ EXPECTED_FUNCTION_STATEMENTS: dict[str, tuple[set[str], Any]] = {
         {"Fn::GetAtt": ["IdempotencyTable", "Arn"]},
     ),
     "PublishResultEvents": (
-        {"events:PutEvents"},
+        {"events:PutEvents", "events:DescribeEventBus"},
         {
             "Fn::If": [
                 "CreateEventBus",

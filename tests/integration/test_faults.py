@@ -325,3 +325,62 @@ def test_a_batch_that_outlives_its_time_puts_back_unstarted_records(harness: Har
     assert len(harness.events(len(done))) == len(done)
     # At most one call was cut short by the deadline; the other put-back records never started.
     assert len(done) <= harness.api.stats()["total"] <= len(done) + 1 < 4
+
+
+def put_events_as_aws_answers_a_missing_bus(session: boto3.session.Session) -> list[dict[str, Any]]:
+    """PutEvents to a bus that does not exist: AWS answers success with event ids, and drops the events.
+
+    moto answers ResourceNotFoundException instead, which would hide the very fault under test, so the
+    client answers as AWS does. DescribeEventBus still goes to moto, which answers it as AWS does.
+    """
+    sent: list[dict[str, Any]] = []
+
+    def accept(**kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        entries = json.loads(kwargs["params"]["body"])["Entries"]
+        sent.extend(entries)
+        return AWSResponse("https://events", 200, {}, None), {
+            "FailedEntryCount": 0,
+            "Entries": [{"EventId": f"dropped-{index}"} for index, _ in enumerate(entries)],
+            "ResponseMetadata": {"HTTPStatusCode": 200},
+        }
+
+    session.events.register("before-call.events.PutEvents", accept)
+    return sent
+
+
+def test_a_missing_event_bus_puts_records_back_unstarted_instead_of_publishing_into_nothing(
+    harness: Harness, seed: Seeder, function_logs: io.StringIO
+) -> None:
+    completion = seed({"a": "1"})
+    session = boto3.session.Session()
+    sent = put_events_as_aws_answers_a_missing_bus(session)
+    service = harness.service(session=session, event_bus_name=f"{harness.stack.event_bus_name}-typo")
+    harness.metrics.clear_metrics()
+    response, records = harness.run(service, [replace(completion, v="1"), replace(seed(), v="1")])
+
+    assert failures(response) == {record["messageId"] for record in records}
+    assert harness.api.stats()["total"] == 0  # nothing written whose result event would be lost
+    assert harness.api.metadata_of(completion) == {"a": "1"}
+    assert sent == []
+    assert harness.metrics.metric_set["Error_event_bus_missing"]["Value"] == [2]
+    assert "Error_upstream_error" not in harness.metrics.metric_set
+    lines = [json.loads(line) for line in function_logs.getvalue().splitlines()]
+    [missing] = [line for line in lines if line["level"] == "ERROR"]
+    assert missing["event_bus"] == f"{harness.stack.event_bus_name}-typo"
+    put_backs = [line for line in lines if line["message"] == "record put back on the queue"]
+    assert {line["cause"] for line in put_backs} == {"event_bus_missing"}
+    assert all("-typo' for result events does not exist" in line["reason"] for line in put_backs)
+
+
+def test_the_bus_is_described_once_per_container_then_records_run_as_usual(harness: Harness, seed: Seeder) -> None:
+    session = boto3.session.Session()
+    described: list[str] = []
+    session.events.register(
+        "before-call.events.DescribeEventBus", lambda params, **_: described.append(json.loads(params["body"])["Name"])
+    )
+    service = harness.service(session=session)
+    for _ in range(3):
+        response, _records = harness.run(service, [replace(seed()), replace(seed())])
+        assert response == {"batchItemFailures": []}
+    assert described == [harness.stack.event_bus_name]
+    assert len(harness.events(6)) == 6
