@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
-from tagger.adapters.api_key import ApiKeyProvider
+from tagger.adapters.api_key import ApiKeyProvider, secret_region
 from tagger.adapters.event_bus import EventBusCheck
 from tagger.adapters.lease_store import LeaseStore
 from tagger.adapters.openai_api import CompletionsApi, create_http_client
@@ -43,7 +43,13 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
     api_key = ApiKeyProvider(
         settings.openai_api_key_secret,
         settings.openai_api_key,
-        SecretsProvider(boto_config=boto_config, boto3_session=session) if settings.openai_api_key_secret else None,
+        SecretsProvider(
+            boto3_client=session.client(
+                "secretsmanager", region_name=secret_region(settings.openai_api_key_secret), config=boto_config
+            )
+        )
+        if settings.openai_api_key_secret
+        else None,
     )
     api = CompletionsApi(
         create_http_client(settings.openai_base_url, settings.max_concurrency, settings.openai_timeout_seconds),

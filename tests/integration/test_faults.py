@@ -189,6 +189,17 @@ def test_rotated_key_in_secrets_manager_is_reread_after_a_401(harness: Harness, 
     assert harness.api.stats()["statuses"].get("401", 0) == 1
 
 
+def test_a_secret_in_another_region_is_read_in_the_region_its_arn_names(harness: Harness, seed: Seeder) -> None:
+    completion = seed()
+    elsewhere = boto3.client("secretsmanager", region_name="eu-west-1")
+    secret_arn = elsewhere.create_secret(Name=f"{harness.stack.table_name}-abroad", SecretString=API_KEY)["ARN"]
+    assert ":eu-west-1:" in secret_arn and boto3.session.Session().region_name != "eu-west-1"
+    service = harness.service(openai_api_key=None, openai_api_key_secret=secret_arn)
+    response, _ = harness.run(service, [replace(completion, v="1")])
+    assert response == {"batchItemFailures": []}
+    assert harness.api.metadata_of(completion) == {"v": "1"}
+
+
 def test_an_unreadable_key_secret_puts_the_record_back_with_a_warning_and_no_traceback(
     harness: Harness, seed: Seeder, function_logs: io.StringIO
 ) -> None:

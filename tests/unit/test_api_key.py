@@ -10,7 +10,7 @@ import pytest
 from aws_lambda_powertools.utilities.parameters.base import BaseProvider
 from botocore.exceptions import ClientError
 
-from tagger.adapters.api_key import ApiKeyProvider
+from tagger.adapters.api_key import ApiKeyProvider, secret_region
 from tagger.errors import ApiKeyUnavailable
 
 SECRET_ID = "completion-tagger/openai"
@@ -197,3 +197,16 @@ def test_a_failure_that_is_no_aws_error_is_named_by_its_type() -> None:
     with pytest.raises(ApiKeyUnavailable, match="GetParameterError") as raised:
         keys.get()
     assert raised.value.aws_error_code is None
+
+
+@pytest.mark.parametrize(
+    ("secret_id", "region"),
+    [
+        ("arn:aws:secretsmanager:eu-west-1:111122223333:secret:team/key-AbC123", "eu-west-1"),
+        ("arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:key-AbC123", "cn-north-1"),
+        ("team/key", None),
+        (None, None),
+    ],
+)
+def test_a_secret_is_read_in_the_region_its_arn_names(secret_id: str | None, region: str | None) -> None:
+    assert secret_region(secret_id) == region

@@ -94,6 +94,16 @@ def aws_error_code(error: BaseException) -> str | None:
     return match.group(1) if match else None
 
 
+def secret_region(secret_id: str | None) -> str | None:
+    """The region a secret's ARN names, so it is read there rather than in the function's region; None for
+    a name (read in the function's region)."""
+    if secret_id and secret_id.startswith("arn:"):
+        parts = secret_id.split(":")
+        if len(parts) > 3 and parts[3]:
+            return parts[3]
+    return None
+
+
 def _key_from_secret(value: object) -> str:
     """A plain-text secret is the key; a JSON one holds it under `api_key` (or `OPENAI_API_KEY`)."""
     text = value.decode() if isinstance(value, bytes) else str(value)
