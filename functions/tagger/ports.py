@@ -76,6 +76,12 @@ class ResultPublisher(Protocol):
         ...
 
 
+class DestinationCheck(Protocol):
+    """Confirms the result events' destination exists; `ensure` raises `EventBusMissing` while it does not."""
+
+    def ensure(self) -> None: ...
+
+
 class LeaseStore(Protocol):
     """One record per completion: its lease, history, completed requests and the request in flight.
 

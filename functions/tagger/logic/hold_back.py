@@ -30,6 +30,7 @@ class HoldBack:
                 status=earlier.status,
                 retry_after=earlier.retry_after,
                 requeue_on_last_delivery=earlier.requeue_on_last_delivery,
+                cause=earlier.cause,
             )
 
     def put_back(self, chain: str, put_back: PutBack) -> None:
