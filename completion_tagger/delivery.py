@@ -76,8 +76,8 @@ class Delivery:
                 try:
                     failures = self._send_with_retries(batch)
                 except DestinationError as error:
-                    self._start([])
-                    self.tally.failed.extend(Rejected(entry.number, str(error)) for entry in batch)
+                    # Entries an earlier attempt of this batch got through were sent; the rest were not.
+                    self._settle_batch(str(error))
                     self.tally.failed.extend(
                         Rejected(entry.number, f"the run stopped before it: {error}") for entry in held
                     )
@@ -106,12 +106,16 @@ class Delivery:
         self._batch, self._pending, self._permanent, self._in_call = batch, list(batch), [], False
 
     def _account_for_interruption(self, held: list[Outgoing]) -> None:
+        in_flight = "interrupted while its call was in flight: it may have been sent"
+        self._settle_batch(in_flight if self._in_call else "interrupted")
+        self.tally.failed.extend(Rejected(entry.number, "interrupted") for entry in held)
+
+    def _settle_batch(self, reason_for_pending: str) -> None:
+        """The batch being sent, when it stops half way: what was accepted is sent, what was refused for good
+        failed with its reason, and what is still pending failed with `reason_for_pending`."""
         self.tally.sent += len(self._batch) - len(self._pending) - len(self._permanent)
         self.tally.failed.extend(Rejected(failure.number, failure.reason) for failure in self._permanent)
-        in_flight = "interrupted while its call was in flight: it may have been sent"
-        reason = in_flight if self._in_call else "interrupted"
-        self.tally.failed.extend(Rejected(entry.number, reason) for entry in self._pending)
-        self.tally.failed.extend(Rejected(entry.number, "interrupted") for entry in held)
+        self.tally.failed.extend(Rejected(entry.number, reason_for_pending) for entry in self._pending)
         self._start([])
 
     def _send_with_retries(self, batch: Sequence[Outgoing]) -> list[EntryFailure]:

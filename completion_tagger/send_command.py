@@ -123,13 +123,16 @@ def send(
                 detail_type=detail_type,
                 source=source,
             )
-        lines, total = _lines(requests_file, ids_file, selection, spec, encoding)
         with interruptions_on_sigterm():
+            lines, total = _lines(requests_file, ids_file, selection, spec, encoding)
             report = send_lines(
                 lines, destination, rate=rate, request_id_prefix=request_id_prefix, progress=True, total=total
             )
     except SendInterrupted as interrupted:
         _print(interrupted.report)
+        raise SystemExit(EXIT_NOT_ALL_SENT) from None
+    except KeyboardInterrupt:  # while --select was listing completions
+        click.echo("completion-tagger send: interrupted before anything was sent", err=True)
         raise SystemExit(EXIT_NOT_ALL_SENT) from None
     except (UsageError, StackError, ValueError) as error:
         raise click.UsageError(str(error)) from None

@@ -748,3 +748,29 @@ def test_a_paced_send_never_puts_more_than_a_tenth_of_a_seconds_requests_in_one_
     assert report.ok and report.sent == 30
     assert entries_per_call == [4] * 7 + [2]  # 40 per second: 4 per call, every tenth of a second
     assert len(drain(queue_url)) == 30
+
+
+def test_sigterm_while_select_lists_completions_ends_with_a_message(
+    queue_url: str, api: LocalOpenAIServer, stored: Callable[..., None]
+) -> None:
+    stored(3, {"review": "pending"})
+    api.inject_fault(None, method="GET", delay=20)  # the listing hangs
+    script = Path(sys.executable).with_name("completion-tagger")
+    process = subprocess.Popen(
+        [str(script), "send", "--select", "metadata[review]=pending", "--tag", "a=b", "--queue-url", queue_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": api.base_url},
+    )
+    deadline = time.monotonic() + 30
+    while not api.stats()["requests"].get("GET /v1/chat/completions") and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 1, stdout + stderr
+    assert stderr.strip().endswith("completion-tagger send: interrupted before anything was sent")
+    assert "Traceback" not in stderr
+    assert drain(queue_url) == []

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from completion_tagger.cli import cli
-from completion_tagger.delivery import Delivery, batches
-from completion_tagger.destinations import EntryFailure, EventBusDestination
+from completion_tagger.delivery import Delivery, RetryPolicy, batches
+from completion_tagger.destinations import DestinationError, EntryFailure, EventBusDestination
 from completion_tagger.pacing import Pacer
 from completion_tagger.report import SendReport
 from completion_tagger.requests import Line, TagSpec, completion_ids, json_lines, object_lines
@@ -362,3 +362,25 @@ def test_event_bus_entries_are_sized_as_eventbridge_counts_them() -> None:
     assert bus.entry_size(Outgoing(1, '{"k":"ü"}', "r")) == len("Tagged") + len("src.é".encode()) + len(
         '{"k":"ü"}'.encode()
     )
+
+
+class RefusesOnRetry(RecordingDestination):
+    """The first call fails entries 3 and 7 retryably; the retry is refused as a whole (e.g. access revoked)."""
+
+    def send_batch(self, entries: Sequence[Outgoing]) -> list[EntryFailure]:
+        self.batches.append([entry.number for entry in entries])
+        if len(self.batches) == 1:
+            return [EntryFailure(3, "InternalError", retryable=True), EntryFailure(7, "InternalError", retryable=True)]
+        raise DestinationError("AccessDenied")
+
+
+def test_a_destination_error_on_a_retry_counts_what_the_first_try_got_through_as_sent() -> None:
+    destination = RefusesOnRetry(max_entry_bytes=1000)
+    delivery = Delivery(destination, retry=RetryPolicy(attempts=3, initial_seconds=0), sleep=lambda seconds: None)
+
+    with pytest.raises(DestinationError):
+        delivery.send(outgoing(n) for n in range(1, 11))
+
+    assert destination.batches == [list(range(1, 11)), [3, 7]]
+    assert delivery.tally.sent == 8
+    assert delivery.tally.failed == [Rejected(3, "AccessDenied"), Rejected(7, "AccessDenied")]
