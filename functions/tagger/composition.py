@@ -66,7 +66,7 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
     bounded_dynamodb = session.client(
         "dynamodb",
         config=boto_config.merge(
-            Config(connect_timeout=0.5, read_timeout=1.0, retries={"mode": "standard", "max_attempts": 2})
+            Config(connect_timeout=0.5, read_timeout=1.0, retries={"mode": "standard", "max_attempts": 1})
         ),
     )
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name, boto3_client=dynamodb)

@@ -42,9 +42,9 @@ from tagger.ports import LeaseRecord, ResultPublisher
 from tagger.telemetry import logger
 
 # Time one call after the API write may take (the lease store's bounded client: 0.5 s to connect, 1 s to
-# read, 2 attempts). With less of the invocation left, the call is not made: what it would have written is
+# read, one attempt). With less of the invocation left, the call is not made: what it would have written is
 # settled by the next request for the completion.
-POST_WRITE_CALL_SECONDS = 3.0
+POST_WRITE_CALL_SECONDS = 1.5
 
 
 class LeasedApply:
