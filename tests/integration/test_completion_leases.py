@@ -67,6 +67,17 @@ def test_a_lease_is_exclusive_until_released_and_carries_the_history(harness: Ha
     store.acquire("chatcmpl-2", "container-a/m3", hold_ms=30_000)
 
 
+def test_a_retried_take_whose_first_attempt_landed_gets_the_lease_it_took(harness: Harness) -> None:
+    store = lease_store(harness)
+    intent = InFlight("m1", "container-a/m1/abc123", "h" * 64, "000000000000000001/m1", "merge", {"a": "1"}, ())
+    store.acquire("chatcmpl-1", "container-a/m1/abc123", hold_ms=30_000, intent=intent)
+    # botocore resends an UpdateItem whose answer was lost; the resend finds the lease held by its own owner.
+    again = store.acquire("chatcmpl-1", "container-a/m1/abc123", hold_ms=30_000, intent=intent)
+    assert again.in_flight == intent
+    with pytest.raises(LeaseHeld):
+        store.acquire("chatcmpl-1", "container-b/m2/def456", hold_ms=30_000)
+
+
 def test_only_one_of_many_simultaneous_takers_gets_the_lease(harness: Harness) -> None:
     takers = 16
     barrier = threading.Barrier(takers)
