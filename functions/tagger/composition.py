@@ -74,12 +74,10 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
     )
     dynamodb = session.client("dynamodb", config=boto_config)
     # Calls made after an API write must fit in the invocation's rest (logic/leased.py, POST_WRITE_CALL_SECONDS).
-    bounded_dynamodb = session.client(
-        "dynamodb",
-        config=boto_config.merge(
-            Config(connect_timeout=0.5, read_timeout=1.0, retries={"mode": "standard", "max_attempts": 2})
-        ),
+    after_write = boto_config.merge(
+        Config(connect_timeout=0.5, read_timeout=1.0, retries={"mode": "standard", "max_attempts": 1})
     )
+    bounded_dynamodb = session.client("dynamodb", config=after_write)
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name, boto3_client=dynamodb)
     leases = (
         CompletionLeases(
@@ -103,12 +101,13 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
     )
     tagger = Tagger(api, on_mismatch=recorder.metadata_mismatch)
     unit = UnitOfWork(tagger, publisher, persistence, idempotency_config)
-    sqs_factory = _lazy(lambda: session.client("sqs", config=after_write_config))
+    sqs_factory = _lazy(lambda: session.client("sqs", config=after_write))
     processor = RecordProcessor(
         unit,
         publisher,
         gate,
         LeasedApply(leases, tagger, publisher) if leases else None,
+        # A copy may be re-queued after an applied write (its event unpublished): bounded like the calls above.
         SqsRequeue(sqs_factory),
         destination=EventBusCheck(events, settings.event_bus_name),
     )
