@@ -66,12 +66,10 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
     )
     dynamodb = session.client("dynamodb", config=boto_config)
     # Calls made after an API write must fit in the invocation's rest (logic/leased.py, POST_WRITE_CALL_SECONDS).
-    bounded_dynamodb = session.client(
-        "dynamodb",
-        config=boto_config.merge(
-            Config(connect_timeout=0.5, read_timeout=1.0, retries={"mode": "standard", "max_attempts": 2})
-        ),
+    after_write = boto_config.merge(
+        Config(connect_timeout=0.5, read_timeout=1.0, retries={"mode": "standard", "max_attempts": 1})
     )
+    bounded_dynamodb = session.client("dynamodb", config=after_write)
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name, boto3_client=dynamodb)
     leases = (
         CompletionLeases(
@@ -101,7 +99,8 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         publisher,
         gate,
         LeasedApply(leases, tagger, publisher) if leases else None,
-        SqsRequeue(sqs_factory),
+        # A copy may be re-queued after an applied write (its event unpublished): bounded like the calls above.
+        SqsRequeue(_lazy(lambda: session.client("sqs", config=after_write))),
     )
     return TaggerService(
         settings,

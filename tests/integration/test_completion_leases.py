@@ -19,10 +19,13 @@ from botocore.awsrequest import AWSResponse
 from local_stack.lambda_context import LocalLambdaContext
 from tagger.adapters.lease_store import LeaseStore
 from tagger.errors import LeaseHeld, LeaseLost
+from tagger.logic.completion_record import InFlight
 from tagger.logic.key_versions import CompletionHistory
+from tagger.logic.records import ParsedRecord
 from tagger.logic.unit_of_work import IDEMPOTENCY_KEY_PREFIX
 from tagger.models import TagRequest
-from tests.integration.conftest import Harness, Seeder, failures
+from tagger.ports import ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP
+from tests.integration.conftest import Harness, Seeder, failures, sqs_record
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +65,17 @@ def test_a_lease_is_exclusive_until_released_and_carries_the_history(harness: Ha
     assert theirs.history == CompletionHistory(last_completed="m1")
     # Another completion's lease is independent.
     store.acquire("chatcmpl-2", "container-a/m3", hold_ms=30_000)
+
+
+def test_a_retried_take_whose_first_attempt_landed_gets_the_lease_it_took(harness: Harness) -> None:
+    store = lease_store(harness)
+    intent = InFlight("m1", "container-a/m1/abc123", "h" * 64, "000000000000000001/m1", "merge", {"a": "1"}, ())
+    store.acquire("chatcmpl-1", "container-a/m1/abc123", hold_ms=30_000, intent=intent)
+    # botocore resends an UpdateItem whose answer was lost; the resend finds the lease held by its own owner.
+    again = store.acquire("chatcmpl-1", "container-a/m1/abc123", hold_ms=30_000, intent=intent)
+    assert again.in_flight == intent
+    with pytest.raises(LeaseHeld):
+        store.acquire("chatcmpl-1", "container-b/m2/def456", hold_ms=30_000)
 
 
 def test_only_one_of_many_simultaneous_takers_gets_the_lease(harness: Harness) -> None:
@@ -276,3 +290,79 @@ def test_an_in_progress_marker_left_by_a_crashed_invocation_does_not_block_the_r
     assert response == {"batchItemFailures": []}
     assert harness.api.metadata_of(completion) == {"verdict": "approve"}
     assert [e["detail-type"] for e in harness.events(1)] == ["CompletionTagged"]
+
+
+# --- crash safety and re-queued copies, against DynamoDB and SQS ---------------------------------------
+
+
+def test_a_write_left_in_flight_by_a_crashed_holder_is_settled_by_the_next_request(
+    harness: Harness, seed: Seeder
+) -> None:
+    completion = seed({"verdict": "draft"})
+    approve = verdict(completion, "approve")
+    harness.run(harness.service(), [approve])  # completed: the last completed request
+    [crashed] = harness.deliver([verdict(completion, "reject")])
+    parsed = ParsedRecord(crashed, 0)
+    # The crashed holder took the lease (recording its request in flight), wrote, and died.
+    store = LeaseStore(boto3.client("dynamodb"), harness.stack.table_name, history_ttl_seconds=3600)
+    owner = "dead-container/" + crashed["messageId"] + "/abc123"
+    assert isinstance(parsed.request, TagRequest)
+    store.acquire(completion, owner, 200, InFlight.of(parsed.request, parsed.identity, owner, parsed.order_token))
+    harness.api.seed_completion(completion, {"verdict": "reject"})
+    time.sleep(0.3)  # its lease runs out
+
+    response, _ = harness.run(harness.service(), [approve])  # same content as the first: a new intent
+    assert response == {"batchItemFailures": []}
+    assert harness.api.metadata_of(completion) == {"verdict": "approve"}
+    assert metric(harness, "UnsettledWritesSettled") == [0.0, 1.0]  # one value per invocation
+    tagged = [event["detail"] for event in harness.events(2)]
+    assert [detail["metadata"] for detail in tagged] == [{"verdict": "approve"}, {"verdict": "approve"}]
+
+    # The crashed message comes back: it finds itself completed and publishes its event, with no write.
+    updates = harness.api.stats()["updates_by_completion"][completion]
+    crashed["attributes"]["ApproximateReceiveCount"] = "2"
+    response = harness.service().handle({"Records": [crashed]}, LocalLambdaContext(timeout_seconds=30), harness.metrics)
+    assert response == {"batchItemFailures": []}
+    assert harness.api.stats()["updates_by_completion"][completion] == updates
+    [event] = harness.events(1)
+    assert event["detail"]["message_id"] == crashed["messageId"]
+    assert event["detail"]["metadata"] == {"verdict": "reject"}
+    item = boto3.client("dynamodb").get_item(
+        TableName=harness.stack.table_name, Key={"id": {"S": f"completion-tagger-completion#{completion}"}}
+    )["Item"]
+    assert "in_flight" not in item and "lease_owner" not in item
+
+
+def test_contention_on_the_last_delivery_sends_a_copy_that_keeps_the_message_id(harness: Harness, seed: Seeder) -> None:
+    completion = seed()
+    store = lease_store(harness)
+    other = store.acquire(completion, "other-container/m0/abc123", hold_ms=60_000)
+    service = harness.service(max_receive_count=5)
+    response, [record] = harness.run(service, [verdict(completion, "approve")], receive_count=5, timeout_seconds=8)
+    assert response == {"batchItemFailures": []}  # not dead-lettered, after a wait bounded well inside the 8 s
+    assert metric(harness, "RequeuedCopies") == [1.0]
+    # The original ends (the event source mapping deletes it); the copy arrives after its short delay.
+    harness.sqs.delete_message(QueueUrl=harness.stack.queue_url, ReceiptHandle=record["receiptHandle"])
+    [copy] = harness.sqs.receive_message(
+        QueueUrl=harness.stack.queue_url,
+        MessageAttributeNames=["All"],
+        AttributeNames=["SentTimestamp"],
+        WaitTimeSeconds=8,
+    )["Messages"]
+    assert copy["MessageId"] != record["messageId"] and copy["Body"] == record["body"]
+    attributes = {name: value["StringValue"] for name, value in copy["MessageAttributes"].items()}
+    assert attributes == {
+        ORIGINAL_MESSAGE_ID: record["messageId"],
+        ORIGINAL_SENT_TIMESTAMP: record["attributes"]["SentTimestamp"],
+    }
+
+    store.release(other, CompletionHistory())
+    copy_record = sqs_record(copy, harness.stack.queue_arn, copy["Body"], 1)
+    copy_record["messageAttributes"] = {
+        name: {"stringValue": value["StringValue"], "dataType": value["DataType"]}
+        for name, value in copy["MessageAttributes"].items()
+    }
+    response = service.handle({"Records": [copy_record]}, LocalLambdaContext(timeout_seconds=30), harness.metrics)
+    assert response == {"batchItemFailures": []}
+    [event] = harness.events(1)
+    assert event["detail"]["message_id"] == record["messageId"]

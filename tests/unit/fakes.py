@@ -356,8 +356,11 @@ class Rig:
             raise_on_no_idempotency_key=True,
             response_hook=mark_replayed,
         )
+        # Waiting for a lease passes on a fake clock: every pause is recorded in `lease_sleeps`, none is slept.
+        lease_clock = FakeClock()
+        lease_clock.sleeps = self.lease_sleeps
         leases = (
-            CompletionLeases(self.lease_store, margin_seconds=2.0, sleep=self.lease_sleeps.append)
+            CompletionLeases(self.lease_store, margin_seconds=2.0, sleep=lease_clock.sleep, clock=lease_clock)
             if self.leases
             else None
         )

@@ -10,7 +10,7 @@ import pytest
 
 from tagger.errors import ApiError
 from tagger.logic.completion_record import InFlight
-from tagger.logic.leases import CONTENDED_DELAY_SECONDS
+from tagger.logic.leases import CONTENDED_DELAY_SECONDS, MAX_WAIT_SECONDS
 from tagger.logic.records import ParsedRecord
 from tagger.models import TagRequest
 from tests.unit.fakes import Rig, put_backs, sqs_record
@@ -196,7 +196,8 @@ def test_contention_on_the_last_delivery_requeues_a_copy_that_keeps_identity_and
     rig.api.seed("c1")
     rig.lease_store.held_by["c1"] = "other-container/m0/abc123"
     record = sqs_record(merge("c1", a="1"), receive_count=3)
-    response, outcomes = rig.run([record], timeout_seconds=2.2)
+    response, outcomes = rig.run([record])
+    assert rig.lease_sleeps and sum(rig.lease_sleeps) <= MAX_WAIT_SECONDS  # waited, but only so long
     assert put_backs(response) == []  # not dead-lettered: the copy carries on
     assert outcomes.requeued_copies == 1 and rig.publisher.published == []
     [copy] = rig.requeue.copies
@@ -219,7 +220,7 @@ def test_a_copy_that_cannot_be_sent_falls_back_to_the_dead_letter_queue_with_a_f
     rig.lease_store.held_by["c1"] = "other-container/m0/abc123"
     rig.requeue.accepting = False
     record = sqs_record(merge("c1", a="1"), receive_count=3)
-    response, outcomes = rig.run([record], timeout_seconds=2.2)
+    response, outcomes = rig.run([record])
     assert put_backs(response) == [record["messageId"]]
     [event] = rig.publisher.events()
     assert event["error"]["retryable"] is True and outcomes.requeued_copies == 0
@@ -285,3 +286,13 @@ def test_a_write_left_unsettled_by_a_crashed_holder_is_settled_before_the_next_r
     assert put_backs(response) == [] and rig.api.writes("c1") == writes
     assert rig.publisher.events()[-1]["message_id"] == rejected["messageId"]
     assert rig.publisher.events()[-1]["metadata"] == {"state": "rejected"}
+
+
+def test_no_copy_is_sent_without_time_left_for_it_in_the_invocation() -> None:
+    rig = Rig(max_receive_count=3)
+    rig.api.seed("c1")
+    rig.lease_store.held_by["c1"] = "other-container/m0/abc123"
+    record = sqs_record(merge("c1", a="1"), receive_count=3)
+    response, outcomes = rig.run([record], timeout_seconds=2.2)
+    assert put_backs(response) == [record["messageId"]] and rig.requeue.copies == []
+    assert outcomes.requeued_copies == 0

@@ -84,20 +84,15 @@ class LeaseStore:
         except ClientError as error:
             if _code(error) == CONDITION_FAILED:
                 item: dict[str, Any] = error.response.get("Item", {})  # type: ignore[assignment]
-                raise LeaseHeld(
-                    item.get("lease_owner", {}).get("S", "unknown"), int(item.get("lease_until", {}).get("N", now_ms))
-                ) from None
+                holder = item.get("lease_owner", {}).get("S", "unknown")
+                if holder == owner:
+                    # botocore retried a call whose first attempt had taken the lease: it is ours.
+                    return _lease_record(completion_id, owner, item)
+                raise LeaseHeld(holder, int(item.get("lease_until", {}).get("N", now_ms))) from None
             raise LeaseStoreUnavailable(f"could not take the completion's lease ({_code(error)})") from None
         except BotoCoreError as error:
             raise LeaseStoreUnavailable(f"could not take the completion's lease ({type(error).__name__})") from None
-        attributes = response.get("Attributes", {})
-        return LeaseRecord(
-            completion_id,
-            owner,
-            CompletionHistory.from_json(attributes.get("history", {}).get("S")),
-            completed_from_json(attributes.get("completed", {}).get("S")),
-            InFlight.from_json(attributes.get("in_flight", {}).get("S")),
-        )
+        return _lease_record(completion_id, owner, response.get("Attributes", {}))
 
     def save(
         self,
@@ -190,6 +185,16 @@ class LeaseStore:
     def _expiration(self, now_ms: int) -> int:
         """TTL (epoch seconds): the record must outlive every delivery of any request it orders."""
         return now_ms // 1000 + self._history_ttl_seconds
+
+
+def _lease_record(completion_id: str, owner: str, attributes: Mapping[str, Any]) -> LeaseRecord:
+    return LeaseRecord(
+        completion_id,
+        owner,
+        CompletionHistory.from_json(attributes.get("history", {}).get("S")),
+        completed_from_json(attributes.get("completed", {}).get("S")),
+        InFlight.from_json(attributes.get("in_flight", {}).get("S")),
+    )
 
 
 def _key(completion_id: str) -> dict[str, Any]:

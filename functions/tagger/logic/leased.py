@@ -42,9 +42,9 @@ from tagger.ports import LeaseRecord, ResultPublisher
 from tagger.telemetry import logger
 
 # Time one call after the API write may take (the lease store's bounded client: 0.5 s to connect, 1 s to
-# read, 2 attempts). With less of the invocation left, the call is not made: what it would have written is
+# read, one attempt). With less of the invocation left, the call is not made: what it would have written is
 # settled by the next request for the completion.
-POST_WRITE_CALL_SECONDS = 3.0
+POST_WRITE_CALL_SECONDS = 1.5
 
 
 class LeasedApply:
@@ -88,7 +88,7 @@ class LeasedApply:
             state = self._settle(lease, state, state.in_flight, mine, deadline, outcomes)
         entry = state.completed.get(mine.request_hash)
         if entry is not None and is_duplicate(entry, identity, state.history):
-            if entry.outcome == "tagged" and entry.message_id != identity:
+            if entry.outcome == "tagged":
                 # Another message with the same content, nothing completed since: its values are on the
                 # completion, so it counts as applied in its own order (a newer one moves the keys' versions).
                 state = replace(state, history=record_applied(request, mine.token, state.history))
@@ -122,6 +122,9 @@ class LeasedApply:
         # the settler so (it is the record that holder read).
         was_duplicate = earlier is not None and is_duplicate(earlier, left.message_id, history)
         applied = current is not None and not was_duplicate and was_applied(left, history, current)
+        if was_duplicate and earlier is not None and earlier.outcome == "tagged":
+            # What that holder's release would have written: its own order on the keys (see `run`).
+            history = record_applied(left.as_request(lease.completion_id), left.token, history)
         if current is not None and applied:
             superseded = superseded_keys(left, history, current)
             detail = settled_detail(left, lease.completion_id, current, superseded)

@@ -65,7 +65,7 @@ class CompletionLeases:
     def store(self) -> LeaseStore:
         return self._store
 
-    def new_owner(self, message_id: str) -> str:
+    def _new_owner(self, message_id: str) -> str:
         """A holder name unique to one attempt: container, message, and a random suffix."""
         return f"{self._container_id}/{message_id}/{uuid.uuid4().hex[:6]}"
 
@@ -79,7 +79,7 @@ class CompletionLeases:
     ) -> LeaseRecord:
         """The completion's lease with its record, `intent(owner)` recorded as in flight in the same write;
         raises PutBack when it stays busy or the store fails."""
-        owner = self.new_owner(message_id)
+        owner = self._new_owner(message_id)
         in_flight = intent(owner) if intent is not None else None
         started = self._clock()
         attempt = 0

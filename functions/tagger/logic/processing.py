@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from tagger.errors import InvalidTagRequest, PutBack
 from tagger.logic.hold_back import HoldBack
-from tagger.logic.leased import LeasedApply
+from tagger.logic.leased import POST_WRITE_CALL_SECONDS, LeasedApply
 from tagger.logic.outcomes import InvocationOutcomes
 from tagger.logic.records import ParsedRecord
 from tagger.logic.timing import Deadline, RateLimitGate
@@ -62,7 +62,7 @@ class RecordProcessor:
         except Exception as error:
             put_back = error if isinstance(error, PutBack) else _as_put_back(error)
             invocation.hold_back.put_back(record.ordering_key, put_back)
-            if is_last and put_back.requeue_on_last_delivery and self._send_copy(record, put_back):
+            if is_last and put_back.requeue_on_last_delivery and self._send_copy(record, put_back, invocation):
                 invocation.outcomes.count_requeued()
                 logger.warning(
                     "last delivery of a record that only has to wait: re-queued as a copy that keeps its identity",
@@ -141,9 +141,10 @@ class RecordProcessor:
         if not self._publisher.publish(detail):
             logger.error("last delivery: the failure event could not be published; the message is dead-lettered")
 
-    def _send_copy(self, record: ParsedRecord, put_back: PutBack) -> bool:
-        """Re-queue a copy that keeps the record's identity and order; False if there is none to send with."""
-        if self._requeue is None:
+    def _send_copy(self, record: ParsedRecord, put_back: PutBack, invocation: Invocation) -> bool:
+        """Re-queue a copy that keeps the record's identity and order; False if it cannot be sent (no time
+        left for the queue URL's lookup and the send, or the send failed)."""
+        if self._requeue is None or invocation.deadline.until_end() < 2 * POST_WRITE_CALL_SECONDS:
             return False
         return self._requeue.send_copy(
             RequeuedCopy(
