@@ -33,12 +33,17 @@ from completion_tagger.destinations import (
     EventBusDestination,
     QueueDestination,
 )
+from completion_tagger.event_bus_check import EventBusCheckError, check_event_bus_exists, stack_event_bus
 from completion_tagger.pacing import Pacer
 from completion_tagger.report import SendInterrupted, SendReport
 from completion_tagger.requests import Line, object_lines
 from completion_tagger.stack import QUEUE_URL_OUTPUT, StackError, stack_outputs
 from completion_tagger.stamping import IssuedAtStamps
 from completion_tagger.validation import Outgoing, check_request_id_prefix, validate
+
+# `event_bus=STACK_EVENT_BUS` with `stack_name`: the stack's bus (its EventBusName output), through its
+# upstream rule. Not a valid bus name, so it can never mean a bus of that name.
+STACK_EVENT_BUS = "<the stack's>"
 
 # botocore's own retries of whole calls (throttling, 5xx, connection errors), below ours of entries.
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
@@ -68,8 +73,10 @@ def send_tag_requests(
     `requests` are JSON text, mappings or models (e.g. `tagger.models.TagRequest`); they are numbered
     from 1 in the report. Give exactly one of `queue_url`, `stack_name` (its `TagRequestQueueUrl`
     output) or `event_bus` (as `detail_type` events with `source`, through the stack's upstream
-    rule). Invalid requests (including objects that are not JSON, such as a `date` in `metadata`) are
-    reported by number and never sent; a request without `request_id` gets
+    rule; `event_bus=STACK_EVENT_BUS` with `stack_name`: the stack's bus, after checking that its upstream
+    rule routes `source` and `detail_type`). A bus is checked to exist before anything is sent.
+    Invalid requests (including objects that are not JSON, such as a `date` in `metadata`) are reported by
+    number and never sent; a request without `request_id` gets
     `<request_id_prefix>-<number>`, and one without `issued_at` gets one strictly increasing in input order
     (decided once, kept when the entry is retried), so a later request for a completion wins. Nothing is
     sent on a dry run (and no destination is needed).
@@ -121,7 +128,7 @@ def resolve_destination(
             detail_type=detail_type,
             source=source,
         )
-    except StackError as error:
+    except (StackError, EventBusCheckError) as error:
         raise UsageError(str(error)) from None
     except BotoCoreError as error:
         raise UsageError(f"AWS configuration: {error}") from None
@@ -136,12 +143,22 @@ def _destination(
     detail_type: str,
     source: str,
 ) -> Destination:
-    if sum(1 for value in (queue_url, stack_name, event_bus) if value) != 1:
+    through_stack_bus = event_bus == STACK_EVENT_BUS and bool(stack_name)
+    given = [value for value in (queue_url, stack_name, event_bus) if value]
+    if len(given) != 1 and not (through_stack_bus and len(given) == 2):
         raise UsageError("give exactly one destination: a queue URL, a stack name or an event bus")
+    if event_bus == STACK_EVENT_BUS and not stack_name:
+        raise UsageError("the stack's event bus: give the stack's name too")
     if session.region_name is None and not (queue_url and _region_of(queue_url)):
         raise UsageError("no AWS region: give --region, or set AWS_REGION or a region in your AWS configuration")
     if event_bus:
-        return EventBusDestination(session.client("events", config=_CLIENT_CONFIG), event_bus, detail_type, source)
+        if through_stack_bus:
+            assert stack_name is not None
+            cloudformation = session.client("cloudformation", config=_CLIENT_CONFIG)
+            event_bus = stack_event_bus(cloudformation, stack_name, source, detail_type)
+        events = session.client("events", config=_CLIENT_CONFIG)
+        check_event_bus_exists(events, event_bus)
+        return EventBusDestination(events, event_bus, detail_type, source)
     if stack_name:
         cloudformation = session.client("cloudformation", config=_CLIENT_CONFIG)
         queue_url = stack_outputs(cloudformation, stack_name, (QUEUE_URL_OUTPUT,))[QUEUE_URL_OUTPUT]

@@ -69,14 +69,15 @@ class Delivery:
         is raised after every request read is accounted for in the tally; the rest is left unread."""
         held: list[Outgoing] = []  # read, not yet in a batch
         try:
-            for batch in batches(requests, self.destination.entry_size, held):
+            sendable = self._within_entry_limit(requests)
+            for batch in batches(sendable, self.destination.entry_size, held, self.pacer.batch_limit):
                 self._start(batch)
                 self.pacer.wait(len(batch))
                 try:
                     failures = self._send_with_retries(batch)
                 except DestinationError as error:
-                    self._start([])
-                    self.tally.failed.extend(Rejected(entry.number, str(error)) for entry in batch)
+                    # Entries an earlier attempt of this batch got through were sent; the rest were not.
+                    self._settle_batch(str(error))
                     self.tally.failed.extend(
                         Rejected(entry.number, f"the run stopped before it: {error}") for entry in held
                     )
@@ -90,16 +91,31 @@ class Delivery:
             raise
         return self.tally
 
+    def _within_entry_limit(self, requests: Iterable[Outgoing]) -> Iterator[Outgoing]:
+        """The requests the destination can take; one too large is named as failed and never sent."""
+        limit = self.destination.max_entry_bytes
+        for request in requests:
+            size = self.destination.entry_size(request)
+            if size > limit:
+                reason = f"too large: {size:,} bytes, where {self.destination.description} takes {limit:,}"
+                self.tally.failed.append(Rejected(request.number, reason))
+            else:
+                yield request
+
     def _start(self, batch: list[Outgoing]) -> None:
         self._batch, self._pending, self._permanent, self._in_call = batch, list(batch), [], False
 
     def _account_for_interruption(self, held: list[Outgoing]) -> None:
+        in_flight = "interrupted while its call was in flight: it may have been sent"
+        self._settle_batch(in_flight if self._in_call else "interrupted")
+        self.tally.failed.extend(Rejected(entry.number, "interrupted") for entry in held)
+
+    def _settle_batch(self, reason_for_pending: str) -> None:
+        """The batch being sent, when it stops half way: what was accepted is sent, what was refused for good
+        failed with its reason, and what is still pending failed with `reason_for_pending`."""
         self.tally.sent += len(self._batch) - len(self._pending) - len(self._permanent)
         self.tally.failed.extend(Rejected(failure.number, failure.reason) for failure in self._permanent)
-        in_flight = "interrupted while its call was in flight: it may have been sent"
-        reason = in_flight if self._in_call else "interrupted"
-        self.tally.failed.extend(Rejected(entry.number, reason) for entry in self._pending)
-        self.tally.failed.extend(Rejected(entry.number, "interrupted") for entry in held)
+        self.tally.failed.extend(Rejected(entry.number, reason_for_pending) for entry in self._pending)
         self._start([])
 
     def _send_with_retries(self, batch: Sequence[Outgoing]) -> list[EntryFailure]:
@@ -135,9 +151,13 @@ def _last_result(state: RetryCallState) -> list[EntryFailure]:
 
 
 def batches(
-    requests: Iterable[Outgoing], size_of: Callable[[Outgoing], int], held: list[Outgoing] | None = None
+    requests: Iterable[Outgoing],
+    size_of: Callable[[Outgoing], int],
+    held: list[Outgoing] | None = None,
+    max_entries: int = MAX_BATCH_ENTRIES,
 ) -> Iterator[list[Outgoing]]:
-    """Consecutive groups of at most ten requests whose sizes add up to at most one call's payload limit.
+    """Consecutive groups of at most `max_entries` (ten) requests whose sizes add up to at most one call's
+    payload limit.
 
     A full group is handed over before the next request is read. `held` is always what has been read but
     not handed over yet (the group being filled, or the one request that did not fit in the group just
@@ -156,7 +176,7 @@ def batches(
         else:
             held.append(request)
             held_bytes += size
-        if len(held) == MAX_BATCH_ENTRIES:
+        if len(held) == max_entries:
             batch = held[:]
             held.clear()
             held_bytes = 0

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 MAX_BATCH_ENTRIES = 10  # SendMessageBatch and PutEvents both take at most ten entries
 MAX_BATCH_BYTES = 256 * 1024  # the payload limit of one SendMessageBatch or PutEvents call
+# One message (SQS: 256 KiB on queues made before 2025 and what the stack's queue is sized for) or one
+# PutEvents entry (256 KB as EventBridge counts it). A valid request is far smaller (about 160 KB at
+# most, every limit of the request at its largest and every character escaped), so this is a last guard.
+MAX_ENTRY_BYTES = 256 * 1024
 DEFAULT_DETAIL_TYPE = "CompletionTagRequested"  # what the stack's upstream rule routes into the queue
 DEFAULT_SOURCE = "completion-tagger.send"
 # Call-level errors that a later attempt may get past; anything else stops the run (wrong queue, no access).
@@ -73,6 +77,7 @@ class Destination(Protocol):
     """Sends one batch of requests; returns the entries that failed."""
 
     description: str
+    max_entry_bytes: int
 
     def entry_size(self, entry: Outgoing) -> int: ...
 
@@ -86,6 +91,7 @@ class QueueDestination:
         self.sqs = sqs
         self.queue_url = queue_url
         self.description = f"queue {queue_url}"
+        self.max_entry_bytes = MAX_ENTRY_BYTES
 
     def entry_size(self, entry: Outgoing) -> int:
         return len(entry.body.encode("utf-8"))
@@ -123,10 +129,12 @@ class EventBusDestination:
         self.detail_type = detail_type
         self.source = source
         self.description = f"event bus {event_bus_name} as {detail_type} events"
+        self.max_entry_bytes = MAX_ENTRY_BYTES
 
     def entry_size(self, entry: Outgoing) -> int:
-        # PutEvents counts Source, DetailType, Detail and 14 bytes for the time of each entry.
-        return len(entry.body.encode("utf-8")) + len(self.detail_type) + len(self.source) + 14
+        # As EventBridge computes an entry's size: the UTF-8 bytes of Source, DetailType and Detail (and 14
+        # bytes for Time and each Resources string, which the sender does not set).
+        return sum(len(text.encode("utf-8")) for text in (entry.body, self.detail_type, self.source))
 
     def send_batch(self, entries: Sequence[Outgoing]) -> list[EntryFailure]:
         try:

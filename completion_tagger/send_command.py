@@ -15,7 +15,7 @@ from typing import IO
 import boto3
 import click
 
-from completion_tagger.api import UsageError, resolve_destination, send_lines
+from completion_tagger.api import STACK_EVENT_BUS, UsageError, resolve_destination, send_lines
 from completion_tagger.destinations import DEFAULT_DETAIL_TYPE, DEFAULT_SOURCE
 from completion_tagger.input_text import TextLine, check_encoding
 from completion_tagger.interruption import interruptions_on_sigterm
@@ -61,7 +61,12 @@ EXIT_USAGE = 2
 @click.option("--queue-url", metavar="URL", help="Send to this tag-request queue.")
 @click.option("--stack-name", metavar="NAME", help="Send to the queue in this stack's outputs (TagRequestQueueUrl).")
 @click.option(
-    "--event-bus", metavar="NAME", help="Put CompletionTagRequested events on this bus (the stack's upstream rule)."
+    "--event-bus",
+    metavar="NAME",
+    is_flag=False,
+    flag_value=STACK_EVENT_BUS,
+    help="Put CompletionTagRequested events on this bus (the stack's upstream rule); "
+    "without NAME, with --stack-name: on the stack's bus.",
 )
 @click.option("--detail-type", default=DEFAULT_DETAIL_TYPE, show_default=True, help="With --event-bus.")
 @click.option("--source", default=DEFAULT_SOURCE, show_default=True, help="With --event-bus: the events' source.")
@@ -118,13 +123,16 @@ def send(
                 detail_type=detail_type,
                 source=source,
             )
-        lines, total = _lines(requests_file, ids_file, selection, spec, encoding)
         with interruptions_on_sigterm():
+            lines, total = _lines(requests_file, ids_file, selection, spec, encoding)
             report = send_lines(
                 lines, destination, rate=rate, request_id_prefix=request_id_prefix, progress=True, total=total
             )
     except SendInterrupted as interrupted:
         _print(interrupted.report)
+        raise SystemExit(EXIT_NOT_ALL_SENT) from None
+    except KeyboardInterrupt:  # while --select was listing completions
+        click.echo("completion-tagger send: interrupted before anything was sent", err=True)
         raise SystemExit(EXIT_NOT_ALL_SENT) from None
     except (UsageError, StackError, ValueError) as error:
         raise click.UsageError(str(error)) from None

@@ -343,17 +343,80 @@ def test_python_m_forms_of_the_other_commands_still_work() -> None:
         assert result.returncode == 0, (module, result.stderr)
 
 
-def test_a_bus_that_does_not_exist_stops_the_run_and_names_the_lines(moto: MotoEndpoint) -> None:
-    stdin = request("chatcmpl-1") + "\n" + request("chatcmpl-2") + "\n"
+class AnswersPutEventsAsAws:
+    """PutEvents answered as AWS answers it for a bus that does not exist: success, `FailedEntryCount` 0,
+    and the events dropped. moto raises instead, which is why the sender's check is tested this way."""
 
-    result = invoke("-", "--event-bus", "no-such-bus", stdin=stdin)
+    def __init__(self, session: boto3.session.Session) -> None:
+        self.calls = 0
+        session.events.register("before-call.events.PutEvents", self._answer)
 
-    assert result.exit_code == 1
-    problems = result.stderr.splitlines()
-    assert [problem.split(":")[0] for problem in problems] == ["line 1", "line 2"]
-    assert all("not sent" in problem and "no-such-bus" in problem for problem in problems)
-    assert "read 2, sent 0, invalid 0, failed 2" in result.stdout
-    assert "stopped early: " in result.stdout
+    def _answer(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        self.calls += 1
+        entries = [{"EventId": str(uuid.uuid4())} for _ in json.loads(params["body"])["Entries"]]
+        return SimpleNamespace(status_code=200, headers={}), {"FailedEntryCount": 0, "Entries": entries}
+
+
+def test_a_bus_that_does_not_exist_is_found_out_before_anything_is_sent(moto: MotoEndpoint) -> None:
+    session = boto3.session.Session()
+    aws = AnswersPutEventsAsAws(session)
+
+    with pytest.raises(UsageError, match=r"event bus no-such-bus does not exist \(in "):
+        send_tag_requests([request("chatcmpl-1"), request("chatcmpl-2")], event_bus="no-such-bus", session=session)
+
+    assert aws.calls == 0  # nothing was put: on AWS it would have "succeeded" and been lost
+
+
+def test_a_bus_that_does_not_exist_is_a_usage_error_on_the_command_line(moto: MotoEndpoint) -> None:
+    result = invoke("-", "--event-bus", "no-such-bus", stdin=request("chatcmpl-1") + "\n")
+
+    assert result.exit_code == 2
+    assert "event bus no-such-bus does not exist" in result.stderr
+
+
+def tagger_stack_around(stack: StackResources, source_pattern: str = "*") -> str:
+    """A CloudFormation stack shaped like the tagger's (its parameters and bus output), naming the local bus."""
+    name = f"tagger-{uuid.uuid4().hex[:8]}"
+    template = {
+        "Parameters": {
+            "UpstreamEventSource": {"Type": "String", "Default": source_pattern},
+            "UpstreamDetailType": {"Type": "String", "Default": "CompletionTagRequested"},
+        },
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"EventBusName": {"Value": stack.event_bus_name}},
+    }
+    boto3.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(template))
+    return name
+
+
+def test_stack_name_with_event_bus_sends_through_the_stacks_bus(stack: StackResources) -> None:
+    stack_name = tagger_stack_around(stack, source_pattern="backfill.*")
+
+    result = invoke("-", "--stack-name", stack_name, "--event-bus", "--source", "backfill.job", stdin=request("c1"))
+
+    assert result.exit_code == 0, result.output
+    assert f"event bus {stack.event_bus_name}" in result.stdout
+    [body] = drain(stack.queue_url)
+    assert json.loads(body)["source"] == "backfill.job"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--source", "other.app"], "--source other.app: stack .* routes only sources matching 'backfill.\\*'"),
+        (["--source", "backfill.job", "--detail-type", "Other"], "--detail-type Other: stack .* routes only"),
+    ],
+)
+def test_events_the_stacks_upstream_rule_would_not_route_are_a_usage_error(
+    stack: StackResources, args: list[str], message: str
+) -> None:
+    stack_name = tagger_stack_around(stack, source_pattern="backfill.*")
+
+    result = invoke("-", "--stack-name", stack_name, "--event-bus", *args, stdin=request("chatcmpl-1"))
+
+    assert result.exit_code == 2
+    assert re.search(message, result.stderr), result.stderr
+    assert drain(stack.queue_url) == []
 
 
 # ----- order: every line sent carries an issued_at, increasing in file order -----
@@ -668,3 +731,46 @@ def test_default_request_ids_of_runs_started_in_the_same_second_differ(queue_url
     assert all(re.fullmatch(r"send-\d{8}T\d{6}Z-[0-9a-f]{16}", prefix) for prefix in prefixes), prefixes
     assert prefixes[0] != prefixes[1]
     assert sorted(parse_tag_request(body).request_id for body in drain(queue_url)) == sorted(f"{p}-1" for p in prefixes)
+
+
+def test_a_paced_send_never_puts_more_than_a_tenth_of_a_seconds_requests_in_one_call(queue_url: str) -> None:
+    session = boto3.session.Session()
+    entries_per_call: list[int] = []
+    session.events.register(
+        "before-parameter-build.sqs.SendMessageBatch",
+        lambda params, **_: entries_per_call.append(len(params["Entries"])),
+    )
+
+    report = send_tag_requests(
+        [request(f"chatcmpl-{n}") for n in range(30)], queue_url=queue_url, session=session, rate=40
+    )
+
+    assert report.ok and report.sent == 30
+    assert entries_per_call == [4] * 7 + [2]  # 40 per second: 4 per call, every tenth of a second
+    assert len(drain(queue_url)) == 30
+
+
+def test_sigterm_while_select_lists_completions_ends_with_a_message(
+    queue_url: str, api: LocalOpenAIServer, stored: Callable[..., None]
+) -> None:
+    stored(3, {"review": "pending"})
+    api.inject_fault(None, method="GET", delay=20)  # the listing hangs
+    script = Path(sys.executable).with_name("completion-tagger")
+    process = subprocess.Popen(
+        [str(script), "send", "--select", "metadata[review]=pending", "--tag", "a=b", "--queue-url", queue_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": api.base_url},
+    )
+    deadline = time.monotonic() + 30
+    while not api.stats()["requests"].get("GET /v1/chat/completions") and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 1, stdout + stderr
+    assert stderr.strip().endswith("completion-tagger send: interrupted before anything was sent")
+    assert "Traceback" not in stderr
+    assert drain(queue_url) == []

@@ -7,12 +7,14 @@ import codecs
 import io
 import json
 import os
+from collections.abc import Sequence
 
 import pytest
 from click.testing import CliRunner
 
 from completion_tagger.cli import cli
-from completion_tagger.delivery import batches
+from completion_tagger.delivery import Delivery, RetryPolicy, batches
+from completion_tagger.destinations import DestinationError, EntryFailure, EventBusDestination
 from completion_tagger.pacing import Pacer
 from completion_tagger.report import SendReport
 from completion_tagger.requests import Line, TagSpec, completion_ids, json_lines, object_lines
@@ -224,6 +226,23 @@ def test_pacer_counts_time_already_spent_sending() -> None:
     assert clock.sleeps == [pytest.approx(0.1)]
 
 
+@pytest.mark.parametrize(("rate", "limit"), [(None, 10), (0.5, 1), (5, 1), (10, 1), (35, 3), (100, 10), (5000, 10)])
+def test_a_paced_call_carries_at_most_a_tenth_of_a_seconds_requests(rate: float | None, limit: int) -> None:
+    assert Pacer(rate).batch_limit == limit
+
+
+def test_at_five_per_second_requests_leave_one_by_one_a_fifth_of_a_second_apart() -> None:
+    clock = FakeClock()
+    pacer = Pacer(5, clock=clock, sleep=clock.sleep)
+    groups = list(batches((outgoing(n) for n in range(1, 6)), lambda o: len(o.body), max_entries=pacer.batch_limit))
+
+    for group in groups:
+        pacer.wait(len(group))
+
+    assert [len(group) for group in groups] == [1, 1, 1, 1, 1]
+    assert clock.sleeps == [pytest.approx(0.2)] * 4
+
+
 def test_pacer_without_a_rate_never_waits_and_refuses_a_non_positive_rate() -> None:
     clock = FakeClock()
     Pacer(None, clock=clock, sleep=clock.sleep).wait(10_000)
@@ -307,3 +326,61 @@ def test_no_aws_region_is_a_usage_error_unless_the_queue_url_names_one(monkeypat
     assert "no AWS region" in without.stderr
     assert with_url.exit_code == 0, with_url.output  # nothing to send, and the region is the queue's
     assert "read 0, sent 0" in with_url.stdout
+
+
+class RecordingDestination:
+    """Accepts every batch and remembers it; takes entries of at most `max_entry_bytes`."""
+
+    description = "the test destination"
+
+    def __init__(self, max_entry_bytes: int) -> None:
+        self.max_entry_bytes = max_entry_bytes
+        self.batches: list[list[int]] = []
+
+    def entry_size(self, entry: Outgoing) -> int:
+        return len(entry.body)
+
+    def send_batch(self, entries: Sequence[Outgoing]) -> list[EntryFailure]:
+        self.batches.append([entry.number for entry in entries])
+        return []
+
+
+def test_a_request_over_the_destinations_entry_limit_is_named_and_the_others_are_sent() -> None:
+    destination = RecordingDestination(max_entry_bytes=100)
+    delivery = Delivery(destination)
+
+    tally = delivery.send([outgoing(1), outgoing(2, size=101), outgoing(3), outgoing(4, size=100)])
+
+    assert destination.batches == [[1, 3, 4]]
+    assert tally.sent == 3
+    assert tally.failed == [Rejected(2, "too large: 101 bytes, where the test destination takes 100")]
+
+
+def test_event_bus_entries_are_sized_as_eventbridge_counts_them() -> None:
+    bus = EventBusDestination(None, "bus", detail_type="Tagged", source="src.é")  # type: ignore[arg-type]
+
+    assert bus.entry_size(Outgoing(1, '{"k":"ü"}', "r")) == len("Tagged") + len("src.é".encode()) + len(
+        '{"k":"ü"}'.encode()
+    )
+
+
+class RefusesOnRetry(RecordingDestination):
+    """The first call fails entries 3 and 7 retryably; the retry is refused as a whole (e.g. access revoked)."""
+
+    def send_batch(self, entries: Sequence[Outgoing]) -> list[EntryFailure]:
+        self.batches.append([entry.number for entry in entries])
+        if len(self.batches) == 1:
+            return [EntryFailure(3, "InternalError", retryable=True), EntryFailure(7, "InternalError", retryable=True)]
+        raise DestinationError("AccessDenied")
+
+
+def test_a_destination_error_on_a_retry_counts_what_the_first_try_got_through_as_sent() -> None:
+    destination = RefusesOnRetry(max_entry_bytes=1000)
+    delivery = Delivery(destination, retry=RetryPolicy(attempts=3, initial_seconds=0), sleep=lambda seconds: None)
+
+    with pytest.raises(DestinationError):
+        delivery.send(outgoing(n) for n in range(1, 11))
+
+    assert destination.batches == [list(range(1, 11)), [3, 7]]
+    assert delivery.tally.sent == 8
+    assert delivery.tally.failed == [Rejected(3, "AccessDenied"), Rejected(7, "AccessDenied")]
