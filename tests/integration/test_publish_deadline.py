@@ -50,7 +50,7 @@ def test_a_hanging_eventbridge_cannot_run_the_invocation_out_of_time(
     completion = seed()
     request = {"completion_id": completion, "metadata": {"a": "1"}, "mode": "replace"}
     [record] = harness.deliver([request])
-    context = LocalLambdaContext(timeout_seconds=4.5)
+    context = LocalLambdaContext(timeout_seconds=6.5)
     seconds_left_at_attempts: list[float] = []
     session = boto3.session.Session()
     session.events.register(

@@ -32,9 +32,9 @@ LINGER_SECONDS = 0.05
 # resend is made only if AFTER_PUBLISH_SECONDS would still be left after it for what follows (settling the
 # lease, the visibility of put-back records, returning). PutEvents normally answers in tens of milliseconds.
 CONNECT_TIMEOUT_SECONDS = 0.5
-READ_TIMEOUT_SECONDS = 1.0
+READ_TIMEOUT_SECONDS = 2.0  # generous: an answer given after it would make a resend publish the event twice
 ATTEMPT_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
-AFTER_PUBLISH_SECONDS = 1.0
+AFTER_PUBLISH_SECONDS = 0.5
 
 
 def events_client_config(max_pool_connections: int) -> Config:
