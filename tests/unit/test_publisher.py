@@ -262,7 +262,7 @@ def test_no_resend_starts_without_time_for_it_and_what_follows() -> None:
 
 
 def test_resends_stop_when_the_next_attempt_would_not_fit() -> None:
-    publisher, events = bound_publisher(seconds_left=7.0, call_seconds=ATTEMPT_SECONDS)
+    publisher, events = bound_publisher(seconds_left=5.0, call_seconds=ATTEMPT_SECONDS)
     assert publisher.publish(tagged(1)) is False
     assert 1 < len(events.started_with) < PUBLISH_ATTEMPTS
     assert all(left >= ATTEMPT_SECONDS + AFTER_PUBLISH_SECONDS for left in events.started_with[1:])
