@@ -91,7 +91,7 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         raise_on_no_idempotency_key=True,
         response_hook=mark_replayed,
     )
-    tagger = Tagger(api)
+    tagger = Tagger(api, on_mismatch=recorder.metadata_mismatch)
     unit = UnitOfWork(tagger, publisher, persistence, idempotency_config)
     sqs_factory = _lazy(lambda: session.client("sqs", config=after_write_config))
     processor = RecordProcessor(

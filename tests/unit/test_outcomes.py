@@ -145,6 +145,7 @@ def test_metrics_name_every_tally_with_its_unit(metrics: Metrics, capsys: pytest
     outcomes.count_settled()
     outcomes.count_requeued()
     outcomes.count_requeued()
+    outcomes.metadata_mismatches = 2
 
     emit_metrics(metrics, outcomes)
     values, units = emitted(metrics, capsys.readouterr().out)
@@ -166,6 +167,7 @@ def test_metrics_name_every_tally_with_its_unit(metrics: Metrics, capsys: pytest
         "SupersededKeys": [4],
         "UnsettledWritesSettled": [1],
         "RequeuedCopies": [2],
+        "MetadataMismatch": [2],
     }
     assert {name for name, unit in units.items() if unit == "Milliseconds"} == {"ApiLatency", "LeaseWaitTime"}
     assert {name for name, unit in units.items() if unit != "Milliseconds"} == set(values) - {
@@ -192,6 +194,7 @@ def test_an_idle_invocation_still_reports_zero_counts(metrics: Metrics, capsys: 
             "SupersededKeys",
             "UnsettledWritesSettled",
             "RequeuedCopies",
+            "MetadataMismatch",
         )
     }
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
-MAX_CALL_ENTRY_BYTES = 256 * 1024  # PutEvents' request limit, in entry size
+MAX_CALL_ENTRY_BYTES = 256 * 1024  # PutEvents' request limit, in entry size: a call must stay under it
 TIME_ENTRY_BYTES = 14
 # A detail stays well under 64 KB (README, "Result events"), EventBridge's billing unit. Metadata of 16 keys
 # of 64 + 512 four-byte characters is about 37 KB; what a request names beyond that can only be `superseded`

@@ -26,6 +26,7 @@ class InvocationOutcomes:
     superseded_keys: int = 0
     unsettled_settled: int = 0  # entries in flight left by a holder that never settled them, settled now
     requeued_copies: int = 0  # last deliveries re-queued as copies instead of being dead-lettered
+    metadata_mismatches: int = 0  # writes whose answer was not the metadata written
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count_tagged(self) -> None:
@@ -74,6 +75,10 @@ class InvocationOutcomes:
         with self._lock:
             self.superseded_keys += keys
 
+    def count_metadata_mismatch(self) -> None:
+        with self._lock:
+            self.metadata_mismatches += 1
+
 
 class OutcomeRecorder:
     """Container-scoped entry point for the API and publisher callbacks: counts into the current invocation."""
@@ -90,3 +95,6 @@ class OutcomeRecorder:
 
     def put_events_call(self) -> None:
         self.current.count_put_events_call()
+
+    def metadata_mismatch(self) -> None:
+        self.current.count_metadata_mismatch()

@@ -85,3 +85,4 @@ def emit_metrics(metrics: Metrics, outcomes: InvocationOutcomes) -> None:
     metrics.add_metric(name="SupersededKeys", unit=MetricUnit.Count, value=outcomes.superseded_keys)
     metrics.add_metric(name="UnsettledWritesSettled", unit=MetricUnit.Count, value=outcomes.unsettled_settled)
     metrics.add_metric(name="RequeuedCopies", unit=MetricUnit.Count, value=outcomes.requeued_copies)
+    metrics.add_metric(name="MetadataMismatch", unit=MetricUnit.Count, value=outcomes.metadata_mismatches)
