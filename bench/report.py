@@ -451,10 +451,10 @@ def render(results: Mapping[str, Any]) -> str:
             "## The price of the per-completion lease",
             "",
             "Ours as deployed (COMPLETION_LEASES=true) beside the same function with COMPLETION_LEASES=false, in "
-            "the same run, cell by cell. The lease adds a conditional UpdateItem to take it (reading the "
-            "completion's history) and one to release it (writing the history back), and turns Powertools' "
-            "in-progress write into a strongly consistent read; a `replace` that is newest on every key still "
-            "writes without reading.",
+            "the same run, cell by cell. With leases the completion's record replaces Powertools' record: one "
+            "UpdateItem takes the lease and writes the request in flight (returning the record), one conditional "
+            "PutItem writes the outcome and releases it; no read. Without, Powertools' in-progress and completed "
+            "writes. Billed units, which grow with the record: `python -m bench.record_units`.",
             "",
             lease_table(rows),
         ]

@@ -29,12 +29,14 @@ RETRY_DELAY_SECONDS = 0.1
 LINGER_SECONDS = 0.05
 # Events are published after the API write, inside the invocation's reserve (TIME_RESERVE_MILLIS, 3 s by
 # default, which holds the first attempt and what follows it). One attempt takes at most ATTEMPT_SECONDS; a
-# resend is made only if AFTER_PUBLISH_SECONDS would still be left after it for what follows (settling the
-# lease, the visibility of put-back records, returning). PutEvents normally answers in tens of milliseconds.
+# resend is made only if AFTER_PUBLISH_SECONDS would still be left after it for what follows: one more
+# bounded call of the same length (settling the completion's lease), then returning. PutEvents normally
+# answers in tens of milliseconds; one answered after the read timeout may be published again by the resend
+# (README, "Result events": consumers dedupe on message_id).
 CONNECT_TIMEOUT_SECONDS = 0.5
 READ_TIMEOUT_SECONDS = 1.0
 ATTEMPT_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
-AFTER_PUBLISH_SECONDS = 1.0
+AFTER_PUBLISH_SECONDS = 1.5
 
 
 def events_client_config(max_pool_connections: int) -> Config:
