@@ -136,6 +136,7 @@ class LocalOpenAIServer:
         retry_after_ms: int | None = None,
         delay: float | None = None,
         action: Literal["reset"] | None = None,
+        reason: Literal["quota"] | None = None,
     ) -> None:
         """Queue a one-shot fault for the next ``count`` /v1 requests matching ``method``/``completion_id``."""
         fault = ScriptedFault(
@@ -147,6 +148,7 @@ class LocalOpenAIServer:
             retry_after_ms=retry_after_ms,
             delay=delay,
             action=action,
+            reason=reason,
         )
         self.app.push_faults([fault])
 

@@ -34,6 +34,9 @@ class PutBackRecord:
     receive_count: int
     is_last_delivery: bool
     retry_after: float | None
+    # The quota is exhausted: nothing helps until someone fixes the billing, so the record stays away
+    # for the longest backoff at once (README, "What happens to each message").
+    longest_backoff: bool = False
 
 
 class CompletionsApi(Protocol):

@@ -208,7 +208,11 @@ def test_alarms_on_function_metrics_name_emitted_metrics(resources: dict, emitte
         if resource["Type"] == "AWS::CloudWatch::Alarm"
         and (properties := resource["Properties"])["Namespace"] == emitted.namespace
     ]
-    assert {properties["MetricName"] for properties in ours} == {"Error_unauthorized", "Error_rate_limited"}
+    assert {properties["MetricName"] for properties in ours} == {
+        "Error_unauthorized",
+        "Error_rate_limited",
+        "Error_quota_exceeded",
+    }
     for properties in ours:
         assert properties["MetricName"] in emitted.units
         assert {item["Name"]: item["Value"] for item in properties["Dimensions"]} == emitted.dimensions
@@ -218,6 +222,14 @@ def test_alarms_on_function_metrics_name_emitted_metrics(resources: dict, emitte
 def test_rejected_key_alarm_fires_on_any_rejection_within_five_minutes(resources: dict) -> None:
     properties = resources["ApiKeyRejectedAlarm"]["Properties"]
     assert properties["Period"] * properties["EvaluationPeriods"] == 300
+    assert properties.get("DatapointsToAlarm", 1) == 1
+    assert (properties["ComparisonOperator"], properties["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert properties["TreatMissingData"] == "notBreaching"
+
+
+def test_quota_alarm_fires_on_the_first_exhausted_quota(resources: dict) -> None:
+    properties = resources["QuotaExceededAlarm"]["Properties"]
+    assert (properties["MetricName"], properties["EvaluationPeriods"]) == ("Error_quota_exceeded", 1)
     assert properties.get("DatapointsToAlarm", 1) == 1
     assert (properties["ComparisonOperator"], properties["Threshold"]) == ("GreaterThanThreshold", 0)
     assert properties["TreatMissingData"] == "notBreaching"

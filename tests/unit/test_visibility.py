@@ -18,6 +18,12 @@ def test_retry_after_from_the_api_wins() -> None:
     assert backoff_seconds(1, 10**9, base_seconds=5, max_seconds=900) == 43200
 
 
+def test_an_exhausted_quota_waits_the_longest_backoff_from_the_first_delivery() -> None:
+    assert backoff_seconds(1, None, base_seconds=5, max_seconds=900, longest=True) == 900
+    assert backoff_seconds(1, 20.0, base_seconds=5, max_seconds=900, longest=True) == 900
+    assert backoff_seconds(1, 1800.0, base_seconds=5, max_seconds=900, longest=True) == 1800
+
+
 @mock_aws
 def test_put_back_records_become_invisible_for_their_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

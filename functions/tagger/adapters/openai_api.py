@@ -47,7 +47,8 @@ class CompletionsApi:
 
     Retryable failures (408/409/429/5xx, timeouts, connection errors) are retried a bounded number of
     times inside the invocation, honouring `Retry-After` / `retry-after-ms`, never past the deadline.
-    A 401 re-reads the key once (it may have been rotated). Anything else raises `ApiError` at once.
+    A 401 re-reads the key once (it may have been rotated). A 429 that says the quota is exhausted
+    (`quota_exceeded`) is not retried: only fixing the billing helps. Anything else raises `ApiError` at once.
 
     A write whose outcome is unknown (timed out or cut off after it was sent) is never re-sent blindly:
     the API may still apply it, and a re-sent write followed by the next merge would then be undone when
@@ -97,7 +98,7 @@ class CompletionsApi:
                 wait = failure.retry_after if failure.retry_after is not None else backoff_delay(attempt)
                 if (
                     not failure.retryable
-                    or failure.code == "unauthorized"
+                    or failure.code in ("unauthorized", "quota_exceeded")
                     or failure.outcome_unknown
                     or attempt >= self._max_attempts
                     or not deadline.allows(wait)

@@ -19,8 +19,13 @@ MAX_VISIBILITY_SECONDS = 43200  # SQS' limit: 12 hours
 MAX_ENTRIES_PER_CALL = 10
 
 
-def backoff_seconds(receive_count: int, retry_after: float | None, base_seconds: int, max_seconds: int) -> int:
-    """The API's Retry-After when it gave one, else base × 2^(deliveries − 1), capped."""
+def backoff_seconds(
+    receive_count: int, retry_after: float | None, base_seconds: int, max_seconds: int, *, longest: bool = False
+) -> int:
+    """The API's Retry-After when it gave one, else base × 2^(deliveries − 1), capped; `longest`: the cap at once
+    (or the Retry-After, if that is longer)."""
+    if longest:
+        return min(max(math.ceil(retry_after or 0), max_seconds), MAX_VISIBILITY_SECONDS)
     if retry_after is not None:
         return min(math.ceil(retry_after), MAX_VISIBILITY_SECONDS)
     delay = base_seconds * 2 ** max(receive_count - 1, 0)
@@ -69,7 +74,13 @@ class VisibilityBackoff:
                 # On the last delivery the message is due for the dead-letter queue: don't hold it back.
                 "VisibilityTimeout": 0
                 if record.is_last_delivery
-                else backoff_seconds(record.receive_count, record.retry_after, self._base_seconds, self._max_seconds),
+                else backoff_seconds(
+                    record.receive_count,
+                    record.retry_after,
+                    self._base_seconds,
+                    self._max_seconds,
+                    longest=record.longest_backoff,
+                ),
             }
             for index, record in enumerate(records)
         ]
