@@ -184,7 +184,8 @@ class LocalOpenAIServer:
 
     def stats(self) -> dict[str, Any]:
         """``total``, ``requests`` (by route template), ``statuses``, ``faults``,
-        ``updates_by_completion``, ``stored_completions`` and ``pending_faults``."""
+        ``updates_by_completion``, ``arrivals`` (epoch seconds of each /v1 request), ``stored_completions``
+        and ``pending_faults``."""
         return self.app.stats_snapshot()
 
     def reset(self) -> None:

@@ -11,6 +11,7 @@ from tagger.adapters.api_key import ApiKeyProvider
 from tagger.adapters.lease_store import LeaseStore
 from tagger.adapters.openai_api import CompletionsApi, create_http_client
 from tagger.adapters.publisher import EventPublisher
+from tagger.adapters.request_slots import DynamoRequestSlots
 from tagger.adapters.request_store import LeasedRequestStore
 from tagger.adapters.visibility import VisibilityBackoff
 from tagger.config import Settings
@@ -19,6 +20,7 @@ from tagger.logic.leased import LeasedApply
 from tagger.logic.leases import CompletionLeases
 from tagger.logic.outcomes import OutcomeRecorder
 from tagger.logic.processing import RecordProcessor
+from tagger.logic.request_budget import RequestBudget
 from tagger.logic.service import TaggerService
 from tagger.logic.tagging import Tagger
 from tagger.logic.timing import RateLimitGate
@@ -38,7 +40,18 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
     )
     session = session or boto3.session.Session()
     recorder = OutcomeRecorder()
-    gate = RateLimitGate()
+    dynamodb = session.client("dynamodb", config=boto_config)
+    budget = (
+        RequestBudget(
+            DynamoRequestSlots(dynamodb, settings.idempotency_table_name),
+            settings.api_requests_per_second,
+            max_chunk=settings.max_concurrency,
+        )
+        if settings.api_requests_per_second > 0
+        else None
+    )
+    # With a shared budget, one container's 429 holds the whole fleet back.
+    gate = RateLimitGate(share=budget.hold_off if budget else None)
     api_key = ApiKeyProvider(
         settings.openai_api_key_secret,
         settings.openai_api_key,
@@ -49,6 +62,7 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         api_key,
         gate,
         on_call=recorder.api_call,
+        budget=budget,
     )
     publisher = EventPublisher(
         session.client("events", config=boto_config),
@@ -56,7 +70,6 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         settings.event_source,
         on_call=recorder.put_events_call,
     )
-    dynamodb = session.client("dynamodb", config=boto_config)
     store_type = LeasedRequestStore if settings.completion_leases else DynamoDBPersistenceLayer
     persistence = store_type(table_name=settings.idempotency_table_name, boto3_client=dynamodb)
     leases = (

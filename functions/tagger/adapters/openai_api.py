@@ -14,7 +14,7 @@ from tagger import __version__
 from tagger.adapters.api_errors import error_from_response, redact
 from tagger.errors import ApiError
 from tagger.logic.timing import Deadline, RateLimitGate
-from tagger.ports import ApiKeySource
+from tagger.ports import ApiKeySource, RequestPacer
 from tagger.telemetry import logger
 
 USER_AGENT = f"completion-tagger/{__version__} (+httpx)"
@@ -65,6 +65,7 @@ class CompletionsApi:
         max_attempts: int = MAX_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
         on_call: Callable[[float], None] | None = None,
+        budget: RequestPacer | None = None,
     ):
         self._http = http
         self._api_key = api_key
@@ -73,6 +74,7 @@ class CompletionsApi:
         self._read_timeout = http.timeout.read or CONNECT_TIMEOUT_SECONDS
         self._sleep = sleep
         self._on_call = on_call
+        self._budget = budget  # the fleet's shared requests-per-second cap, when one is set
 
     def retrieve(self, completion_id: str, deadline: Deadline) -> dict[str, Any]:
         return self._call("GET", completion_id, None, deadline)
@@ -111,6 +113,8 @@ class CompletionsApi:
                 self._sleep(wait)
 
     def _send(self, method: str, completion_id: str, body: dict[str, Any] | None, deadline: Deadline) -> dict[str, Any]:
+        if self._budget is not None:
+            self._budget.wait_for_turn(deadline)
         budget = deadline.remaining()
         if budget <= 0:
             raise ApiError("timeout", "no time left in the invocation for the API call", retryable=True)
