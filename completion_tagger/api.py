@@ -16,6 +16,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -37,6 +38,13 @@ from completion_tagger.report import SendReport
 from completion_tagger.requests import Line, object_lines
 from completion_tagger.stack import QUEUE_URL_OUTPUT, stack_outputs
 from completion_tagger.validation import Outgoing, check_request_id_prefix, validate
+from completion_tagger.waiting.run import (
+    DEFAULT_TIMEOUT_SECONDS,
+    ResultsLocation,
+    ResultsLocationError,
+    resolve_results_location,
+    send_and_wait,
+)
 
 # botocore's own retries of whole calls (throttling, 5xx, connection errors), below ours of entries.
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
@@ -60,6 +68,10 @@ def send_tag_requests(
     source: str = DEFAULT_SOURCE,
     progress: bool = False,
     retry: RetryPolicy | None = None,
+    wait: bool = False,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    results_location: ResultsLocation | None = None,
+    results_file: Path | None = None,
 ) -> SendReport:
     """Validate each request with the function's models and send the valid ones to one destination.
 
@@ -69,12 +81,37 @@ def send_tag_requests(
     rule). Invalid requests are reported and never sent; a request without `request_id` gets
     `<request_id_prefix>-<number>`. Nothing is sent on a dry run (and no destination is needed).
     `rate` caps requests per second; `retry` says how failed entries are tried again.
+
+    `wait`: then follow the run's result events until every sent line has ended or `timeout_seconds` passed
+    (`report.results`, and `results_file` as JSON Lines); the results are found through `stack_name`'s
+    outputs, or `results_location`. `report.ok` is then true only when every line was tagged or a duplicate.
     """
+    session = session or boto3.session.Session()
+    if wait and not dry_run:
+        return send_lines_and_wait(
+            object_lines(requests),
+            session,
+            resolve_destination(
+                session,
+                queue_url=queue_url,
+                stack_name=stack_name,
+                event_bus=event_bus,
+                detail_type=detail_type,
+                source=source,
+            ),
+            results_location or _results_location(session, stack_name),
+            rate=rate,
+            request_id_prefix=request_id_prefix,
+            progress=progress,
+            retry=retry,
+            timeout_seconds=timeout_seconds,
+            results_file=results_file,
+        )
     destination = (
         None
         if dry_run
         else resolve_destination(
-            session or boto3.session.Session(),
+            session,
             queue_url=queue_url,
             stack_name=stack_name,
             event_bus=event_bus,
@@ -90,6 +127,58 @@ def send_tag_requests(
         progress=progress,
         retry=retry,
     )
+
+
+def _results_location(session: boto3.session.Session, stack_name: str | None) -> ResultsLocation:
+    try:
+        return resolve_results_location(
+            session, stack_name=stack_name, event_bus_name=None, dead_letter_queue_url=None, idempotency_table_name=None
+        )
+    except ResultsLocationError as error:
+        raise UsageError(str(error)) from None
+
+
+def send_lines_and_wait(
+    lines: Iterable[Line],
+    session: boto3.session.Session,
+    destination: Destination,
+    location: ResultsLocation,
+    *,
+    rate: float | None,
+    request_id_prefix: str | None,
+    progress: bool,
+    retry: RetryPolicy | None,
+    timeout_seconds: float,
+    results_file: Path | None,
+    total: int | None = None,
+) -> SendReport:
+    """`send --wait`: the run's results are followed from before the first line is sent (waiting/run.py)."""
+    try:
+        prefix = check_request_id_prefix(request_id_prefix or default_request_id_prefix())
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    report, results = send_and_wait(
+        lines,
+        destination,
+        location,
+        session,
+        lambda numbered, run_prefix: send_lines(
+            numbered,
+            destination,
+            rate=rate,
+            request_id_prefix=run_prefix,
+            progress=progress,
+            total=total,
+            retry=retry,
+        ),
+        prefix,
+        timeout_seconds=timeout_seconds,
+        progress=progress,
+    )
+    report.results = results
+    if results_file is not None:
+        results.write_jsonl(results_file)
+    return report
 
 
 def resolve_destination(

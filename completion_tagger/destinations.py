@@ -68,6 +68,7 @@ class QueueDestination:
         self.sqs = sqs
         self.queue_url = queue_url
         self.description = f"queue {queue_url}"
+        self.message_ids: dict[int, str] = {}  # line number -> SQS message id, of every entry accepted
 
     def entry_size(self, entry: Outgoing) -> int:
         return len(entry.body.encode("utf-8"))
@@ -80,6 +81,7 @@ class QueueDestination:
             )
         except (ClientError, BotoCoreError) as error:
             return _call_failed(entries, error)
+        self.message_ids.update((int(done["Id"]), done["MessageId"]) for done in response.get("Successful", []))
         return [
             EntryFailure(
                 int(failed["Id"]),
@@ -105,6 +107,7 @@ class EventBusDestination:
         self.detail_type = detail_type
         self.source = source
         self.description = f"event bus {event_bus_name} as {detail_type} events"
+        self.event_ids: dict[int, str] = {}  # line number -> EventBridge event id, of every entry accepted
 
     def entry_size(self, entry: Outgoing) -> int:
         # PutEvents counts Source, DetailType, Detail and 14 bytes for the time of each entry.
@@ -125,6 +128,11 @@ class EventBusDestination:
             )
         except (ClientError, BotoCoreError) as error:
             return _call_failed(entries, error)
+        self.event_ids.update(
+            (entry.number, result["EventId"])
+            for entry, result in zip(entries, response.get("Entries", []), strict=False)
+            if result.get("EventId")
+        )
         if not response.get("FailedEntryCount"):
             return []
         return [
