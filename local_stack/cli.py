@@ -104,6 +104,12 @@ def build_parser(prog: str = "python -m local_stack") -> argparse.ArgumentParser
         metavar="PATH",
         help="also write every result event, as EventBridge delivered it, to PATH (JSON Lines)",
     )
+    run_parser.add_argument(
+        "--results-file",
+        type=Path,
+        metavar="PATH",
+        help="write `send --wait`'s outcome of each queue sample to PATH (JSON Lines)",
+    )
     redrive_command.add_parser(commands)  # `completion-tagger redrive` under its earlier name
     services.add_parser(commands)
     stay_up.add_parser(commands)
@@ -138,6 +144,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m local_stack")
         tags=tags,
         function_log=None if arguments.function_log == "-" else Path(arguments.function_log),
         events_file=arguments.events_file,
+        results_file=arguments.results_file,
     )
     try:
         return run(options)
