@@ -2,5 +2,6 @@
 
 from completion_tagger.api import UsageError, send_tag_requests
 from completion_tagger.report import SendReport
+from completion_tagger.waiting.run import ResultsLocation
 
-__all__ = ["SendReport", "UsageError", "send_tag_requests"]
+__all__ = ["ResultsLocation", "SendReport", "UsageError", "send_tag_requests"]
