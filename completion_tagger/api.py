@@ -21,6 +21,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError
 from pydantic import BaseModel
 from tqdm import tqdm
 
@@ -33,10 +34,12 @@ from completion_tagger.destinations import (
     EventBusDestination,
     QueueDestination,
 )
+from completion_tagger.event_bus_check import EventBusCheckError, check_event_bus_exists, stack_event_bus
 from completion_tagger.pacing import Pacer
-from completion_tagger.report import SendReport
+from completion_tagger.report import SendInterrupted, SendReport
 from completion_tagger.requests import Line, object_lines
-from completion_tagger.stack import QUEUE_URL_OUTPUT, stack_outputs
+from completion_tagger.stack import QUEUE_URL_OUTPUT, StackError, stack_outputs
+from completion_tagger.stamping import IssuedAtStamps
 from completion_tagger.validation import Outgoing, check_request_id_prefix, validate
 from completion_tagger.waiting.run import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -45,6 +48,10 @@ from completion_tagger.waiting.run import (
     resolve_results_location,
     send_and_wait,
 )
+
+# `event_bus=STACK_EVENT_BUS` with `stack_name`: the stack's bus (its EventBusName output), through its
+# upstream rule. Not a valid bus name, so it can never mean a bus of that name.
+STACK_EVENT_BUS = "<the stack's>"
 
 # botocore's own retries of whole calls (throttling, 5xx, connection errors), below ours of entries.
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
@@ -78,9 +85,17 @@ def send_tag_requests(
     `requests` are JSON text, mappings or models (e.g. `tagger.models.TagRequest`); they are numbered
     from 1 in the report. Give exactly one of `queue_url`, `stack_name` (its `TagRequestQueueUrl`
     output) or `event_bus` (as `detail_type` events with `source`, through the stack's upstream
-    rule). Invalid requests are reported and never sent; a request without `request_id` gets
-    `<request_id_prefix>-<number>`. Nothing is sent on a dry run (and no destination is needed).
+    rule; `event_bus=STACK_EVENT_BUS` with `stack_name`: the stack's bus, after checking that its upstream
+    rule routes `source` and `detail_type`). A bus is checked to exist before anything is sent.
+    Invalid requests (including objects that are not JSON, such as a `date` in `metadata`) are reported by
+    number and never sent; a request without `request_id` gets
+    `<request_id_prefix>-<number>`, and one without `issued_at` gets one strictly increasing in input order
+    (decided once, kept when the entry is retried), so a later request for a completion wins. Nothing is
+    sent on a dry run (and no destination is needed).
     `rate` caps requests per second; `retry` says how failed entries are tried again.
+
+    Raises only `UsageError` (no or several destinations, a stack that cannot be read, no AWS region, a
+    bad prefix or rate: before anything is sent) and `SendInterrupted` (Ctrl-C, with the report so far).
 
     `wait`: then follow the run's result events until every sent line has ended or `timeout_seconds` passed
     (`report.results`, and `results_file` as JSON Lines); the results are found through `stack_name`'s
@@ -134,7 +149,7 @@ def _results_location(session: boto3.session.Session, stack_name: str | None) ->
         return resolve_results_location(
             session, stack_name=stack_name, event_bus_name=None, dead_letter_queue_url=None, idempotency_table_name=None
         )
-    except ResultsLocationError as error:
+    except (ResultsLocationError, StackError) as error:
         raise UsageError(str(error)) from None
 
 
@@ -190,13 +205,49 @@ def resolve_destination(
     detail_type: str = DEFAULT_DETAIL_TYPE,
     source: str = DEFAULT_SOURCE,
 ) -> Destination:
-    """The one destination the arguments name; a stack's queue is read from its outputs."""
-    if sum(1 for value in (queue_url, stack_name, event_bus) if value) != 1:
+    """The one destination the arguments name; a stack's queue is read from its outputs. Raises UsageError
+    (naming the cause) for anything that keeps the destination from being used: a stack that cannot be read,
+    an AWS profile that does not exist."""
+    try:
+        return _destination(
+            session,
+            queue_url=queue_url,
+            stack_name=stack_name,
+            event_bus=event_bus,
+            detail_type=detail_type,
+            source=source,
+        )
+    except (StackError, EventBusCheckError) as error:
+        raise UsageError(str(error)) from None
+    except BotoCoreError as error:
+        raise UsageError(f"AWS configuration: {error}") from None
+
+
+def _destination(
+    session: boto3.session.Session,
+    *,
+    queue_url: str | None,
+    stack_name: str | None,
+    event_bus: str | None,
+    detail_type: str,
+    source: str,
+) -> Destination:
+    through_stack_bus = event_bus == STACK_EVENT_BUS and bool(stack_name)
+    given = [value for value in (queue_url, stack_name, event_bus) if value]
+    if len(given) != 1 and not (through_stack_bus and len(given) == 2):
         raise UsageError("give exactly one destination: a queue URL, a stack name or an event bus")
+    if event_bus == STACK_EVENT_BUS and not stack_name:
+        raise UsageError("the stack's event bus: give the stack's name too")
     if session.region_name is None and not (queue_url and _region_of(queue_url)):
         raise UsageError("no AWS region: give --region, or set AWS_REGION or a region in your AWS configuration")
     if event_bus:
-        return EventBusDestination(session.client("events", config=_CLIENT_CONFIG), event_bus, detail_type, source)
+        if through_stack_bus:
+            assert stack_name is not None
+            cloudformation = session.client("cloudformation", config=_CLIENT_CONFIG)
+            event_bus = stack_event_bus(cloudformation, stack_name, source, detail_type)
+        events = session.client("events", config=_CLIENT_CONFIG)
+        check_event_bus_exists(events, event_bus)
+        return EventBusDestination(events, event_bus, detail_type, source)
     if stack_name:
         cloudformation = session.client("cloudformation", config=_CLIENT_CONFIG)
         queue_url = stack_outputs(cloudformation, stack_name, (QUEUE_URL_OUTPUT,))[QUEUE_URL_OUTPUT]
@@ -233,7 +284,7 @@ def send_lines(
         request_id_prefix=prefix,
         dry_run=destination is None,
     )
-    valid = _valid_only(lines, prefix, report)
+    valid = _valid_only(lines, prefix, report, IssuedAtStamps())
     if destination is None:
         for _ in valid:
             pass
@@ -245,21 +296,32 @@ def send_lines(
             delivery.send(valid)
         except DestinationError as error:
             report.stopped = str(error)
-    report.sent = delivery.tally.sent
-    report.failed = delivery.tally.failed
-    report.calls = delivery.tally.calls
+        except KeyboardInterrupt:
+            report.stopped = "interrupted"
+            _tally(report, delivery)
+            raise SendInterrupted(report) from None
+    _tally(report, delivery)
     return report
 
 
+def _tally(report: SendReport, delivery: Delivery) -> None:
+    report.sent = delivery.tally.sent
+    report.failed = delivery.tally.failed
+    report.calls = delivery.tally.calls
+
+
 def default_request_id_prefix() -> str:
-    """`send-<UTC time>-<4 hex>`: distinct per run, so result events of two runs never share ids."""
-    return f"send-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+    """`send-<UTC time>-<16 hex>`: distinct per run (64 random bits), so result events of two runs, even
+    started in the same second, never share ids."""
+    return f"send-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(8)}"
 
 
-def _valid_only(lines: Iterable[Line], prefix: str, report: SendReport) -> Iterator[Outgoing]:
+def _valid_only(lines: Iterable[Line], prefix: str, report: SendReport, stamps: IssuedAtStamps) -> Iterator[Outgoing]:
+    """The valid lines, each with its `issued_at` decided as it is read (so in line order, once)."""
     for line in lines:
         report.read += 1
-        checked = validate(line, prefix)
+        report.last_line = line.number
+        checked = validate(line, prefix, stamps)
         if isinstance(checked, Outgoing):
             yield checked
         else:

@@ -57,36 +57,77 @@ class Delivery:
         self.on_progress = on_progress or (lambda count: None)
         self._sleep = sleep
         self.tally = DeliveryTally()
+        # The batch being sent: what has not been accepted yet, what was refused for good, and whether a
+        # call is in flight (so an interruption can say which requests may or may not have been sent).
+        self._batch: list[Outgoing] = []
+        self._pending: list[Outgoing] = []
+        self._permanent: list[EntryFailure] = []
+        self._in_call = False
 
     def send(self, requests: Iterable[Outgoing]) -> DeliveryTally:
-        """Send everything; a DestinationError (no retry can help) is raised after the batch it hit is
-        counted as failed, and the rest is left unsent."""
-        for batch in batches(requests, self.destination.entry_size):
-            self.pacer.wait(len(batch))
-            try:
-                failures = self._send_with_retries(batch)
-            except DestinationError as error:
-                self.tally.failed.extend(Rejected(entry.number, str(error)) for entry in batch)
-                raise
-            self.tally.sent += len(batch) - len(failures)
-            self.tally.failed.extend(Rejected(failure.number, failure.reason) for failure in failures)
-            self.on_progress(len(batch))
+        """Send everything. A DestinationError (no retry can help), or an interruption (KeyboardInterrupt),
+        is raised after every request read is accounted for in the tally; the rest is left unread."""
+        held: list[Outgoing] = []  # read, not yet in a batch
+        try:
+            sendable = self._within_entry_limit(requests)
+            for batch in batches(sendable, self.destination.entry_size, held, self.pacer.batch_limit):
+                self._start(batch)
+                self.pacer.wait(len(batch))
+                try:
+                    failures = self._send_with_retries(batch)
+                except DestinationError as error:
+                    self._start([])
+                    self.tally.failed.extend(Rejected(entry.number, str(error)) for entry in batch)
+                    self.tally.failed.extend(
+                        Rejected(entry.number, f"the run stopped before it: {error}") for entry in held
+                    )
+                    raise
+                self._start([])
+                self.tally.sent += len(batch) - len(failures)
+                self.tally.failed.extend(Rejected(failure.number, failure.reason) for failure in failures)
+                self.on_progress(len(batch))
+        except KeyboardInterrupt:
+            self._account_for_interruption(held)
+            raise
         return self.tally
+
+    def _within_entry_limit(self, requests: Iterable[Outgoing]) -> Iterator[Outgoing]:
+        """The requests the destination can take; one too large is named as failed and never sent."""
+        limit = self.destination.max_entry_bytes
+        for request in requests:
+            size = self.destination.entry_size(request)
+            if size > limit:
+                reason = f"too large: {size:,} bytes, where {self.destination.description} takes {limit:,}"
+                self.tally.failed.append(Rejected(request.number, reason))
+            else:
+                yield request
+
+    def _start(self, batch: list[Outgoing]) -> None:
+        self._batch, self._pending, self._permanent, self._in_call = batch, list(batch), [], False
+
+    def _account_for_interruption(self, held: list[Outgoing]) -> None:
+        self.tally.sent += len(self._batch) - len(self._pending) - len(self._permanent)
+        self.tally.failed.extend(Rejected(failure.number, failure.reason) for failure in self._permanent)
+        in_flight = "interrupted while its call was in flight: it may have been sent"
+        reason = in_flight if self._in_call else "interrupted"
+        self.tally.failed.extend(Rejected(entry.number, reason) for entry in self._pending)
+        self.tally.failed.extend(Rejected(entry.number, "interrupted") for entry in held)
+        self._start([])
 
     def _send_with_retries(self, batch: Sequence[Outgoing]) -> list[EntryFailure]:
         """Permanent failures at once, retryable ones after the last attempt."""
-        pending = list(batch)
-        permanent: list[EntryFailure] = []
         retryable: list[EntryFailure] = []
 
         def attempt() -> list[EntryFailure]:
-            nonlocal pending, retryable
+            nonlocal retryable
             self.tally.calls += 1
-            failures = self.destination.send_batch(pending)
-            permanent.extend(failure for failure in failures if not failure.retryable)
+            self._in_call = True
+            failures = self.destination.send_batch(self._pending)
+            self._in_call = False
+            self._permanent.extend(failure for failure in failures if not failure.retryable)
             retryable = [failure for failure in failures if failure.retryable]
             again = {failure.number for failure in retryable}
-            pending = [entry for entry in pending if entry.number in again]
+            self._pending = [entry for entry in self._pending if entry.number in again]
             return retryable
 
         retrying = Retrying(
@@ -97,7 +138,7 @@ class Delivery:
             sleep=self._sleep,
         )
         retrying(attempt)
-        return permanent + retryable
+        return self._permanent + retryable
 
 
 def _last_result(state: RetryCallState) -> list[EntryFailure]:
@@ -105,16 +146,38 @@ def _last_result(state: RetryCallState) -> list[EntryFailure]:
     return state.outcome.result() if state.outcome is not None else []
 
 
-def batches(requests: Iterable[Outgoing], size_of: Callable[[Outgoing], int]) -> Iterator[list[Outgoing]]:
-    """Consecutive groups of at most ten requests whose sizes add up to at most one call's payload limit."""
-    batch: list[Outgoing] = []
-    batch_bytes = 0
+def batches(
+    requests: Iterable[Outgoing],
+    size_of: Callable[[Outgoing], int],
+    held: list[Outgoing] | None = None,
+    max_entries: int = MAX_BATCH_ENTRIES,
+) -> Iterator[list[Outgoing]]:
+    """Consecutive groups of at most `max_entries` (ten) requests whose sizes add up to at most one call's
+    payload limit.
+
+    A full group is handed over before the next request is read. `held` is always what has been read but
+    not handed over yet (the group being filled, or the one request that did not fit in the group just
+    handed over), so a caller that stops can account for every request read.
+    """
+    held = [] if held is None else held
+    held.clear()
+    held_bytes = 0
     for request in requests:
         size = size_of(request)
-        if batch and (len(batch) == MAX_BATCH_ENTRIES or batch_bytes + size > MAX_BATCH_BYTES):
+        if held and held_bytes + size > MAX_BATCH_BYTES:
+            batch = held[:]
+            held[:] = [request]
+            held_bytes = size
             yield batch
-            batch, batch_bytes = [], 0
-        batch.append(request)
-        batch_bytes += size
-    if batch:
+        else:
+            held.append(request)
+            held_bytes += size
+        if len(held) == max_entries:
+            batch = held[:]
+            held.clear()
+            held_bytes = 0
+            yield batch
+    if held:
+        batch = held[:]
+        held.clear()
         yield batch

@@ -10,7 +10,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    CredentialRetrievalError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+    SSOError,
+    TokenRetrievalError,
+)
+from botocore.exceptions import (
+    ConnectionError as EndpointConnectionFailure,
+)
 
 from completion_tagger.validation import Outgoing
 
@@ -20,6 +34,10 @@ if TYPE_CHECKING:
 
 MAX_BATCH_ENTRIES = 10  # SendMessageBatch and PutEvents both take at most ten entries
 MAX_BATCH_BYTES = 256 * 1024  # the payload limit of one SendMessageBatch or PutEvents call
+# One message (SQS: 256 KiB on queues made before 2025 and what the stack's queue is sized for) or one
+# PutEvents entry (256 KB as EventBridge counts it). A valid request is far smaller (about 160 KB at
+# most, every limit of the request at its largest and every character escaped), so this is a last guard.
+MAX_ENTRY_BYTES = 256 * 1024
 DEFAULT_DETAIL_TYPE = "CompletionTagRequested"  # what the stack's upstream rule routes into the queue
 DEFAULT_SOURCE = "completion-tagger.send"
 # Call-level errors that a later attempt may get past; anything else stops the run (wrong queue, no access).
@@ -36,6 +54,10 @@ RETRYABLE_CALL_ERRORS = frozenset(
     }
 )
 RETRYABLE_ENTRY_ERRORS = frozenset({"InternalFailure", "ThrottlingException", "InternalError", "ServiceUnavailable"})
+# Transport errors after the request reached the destination: another attempt may get through. Any other
+# BotoCoreError (no or expired credentials, an endpoint that cannot be reached even after botocore's own
+# retries, a bad region or endpoint setting) fails every call alike, so it stops the run at the first one.
+RETRYABLE_TRANSPORT_ERRORS = (ReadTimeoutError, ConnectionClosedError, ResponseStreamingError)
 
 
 class DestinationError(RuntimeError):
@@ -55,6 +77,7 @@ class Destination(Protocol):
     """Sends one batch of requests; returns the entries that failed."""
 
     description: str
+    max_entry_bytes: int
 
     def entry_size(self, entry: Outgoing) -> int: ...
 
@@ -69,6 +92,7 @@ class QueueDestination:
         self.queue_url = queue_url
         self.description = f"queue {queue_url}"
         self.message_ids: dict[int, str] = {}  # line number -> SQS message id, of every entry accepted
+        self.max_entry_bytes = MAX_ENTRY_BYTES
 
     def entry_size(self, entry: Outgoing) -> int:
         return len(entry.body.encode("utf-8"))
@@ -108,10 +132,12 @@ class EventBusDestination:
         self.source = source
         self.description = f"event bus {event_bus_name} as {detail_type} events"
         self.event_ids: dict[int, str] = {}  # line number -> EventBridge event id, of every entry accepted
+        self.max_entry_bytes = MAX_ENTRY_BYTES
 
     def entry_size(self, entry: Outgoing) -> int:
-        # PutEvents counts Source, DetailType, Detail and 14 bytes for the time of each entry.
-        return len(entry.body.encode("utf-8")) + len(self.detail_type) + len(self.source) + 14
+        # As EventBridge computes an entry's size: the UTF-8 bytes of Source, DetailType and Detail (and 14
+        # bytes for Time and each Resources string, which the sender does not set).
+        return sum(len(text.encode("utf-8")) for text in (entry.body, self.detail_type, self.source))
 
     def send_batch(self, entries: Sequence[Outgoing]) -> list[EntryFailure]:
         try:
@@ -147,11 +173,24 @@ class EventBusDestination:
 
 
 def _call_failed(entries: Sequence[Outgoing], error: ClientError | BotoCoreError) -> list[EntryFailure]:
-    """Every entry of a failed call: retryable for throttling, server and connection errors (after
-    botocore's own retries), otherwise a DestinationError that ends the run."""
+    """Every entry of a failed call: retryable for throttling, server errors and a connection lost mid-call
+    (after botocore's own retries), otherwise a DestinationError that ends the run."""
     if isinstance(error, ClientError):
         code = str(error.response.get("Error", {}).get("Code", ""))
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         if code not in RETRYABLE_CALL_ERRORS and status < 500:
             raise DestinationError(str(error)) from None
+    elif not isinstance(error, RETRYABLE_TRANSPORT_ERRORS):
+        raise DestinationError(describe_setup_error(error)) from None
     return [EntryFailure(entry.number, str(error), retryable=True) for entry in entries]
+
+
+def describe_setup_error(error: BotoCoreError) -> str:
+    """What went wrong before the destination could answer, and where to look."""
+    if isinstance(error, NoCredentialsError | PartialCredentialsError | CredentialRetrievalError):
+        return f"AWS credentials: {error} (set AWS_PROFILE, or credentials in the environment or AWS configuration)"
+    if isinstance(error, SSOError | TokenRetrievalError):
+        return f"AWS SSO session: {error} (run: aws sso login)"
+    if isinstance(error, EndpointConnectionFailure):
+        return f"cannot reach AWS: {error} (check the endpoint, region, network or proxy)"
+    return str(error)

@@ -1,9 +1,18 @@
-"""A cap on requests per second (`--rate`), spread evenly rather than in bursts."""
+"""A cap on requests per second (`--rate`), spread evenly rather than in bursts.
+
+A call carries up to ten requests, which leave together. So that they never leave in bursts of more than
+a tenth of a second's worth, a paced run sends smaller calls: `rate / 10` requests each (one at a time
+up to 10 per second, ten at a time from 100 per second), each call at its paced instant.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+
+from completion_tagger.destinations import MAX_BATCH_ENTRIES
+
+BURST_SECONDS = 0.1  # the most time's worth of requests one call may carry when paced
 
 
 class Pacer:
@@ -25,6 +34,13 @@ class Pacer:
         self.clock = clock
         self.sleep = sleep
         self._next_start: float | None = None
+
+    @property
+    def batch_limit(self) -> int:
+        """How many requests one call may carry: ten, or fewer when paced so that none leave in a burst."""
+        if self.rate is None:
+            return MAX_BATCH_ENTRIES
+        return max(1, min(MAX_BATCH_ENTRIES, int(self.rate * BURST_SECONDS)))
 
     def wait(self, count: int) -> None:
         """Wait until `count` more requests may go out."""

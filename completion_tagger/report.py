@@ -22,6 +22,7 @@ class SendReport:
     failed: list[Rejected] = field(default_factory=list)
     calls: int = 0
     stopped: str | None = None  # why sending stopped before the end of the input
+    last_line: int = 0  # the number of the last line read
     results: WaitReport | None = None  # with --wait: what became of every line
 
     @property
@@ -53,5 +54,18 @@ class SendReport:
             f"request ids: lines without one got {self.request_id_prefix}-<line number>",
         ]
         if self.stopped:
-            lines.append(f"stopped early: {self.stopped}")
+            lines.append(f"stopped early: {self.stopped}; nothing after line {self.last_line} was read")
         return lines
+
+
+class SendInterrupted(KeyboardInterrupt):
+    """Sending was interrupted (Ctrl-C, or SIGTERM on the command line); `report` says what was sent.
+
+    A KeyboardInterrupt, so a program that does not catch it stops as on any Ctrl-C. Every request read
+    is in the report: sent, or failed with why (a request whose call was in flight when the interruption
+    came is named as one that may have been sent).
+    """
+
+    def __init__(self, report: SendReport) -> None:
+        super().__init__("sending was interrupted")
+        self.report = report

@@ -13,15 +13,18 @@ from typing import IO, Any
 
 from pydantic import BaseModel
 
+from completion_tagger.input_text import TextLine, text_lines
 from tagger.models import Mode
 
 
 @dataclass(frozen=True)
 class Line:
-    """One input request: its 1-based position in the input and its JSON text."""
+    """One input request: its 1-based position in the input and its JSON text, or why it has none (a line
+    that is not text in the input's encoding)."""
 
     number: int
     text: str
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,25 +44,32 @@ class TagSpec:
         return request
 
 
-def json_lines(stream: IO[str]) -> Iterator[Line]:
-    """The non-blank lines of a JSON Lines stream, numbered as an editor would (blank lines count too)."""
-    for number, text in enumerate(stream, start=1):
-        if text.strip():
-            yield Line(number, text)
+def json_lines(stream: IO[bytes], encoding: str | None = None) -> Iterator[Line]:
+    """The non-blank lines of a JSON Lines stream, numbered as an editor would (blank lines count too).
+
+    A line that is not text in the stream's encoding (see `input_text.py`) comes with its problem."""
+    for line in text_lines(stream, encoding):
+        if line.problem is not None:
+            yield Line(line.number, "", line.problem)
+        elif line.text.strip():
+            yield Line(line.number, line.text)
 
 
-def id_lines(completion_ids: Iterable[tuple[int, str]], spec: TagSpec) -> Iterator[Line]:
-    """One request per (line number, completion id), all asking for the same tags."""
-    for number, completion_id in completion_ids:
-        yield Line(number, json.dumps(spec.request_for(completion_id)))
+def id_lines(completion_ids: Iterable[TextLine], spec: TagSpec) -> Iterator[Line]:
+    """One request per completion id (numbered as in its input), all asking for the same tags."""
+    for line in completion_ids:
+        if line.problem is not None:
+            yield Line(line.number, "", line.problem)
+        else:
+            yield Line(line.number, json.dumps(spec.request_for(line.text)))
 
 
-def completion_ids(stream: IO[str]) -> Iterator[tuple[int, str]]:
+def completion_ids(stream: IO[bytes], encoding: str | None = None) -> Iterator[TextLine]:
     """A file of completion ids: one per line; blank lines and lines starting with # are skipped."""
-    for number, text in enumerate(stream, start=1):
-        value = text.strip()
-        if value and not value.startswith("#"):
-            yield number, value
+    for line in text_lines(stream, encoding):
+        value = line.text.strip()
+        if line.problem is not None or (value and not value.startswith("#")):
+            yield TextLine(line.number, value, line.problem)
 
 
 def object_lines(requests: Iterable[str | Mapping[str, Any] | BaseModel]) -> Iterator[Line]:
@@ -70,4 +80,7 @@ def object_lines(requests: Iterable[str | Mapping[str, Any] | BaseModel]) -> Ite
         elif isinstance(request, BaseModel):
             yield Line(number, request.model_dump_json(exclude_none=True))
         else:
-            yield Line(number, json.dumps(request))
+            try:
+                yield Line(number, json.dumps(request))
+            except (TypeError, ValueError) as error:  # a date, a set, a float('nan') key...: not JSON
+                yield Line(number, "", f"body: not JSON: {error}")

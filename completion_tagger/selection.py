@@ -77,6 +77,7 @@ def selected_completion_ids(
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
     """Every matching completion id, in the API's order (oldest first)."""
+    api_key = api_key.strip()  # a stray newline (from a file or `echo`) is never part of a key
     if not api_key:
         raise SelectionError("--select needs OPENAI_API_KEY (the key is never printed)")
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
@@ -128,7 +129,8 @@ def _get_page(
 def _retryable(error: BaseException) -> bool:
     if isinstance(error, ApiError):
         return error.retryable and error.code != "unauthorized"
-    return isinstance(error, httpx.TransportError)
+    # A request httpx refuses to build (an illegal header value: a key with a line break) never gets better.
+    return isinstance(error, httpx.TransportError) and not isinstance(error, httpx.LocalProtocolError)
 
 
 _backoff = wait_exponential_jitter(multiplier=0.5, max=10.0)

@@ -15,9 +15,11 @@ from typing import IO
 import boto3
 import click
 
-from completion_tagger.api import UsageError, resolve_destination, send_lines, send_lines_and_wait
+from completion_tagger.api import STACK_EVENT_BUS, UsageError, resolve_destination, send_lines, send_lines_and_wait
 from completion_tagger.destinations import DEFAULT_DETAIL_TYPE, DEFAULT_SOURCE
-from completion_tagger.report import SendReport
+from completion_tagger.input_text import TextLine, check_encoding
+from completion_tagger.interruption import interruptions_on_sigterm
+from completion_tagger.report import SendInterrupted, SendReport
 from completion_tagger.requests import Line, TagSpec, completion_ids, id_lines, json_lines
 from completion_tagger.selection import Selection, SelectionError, parse_selection, selected_completion_ids
 from completion_tagger.stack import StackError
@@ -31,9 +33,14 @@ EXIT_USAGE = 2
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("requests_file", metavar="[REQUESTS.jsonl | -]", required=False, type=click.File("r"))
+@click.argument("requests_file", metavar="[REQUESTS.jsonl | -]", required=False, type=click.File("rb"))
 @click.option(
-    "--ids", "ids_file", type=click.File("r"), metavar="FILE", help="Completion ids, one per line (- for stdin)."
+    "--ids", "ids_file", type=click.File("rb"), metavar="FILE", help="Completion ids, one per line (- for stdin)."
+)
+@click.option(
+    "--encoding",
+    metavar="NAME",
+    help="Of the input file when it has no byte order mark (default utf-8; UTF-8/16/32 marks are detected).",
 )
 @click.option(
     "--select",
@@ -55,7 +62,12 @@ EXIT_USAGE = 2
 @click.option("--queue-url", metavar="URL", help="Send to this tag-request queue.")
 @click.option("--stack-name", metavar="NAME", help="Send to the queue in this stack's outputs (TagRequestQueueUrl).")
 @click.option(
-    "--event-bus", metavar="NAME", help="Put CompletionTagRequested events on this bus (the stack's upstream rule)."
+    "--event-bus",
+    metavar="NAME",
+    is_flag=False,
+    flag_value=STACK_EVENT_BUS,
+    help="Put CompletionTagRequested events on this bus (the stack's upstream rule); "
+    "without NAME, with --stack-name: on the stack's bus.",
 )
 @click.option("--detail-type", default=DEFAULT_DETAIL_TYPE, show_default=True, help="With --event-bus.")
 @click.option("--source", default=DEFAULT_SOURCE, show_default=True, help="With --event-bus: the events' source.")
@@ -69,8 +81,9 @@ EXIT_USAGE = 2
 @click.option("--dry-run", is_flag=True, help="Validate and report; send nothing.")
 @wait_options
 def send(
-    requests_file: IO[str] | None,
-    ids_file: IO[str] | None,
+    requests_file: IO[bytes] | None,
+    ids_file: IO[bytes] | None,
+    encoding: str | None,
     select: tuple[str, ...],
     model: str | None,
     tags: tuple[str, ...],
@@ -101,6 +114,7 @@ def send(
     selection: Selection | None = None
     wait = WaitOptions.from_click(waiting, dry_run=dry_run)
     try:
+        encoding = check_encoding(encoding) if encoding else None
         spec = None if requests_file is not None else _spec(tags, remove, mode)
         selection = parse_selection(select, model) if select or model else None
         destination = None
@@ -115,26 +129,33 @@ def send(
                 detail_type=detail_type,
                 source=source,
             )
-        lines, total = _lines(requests_file, ids_file, selection, spec)
-        if destination is not None and location is not None:
-            report = send_lines_and_wait(
-                lines,
-                session,
-                destination,
-                location,
-                rate=rate,
-                request_id_prefix=request_id_prefix,
-                progress=True,
-                retry=None,
-                timeout_seconds=wait.timeout_seconds,
-                results_file=wait.results_file,
-                total=total,
-            )
-        else:
-            report = send_lines(
-                lines, destination, rate=rate, request_id_prefix=request_id_prefix, progress=True, total=total
-            )
-    except (UsageError, StackError) as error:
+        with interruptions_on_sigterm():
+            lines, total = _lines(requests_file, ids_file, selection, spec, encoding)
+            if destination is not None and location is not None:
+                report = send_lines_and_wait(
+                    lines,
+                    session,
+                    destination,
+                    location,
+                    rate=rate,
+                    request_id_prefix=request_id_prefix,
+                    progress=True,
+                    retry=None,
+                    timeout_seconds=wait.timeout_seconds,
+                    results_file=wait.results_file,
+                    total=total,
+                )
+            else:
+                report = send_lines(
+                    lines, destination, rate=rate, request_id_prefix=request_id_prefix, progress=True, total=total
+                )
+    except SendInterrupted as interrupted:
+        _print(interrupted.report)
+        raise SystemExit(EXIT_NOT_ALL_SENT) from None
+    except KeyboardInterrupt:  # while --select was listing completions
+        click.echo("completion-tagger send: interrupted before anything was sent", err=True)
+        raise SystemExit(EXIT_NOT_ALL_SENT) from None
+    except (UsageError, StackError, ValueError) as error:
         raise click.UsageError(str(error)) from None
     except SelectionError as error:
         if selection is None:
@@ -161,14 +182,18 @@ def _spec(tags: Iterable[str], remove: Iterable[str], mode: str) -> TagSpec:
 
 
 def _lines(
-    requests_file: IO[str] | None, ids_file: IO[str] | None, selection: Selection | None, spec: TagSpec | None
+    requests_file: IO[bytes] | None,
+    ids_file: IO[bytes] | None,
+    selection: Selection | None,
+    spec: TagSpec | None,
+    encoding: str | None,
 ) -> tuple[Iterable[Line], int | None]:
     """The numbered input lines, and how many there are when that is known up front."""
     if requests_file is not None:
-        return json_lines(requests_file), None
+        return json_lines(requests_file, encoding), None
     assert spec is not None
     if ids_file is not None:
-        return id_lines(completion_ids(ids_file), spec), None
+        return id_lines(completion_ids(ids_file, encoding), spec), None
     assert selection is not None
     ids = selected_completion_ids(
         selection,
@@ -176,7 +201,7 @@ def _lines(
         os.environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE_URL,
     )
     click.echo(f"selected {len(ids)} stored completion(s)", err=True)
-    return id_lines(enumerate(ids, start=1), spec), len(ids)
+    return id_lines((TextLine(number, value) for number, value in enumerate(ids, start=1)), spec), len(ids)
 
 
 def _print(report: SendReport) -> None:

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 
 from completion_tagger.requests import Line
+from completion_tagger.stamping import IssuedAtStamps
 from tagger.errors import InvalidTagRequest
 from tagger.logic.parsing import parse_tag_request
 from tagger.models import MAX_REQUEST_ID_LENGTH
@@ -33,19 +34,24 @@ class Rejected:
     reason: str
 
 
-def validate(line: Line, request_id_prefix: str) -> Outgoing | Rejected:
-    """The message body for `line`, with `request_id` set to `<prefix>-<line number>` unless it has one.
+def validate(line: Line, request_id_prefix: str, stamps: IssuedAtStamps | None = None) -> Outgoing | Rejected:
+    """The message body for `line`, with `request_id` set to `<prefix>-<line number>` unless it has one,
+    and `issued_at` set from `stamps` unless it has one (the line's own is kept).
 
     The body is the request as the function's model reads it, serialized with every non-ASCII
     character escaped, so SQS's character rules can never refuse it. A line that is an EventBridge
     event whose `detail` is a request is accepted like the function accepts it, and its request sent.
     """
+    if line.problem is not None:
+        return Rejected(line.number, line.problem)
     try:
         request = parse_tag_request(line.text)
     except InvalidTagRequest as error:
         return Rejected(line.number, error.message)
     if request.request_id is None:
         request = request.model_copy(update={"request_id": f"{request_id_prefix}-{line.number}"})
+    if request.issued_at is None and stamps is not None:
+        request = request.model_copy(update={"issued_at": stamps.next()})
     body = json.dumps(request.model_dump(mode="json", exclude_none=True), separators=(",", ":"))
     return Outgoing(line.number, body, str(request.request_id))
 

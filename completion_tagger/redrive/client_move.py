@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from completion_tagger.redrive.order import with_issued_at
 from completion_tagger.redrive.queues import QueuePair, RedriveError
 from completion_tagger.sqs_queues import BATCH_LIMIT, delete_messages
 
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 # it reappears in the dead-letter queue after this long.
 MOVE_VISIBILITY_TIMEOUT_SECONDS = 60
 PROGRESS_EVERY_MESSAGES = 100
+# One SendMessageBatch carries at most this many bytes of messages (bodies and attributes). SQS takes up to
+# 1 MiB today; queues made before that, and other SQS implementations, take 256 KiB, which suits both. A
+# message larger than this goes in a call of its own, where only the queue's own message size limit applies.
+MAX_SEND_BATCH_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class MoveResult:
     deleted: int
     send_failures: int
     delete_failures: int
+    send_errors: tuple[str, ...] = ()  # why sends were refused, each reason once
 
     @property
     def moved(self) -> int:
@@ -66,6 +72,7 @@ def move_messages(
     if queues.queue_url.endswith(".fifo") or queues.dead_letter_queue_url.endswith(".fifo"):
         raise RedriveError("FIFO queues are not supported by the client-side move")
     sent_ids: set[str] = set()
+    errors: list[str] = []
     received = sent = deleted = send_failures = delete_failures = 0
     while max_messages is None or received < max_messages:
         count = BATCH_LIMIT if max_messages is None else min(BATCH_LIMIT, max_messages - received)
@@ -75,7 +82,7 @@ def move_messages(
             WaitTimeSeconds=wait_seconds,
             VisibilityTimeout=visibility_timeout_seconds,
             MessageAttributeNames=["All"],
-            MessageSystemAttributeNames=["AWSTraceHeader"],
+            MessageSystemAttributeNames=["AWSTraceHeader", "SentTimestamp"],
         ).get("Messages", [])
         if not messages:
             break
@@ -83,10 +90,13 @@ def move_messages(
         # Already sent in this run (its delete failed and it came back): delete only, never send twice.
         already_sent = [message for message in messages if message["MessageId"] in sent_ids]
         to_send = [message for message in messages if message["MessageId"] not in sent_ids]
-        accepted, failed = _send(sqs, queues.queue_url, to_send)
+        accepted, refused, reasons = _send_in_batches(sqs, queues.queue_url, to_send)
+        failed = len(refused)
         sent += len(accepted)
         send_failures += failed
+        errors.extend(reason for reason in reasons if reason not in errors)
         sent_ids.update(message["MessageId"] for message in accepted)
+        _visible_again(sqs, queues.dead_letter_queue_url, refused)
         done, not_done = _delete(sqs, queues.dead_letter_queue_url, accepted + already_sent)
         deleted += done
         delete_failures += not_done
@@ -94,7 +104,9 @@ def move_messages(
             out(f"  moved {deleted} so far")
         if failed:
             break  # don't spin on a destination that refuses messages
-    result = MoveResult(received, sent, deleted, send_failures, delete_failures)
+    result = MoveResult(received, sent, deleted, send_failures, delete_failures, tuple(errors))
+    for reason in errors:
+        out(f"  SendMessageBatch refused: {reason}")
     if send_failures:
         out(f"  {send_failures} message(s) could not be sent; they stay in the dead-letter queue")
     if delete_failures:
@@ -105,26 +117,100 @@ def move_messages(
     return result
 
 
-def _send(sqs: SQSClient, queue_url: str, messages: list[MessageTypeDef]) -> tuple[list[MessageTypeDef], int]:
-    """SendMessageBatch with each message's body and attributes; returns (the accepted, number refused)."""
-    if not messages:
-        return [], 0
+def _send_in_batches(
+    sqs: SQSClient, queue_url: str, messages: list[MessageTypeDef]
+) -> tuple[list[MessageTypeDef], list[MessageTypeDef], list[str]]:
+    """Send in calls of at most MAX_SEND_BATCH_BYTES; returns (the accepted, the refused, why refused)."""
+    accepted: list[MessageTypeDef] = []
+    refused: list[MessageTypeDef] = []
+    reasons: list[str] = []
+    for batch in _by_size([(message, _entry(message)) for message in messages]):
+        ok, not_ok, reason = _send(sqs, queue_url, batch)
+        accepted += ok
+        refused += not_ok
+        if reason:
+            reasons.append(reason)
+    return accepted, refused, reasons
+
+
+def _by_size(
+    pairs: list[tuple[MessageTypeDef, SendMessageBatchRequestEntryTypeDef]],
+) -> list[list[tuple[MessageTypeDef, SendMessageBatchRequestEntryTypeDef]]]:
+    batches: list[list[tuple[MessageTypeDef, SendMessageBatchRequestEntryTypeDef]]] = []
+    size = 0
+    for pair in pairs:
+        entry_size = _entry_size(pair[1])
+        if not batches or size + entry_size > MAX_SEND_BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(pair)
+        size += entry_size
+    return batches
+
+
+def _entry(message: MessageTypeDef) -> SendMessageBatchRequestEntryTypeDef:
+    """The message as SendMessageBatch takes it: its body (given its original SentTimestamp as `issued_at`
+    where it has none, so it keeps its order), its attributes and its trace header."""
+    body = with_issued_at(message["Body"], (message.get("Attributes") or {}).get("SentTimestamp"))
+    entry: SendMessageBatchRequestEntryTypeDef = {"Id": "0", "MessageBody": body}
+    attributes = {name: _attribute(value) for name, value in (message.get("MessageAttributes") or {}).items()}
+    if attributes:
+        entry["MessageAttributes"] = attributes
+    trace_header = (message.get("Attributes") or {}).get("AWSTraceHeader")
+    if trace_header:
+        entry["MessageSystemAttributes"] = {"AWSTraceHeader": {"DataType": "String", "StringValue": trace_header}}
+    return entry
+
+
+def _entry_size(entry: SendMessageBatchRequestEntryTypeDef) -> int:
+    """Bytes SQS counts toward the message size: the body, and each attribute's name, type and value."""
+    size = len(entry["MessageBody"].encode("utf-8"))
+    for name, value in (entry.get("MessageAttributes") or {}).items():
+        size += len(name.encode("utf-8")) + len(value["DataType"].encode("utf-8"))
+        if "StringValue" in value:
+            size += len(value["StringValue"].encode("utf-8"))
+        binary = value.get("BinaryValue", b"")
+        size += len(binary) if isinstance(binary, bytes | str) else 0
+    return size
+
+
+def _send(
+    sqs: SQSClient, queue_url: str, batch: list[tuple[MessageTypeDef, SendMessageBatchRequestEntryTypeDef]]
+) -> tuple[list[MessageTypeDef], list[MessageTypeDef], str | None]:
+    """One SendMessageBatch; returns (the accepted, the refused, why refused)."""
     entries: list[SendMessageBatchRequestEntryTypeDef] = []
-    for index, message in enumerate(messages):
-        entry: SendMessageBatchRequestEntryTypeDef = {"Id": str(index), "MessageBody": message["Body"]}
-        attributes = {name: _attribute(value) for name, value in (message.get("MessageAttributes") or {}).items()}
-        if attributes:
-            entry["MessageAttributes"] = attributes
-        trace_header = (message.get("Attributes") or {}).get("AWSTraceHeader")
-        if trace_header:
-            entry["MessageSystemAttributes"] = {"AWSTraceHeader": {"DataType": "String", "StringValue": trace_header}}
-        entries.append(entry)
+    for index, (_, entry) in enumerate(batch):
+        numbered = entry.copy()
+        numbered["Id"] = str(index)
+        entries.append(numbered)
+    messages = [message for message, _ in batch]
     try:
         response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-    except (ClientError, BotoCoreError):
-        return [], len(messages)
-    accepted = [messages[int(entry["Id"])] for entry in response.get("Successful", [])]
-    return accepted, len(messages) - len(accepted)
+    except (ClientError, BotoCoreError) as error:
+        return [], messages, str(error)
+    accepted_ids = {int(entry["Id"]) for entry in response.get("Successful", [])}
+    failed = response.get("Failed", [])
+    reason = "; ".join(sorted({f"{item.get('Code', 'error')}: {item.get('Message', 'no message')}" for item in failed}))
+    accepted = [message for index, message in enumerate(messages) if index in accepted_ids]
+    refused = [message for index, message in enumerate(messages) if index not in accepted_ids]
+    return accepted, refused, reason or None
+
+
+def _visible_again(sqs: SQSClient, queue_url: str, messages: list[MessageTypeDef]) -> None:
+    """Messages that could not be sent become visible in the dead-letter queue at once, not after the move's
+    visibility timeout, so a rerun sees them. Best effort: otherwise they reappear after that timeout."""
+    for start in range(0, len(messages), BATCH_LIMIT):
+        chunk = messages[start : start + BATCH_LIMIT]
+        try:
+            sqs.change_message_visibility_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for index, message in enumerate(chunk)
+                ],
+            )
+        except (ClientError, BotoCoreError):
+            return
 
 
 def _attribute(value: Mapping[str, Any]) -> MessageAttributeValueTypeDef:

@@ -15,6 +15,7 @@ from completion_tagger.redrive.move_task import (
     DEFAULT_POLL_INTERVAL_SECONDS,
     DEFAULT_TASK_TIMEOUT_SECONDS,
     MAX_MESSAGES_PER_SECOND,
+    latest_task_started,
     start_move_task,
     wait_for_move_task,
 )
@@ -93,7 +94,6 @@ def main(
     session: boto3.session.Session | None = None,
     out: Printer = print,
     sleep: Callable[[float], None] = time.sleep,
-    wall_clock: Callable[[], float] = time.time,
 ) -> int:
     """Run `redrive` with parsed arguments; returns the exit code."""
     if bool(arguments.dlq_url) != bool(arguments.queue_url):
@@ -120,7 +120,7 @@ def main(
         return EXIT_OK
     if arguments.local:
         return _move_locally(sqs, queues, arguments, out)
-    return _move_with_task(sqs, queues, arguments, out, sleep, int(wall_clock() * 1000))
+    return _move_with_task(sqs, queues, arguments, out, sleep)
 
 
 def _move_with_task(
@@ -129,16 +129,16 @@ def _move_with_task(
     arguments: argparse.Namespace,
     out: Printer,
     sleep: Callable[[float], None],
-    started_at_ms: int,
 ) -> int:
     try:
+        previous_started_ms = latest_task_started(sqs, queues.dead_letter_queue_arn)
         handle = start_move_task(sqs, queues, arguments.max_per_second)
         out("message-move task started")
         result = wait_for_move_task(
             sqs,
             queues,
             handle,
-            started_at_ms,
+            previous_started_ms,
             poll_interval_seconds=arguments.poll_interval,
             timeout_seconds=arguments.timeout,
             out=out,
@@ -166,7 +166,27 @@ def _move_locally(sqs: SQSClient, queues: QueuePair, arguments: argparse.Namespa
         f"redrive: {result.moved} message(s) moved back to the queue "
         f"(received {result.received}, sent {result.sent}, deleted {result.deleted})"
     )
-    return EXIT_OK if result.clean else EXIT_NOT_DONE
+    # Done means the dead-letter queue is empty, not that this run moved what it saw: messages an earlier
+    # run (or anyone else) received are in flight, invisible to this one, until their visibility ends.
+    try:
+        left = queue_depth(sqs, queues.dead_letter_queue_url)
+    except (ClientError, BotoCoreError) as error:
+        out(f"redrive: could not count what is left in the dead-letter queue: {error}")
+        return EXIT_NOT_DONE
+    if left.total:
+        asked_for_fewer = arguments.max_messages is not None and result.received >= arguments.max_messages
+        out(
+            f"redrive: {left.total} message(s) still in the dead-letter queue ({left.in_flight} in flight: "
+            "received by an earlier or another run, visible again when their visibility timeout ends; "
+            "run again then)"
+            if left.in_flight and not asked_for_fewer
+            else f"redrive: {left.total} message(s) still in the dead-letter queue"
+        )
+        return EXIT_OK if result.clean and asked_for_fewer else EXIT_NOT_DONE
+    if not result.clean:
+        return EXIT_NOT_DONE
+    out("redrive: done, the dead-letter queue is empty")
+    return EXIT_OK
 
 
 def _int_between(low: int, high: int) -> Callable[[str], int]:

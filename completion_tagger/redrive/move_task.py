@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 TERMINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 DEFAULT_POLL_INTERVAL_SECONDS = 5.0
 DEFAULT_TASK_TIMEOUT_SECONDS = 3600.0
-CLOCK_SKEW_ALLOWANCE_MS = 5000  # between this machine's clock and SQS's StartedTimestamp
 MAX_MESSAGES_PER_SECOND = 500  # StartMessageMoveTask's limit
 
 
@@ -63,11 +62,23 @@ def start_move_task(sqs: SQSClient, queues: QueuePair, max_per_second: int | Non
     return response["TaskHandle"]
 
 
+def latest_task_started(sqs: SQSClient, source_arn: str) -> int | None:
+    """StartedTimestamp (SQS's clock) of the most recent move task on the queue, None if it never had one.
+
+    Read before starting a task, it tells that task from the ones before it by SQS's own clock, whatever
+    this machine's clock says."""
+    try:
+        results = sqs.list_message_move_tasks(SourceArn=source_arn, MaxResults=1)["Results"]
+    except (ClientError, BotoCoreError) as error:
+        raise RedriveError(f"ListMessageMoveTasks failed: {error}") from None
+    return int(results[0].get("StartedTimestamp", 0)) if results else None
+
+
 def wait_for_move_task(
     sqs: SQSClient,
     queues: QueuePair,
     task_handle: str,
-    started_at_ms: int,
+    previous_started_ms: int | None,
     *,
     poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS,
     timeout_seconds: float = DEFAULT_TASK_TIMEOUT_SECONDS,
@@ -78,15 +89,16 @@ def wait_for_move_task(
     """Poll ListMessageMoveTasks until the task ends; prints progress whenever it changes.
 
     ListMessageMoveTasks names a task's handle only while it is RUNNING. A finished task is ours when it is
-    the most recent one on the dead-letter queue and started no earlier than we started it
-    (`started_at_ms`, epoch milliseconds, less a clock-skew allowance): only one task may be active per
-    queue. Until the listing shows it (an older finished task may still come first), it counts as RUNNING.
+    the most recent one on the dead-letter queue and started after the task that was most recent before we
+    started ours (`previous_started_ms`, from `latest_task_started`; both SQS's timestamps, so this
+    machine's clock plays no part): only one task may be active per queue. Until the listing shows it (the
+    earlier finished task may still come first), it counts as RUNNING.
     """
     deadline = clock() + timeout_seconds
     last_line = ""
     task: ListMessageMoveTasksResultEntryTypeDef = {}
     while True:
-        task = _current_task(sqs, queues.dead_letter_queue_arn, task_handle, started_at_ms) or {}
+        task = _current_task(sqs, queues.dead_letter_queue_arn, task_handle, previous_started_ms) or {}
         status = task.get("Status", "RUNNING")
         line = f"  {status}: {_progress(task)}" if task else "  RUNNING: not listed yet"
         if line != last_line:
@@ -112,7 +124,7 @@ def wait_for_move_task(
 
 
 def _current_task(
-    sqs: SQSClient, source_arn: str, task_handle: str, started_at_ms: int
+    sqs: SQSClient, source_arn: str, task_handle: str, previous_started_ms: int | None
 ) -> ListMessageMoveTasksResultEntryTypeDef | None:
     """Our task as listed now, or None when the listing does not show it (yet)."""
     try:
@@ -127,8 +139,8 @@ def _current_task(
         return task
     if handle is not None:
         raise RedriveError(f"another move task ({handle}) is now the most recent on {source_arn}")
-    if task.get("StartedTimestamp", 0) < started_at_ms - CLOCK_SKEW_ALLOWANCE_MS:
-        return None  # an earlier task, finished before ours was listed
+    if previous_started_ms is not None and task.get("StartedTimestamp", 0) <= previous_started_ms:
+        return None  # the earlier task, still listed first
     return task
 
 

@@ -42,7 +42,13 @@ def test_every_placeholder_is_mapped_and_every_event_field_it_reads_must_exist()
 
 def test_the_transformed_event_is_a_valid_tag_request() -> None:
     [rule] = load_mapping_rules()
-    values = {"completion": "chatcmpl-abc123", "verdict": "approved", "reviewer": "ana", "eventid": "3f2b-id"}
+    values = {
+        "completion": "chatcmpl-abc123",
+        "verdict": "approved",
+        "reviewer": "ana",
+        "approvedat": "2026-12-04T15:12:38.913456Z",
+        "eventid": "3f2b-id",
+    }
 
     body = PLACEHOLDER.sub(lambda found: values[found[1]], rule.input_template)
 
@@ -50,3 +56,12 @@ def test_the_transformed_event_is_a_valid_tag_request() -> None:
     assert request.completion_id == "chatcmpl-abc123"
     assert request.metadata == {"verdict": "approved", "reviewed-by": "ana"}
     assert request.request_id == "3f2b-id"
+    assert request.issued_at == "2026-12-04T15:12:38.913456Z"
+
+
+def test_the_upstream_events_own_time_orders_the_request() -> None:
+    [rule] = load_mapping_rules()
+
+    # The mapped request carries issued_at from the upstream event, which the pattern requires it to have.
+    assert '"issued_at": "<approvedat>"' in rule.input_template
+    assert rule.input_paths["approvedat"] == "$.detail.approved_at"

@@ -32,7 +32,9 @@ from local_stack.observer import ResultEvent, ResultObserver
 from local_stack.provision import StackNames, StackResources, StackSettings, provision
 from tagger.composition import create_service
 from tagger.config import Settings
+from tagger.logic.parsing import parse_tag_request
 from tagger.logic.service import TaggerService
+from tagger.models import format_issued_at
 from tests.integration.conftest import API_KEY
 
 MAX_RECEIVE_COUNT = 2
@@ -86,6 +88,17 @@ def depth(sqs: Any, queue_url: str) -> tuple[int, int]:
     return found.visible, found.in_flight
 
 
+def redriven_body(records: list[dict[str, Any]], completion_id: str) -> str:
+    [body] = [r["body"] for r in records if parse_tag_request(r["body"]).completion_id == completion_id]
+    return str(body)
+
+
+def issued_at_micros(body: str) -> int:
+    micros = parse_tag_request(body).issued_at_micros()
+    assert micros is not None
+    return micros
+
+
 def drain(mapping: SqsEventSourceMapping, until: Callable[[], bool], timeout_seconds: float = 30) -> None:
     assert mapping.run(until=until, timeout_seconds=timeout_seconds), "the queue did not drain in time"
 
@@ -109,6 +122,8 @@ def test_dead_lettered_requests_are_redriven_and_processed_normally(
         json.dumps({"completion_id": c, "metadata": {"reviewed": "true", "n": str(i)}, "request_id": f"r{i}"})
         for i, c in enumerate(completions[:4])
     ]
+    own_issued_at = "2026-12-04T10:00:00.000001Z"
+    bodies[0] = json.dumps({**json.loads(bodies[0]), "issued_at": own_issued_at})
     # What the upstream rule delivers (an EventBridge event), as the dead-letter queue may also hold.
     bodies.append(
         json.dumps(
@@ -159,7 +174,26 @@ def test_dead_lettered_requests_are_redriven_and_processed_normally(
     drain(mapping, lambda: depth(sqs, stack.queue_url) == (0, 0))
 
     redriven = function.records[first_run_records:]
-    assert sorted(record["body"] for record in redriven) == sorted(bodies)
+    # Each keeps its order: the original SentTimestamp becomes issued_at where the body had none.
+    sent_at = {
+        parse_tag_request(record["body"]).completion_id: format_issued_at(
+            int(record["attributes"]["SentTimestamp"]) * 1000
+        )
+        for record in function.records[:first_run_records]
+    }
+    expected_bodies = []
+    for body in bodies:
+        document = json.loads(body)
+        request = document.get("detail", document)
+        request.setdefault("issued_at", sent_at[request["completion_id"]])
+        expected_bodies.append(document)
+    assert sorted((json.loads(record["body"]) for record in redriven), key=json.dumps) == sorted(
+        expected_bodies, key=json.dumps
+    )
+    assert parse_tag_request(redriven_body(redriven, completions[0])).issued_at == own_issued_at
+    assert "issued_at" in json.loads(redriven_body(redriven, completions[4]))["detail"]
+    for record in redriven:
+        assert int(record["attributes"]["SentTimestamp"]) * 1000 >= issued_at_micros(record["body"])
     for record in redriven:
         assert record["attributes"]["ApproximateReceiveCount"] == "1"  # a fresh start on the queue
         assert record["messageAttributes"]["origin"]["stringValue"] == "redrive-test"
@@ -251,7 +285,8 @@ DLQ_ARN = "arn:aws:sqs:eu-west-1:111122223333:completion-tagger-dev-TagRequestDe
 QUEUE_URL = "https://sqs.eu-west-1.amazonaws.com/111122223333/completion-tagger-dev-TagRequestQueue-XyZ"
 QUEUE_ARN = "arn:aws:sqs:eu-west-1:111122223333:completion-tagger-dev-TagRequestQueue-XyZ"
 DEPTH_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-NOW_MS = 1_780_000_000_000  # the redrive's wall clock, in epoch milliseconds
+NOW_MS = 1_780_000_000_000  # SQS's clock when the task starts, in epoch milliseconds
+YESTERDAY_MS = NOW_MS - 86_400_000
 
 
 class StubbedSession:
@@ -302,13 +337,22 @@ class StubbedSession:
         )
 
     def expect_move_started(self, depth: int = 2) -> None:
-        """The usual start: the stack's outputs, the DLQ's depth, and a move task to the queue."""
+        """The usual start: the stack's outputs, the DLQ's depth, the most recent earlier task (yesterday's),
+        and a move task to the queue."""
         self.expect_stack()
         self.expect_depth(depth)
+        self.expect_previous_task(YESTERDAY_MS)
         self.sqs_stub.add_response(
             "start_message_move_task",
             {"TaskHandle": "task-handle-1"},
             {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN},
+        )
+
+    def expect_previous_task(self, started_ms: int | None) -> None:
+        """What ListMessageMoveTasks shows before the redrive starts its task."""
+        results = [] if started_ms is None else [finished_task(7, StartedTimestamp=started_ms)]
+        self.sqs_stub.add_response(
+            "list_message_move_tasks", {"Results": results}, {"SourceArn": DLQ_ARN, "MaxResults": 1}
         )
 
     def expect_depth(self, visible: int, in_flight: int = 0) -> None:
@@ -344,16 +388,21 @@ class StubbedSession:
         self.cloudformation_stub.assert_no_pending_responses()
 
 
+def finished_task(moved: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "Status": "COMPLETED",
+        "SourceArn": DLQ_ARN,
+        "DestinationArn": QUEUE_ARN,
+        "ApproximateNumberOfMessagesMoved": moved,
+        "ApproximateNumberOfMessagesToMove": moved,
+        **extra,
+    }
+
+
 def run_redrive(session: StubbedSession, *argv: str) -> tuple[int, list[str], list[float]]:
     lines: list[str] = []
     sleeps: list[float] = []
-    code = command.main(
-        command.parse_arguments(argv),
-        session=session,
-        out=lines.append,
-        sleep=sleeps.append,
-        wall_clock=lambda: NOW_MS / 1000,
-    )
+    code = command.main(command.parse_arguments(argv), session=session, out=lines.append, sleep=sleeps.append)
     return code, lines, sleeps
 
 
@@ -361,6 +410,7 @@ def test_aws_redrive_starts_a_move_task_to_the_named_queue_and_polls_it_to_compl
     with StubbedSession() as session:
         session.expect_stack("completion-tagger-dev")
         session.expect_depth(3)
+        session.expect_previous_task(None)  # the queue never had a move task
         session.sqs_stub.add_response(
             "start_message_move_task",
             {"TaskHandle": "task-handle-1"},
@@ -385,7 +435,7 @@ def test_aws_redrive_does_not_take_an_earlier_finished_task_for_its_own() -> Non
     with StubbedSession() as session:
         session.expect_move_started()
         # Not listed yet: the most recent task is yesterday's, finished (no handle) ...
-        session.expect_task_listing("COMPLETED", 7, 7, StartedTimestamp=NOW_MS - 86_400_000)
+        session.expect_task_listing("COMPLETED", 7, 7, StartedTimestamp=YESTERDAY_MS)
         session.sqs_stub.add_response(
             "list_message_move_tasks", {"Results": []}, {"SourceArn": DLQ_ARN, "MaxResults": 1}
         )
@@ -400,6 +450,24 @@ def test_aws_redrive_does_not_take_an_earlier_finished_task_for_its_own() -> Non
     assert "  RUNNING: not listed yet" in lines
 
 
+def test_aws_redrive_recognises_its_finished_task_by_sqs_clock_whatever_the_local_clock_says() -> None:
+    with StubbedSession() as session:
+        session.expect_move_started()
+        # Finished before the first poll, started one second after yesterday's task by SQS's clock: the local
+        # clock (minutes ahead or behind) plays no part.
+        session.sqs_stub.add_response(
+            "list_message_move_tasks",
+            {"Results": [finished_task(2, StartedTimestamp=YESTERDAY_MS + 1000)]},
+            {"SourceArn": DLQ_ARN, "MaxResults": 1},
+        )
+
+        code, lines, sleeps = run_redrive(session, "--poll-interval", "1")
+
+        session.assert_done()
+    assert code == command.EXIT_OK and sleeps == []
+    assert lines[-1] == "redrive: done, 2 message(s) moved back to the queue"
+
+
 def test_aws_redrive_with_queue_urls_and_a_rate_limit() -> None:
     with StubbedSession() as session:
         for url, arn in ((DLQ_URL, DLQ_ARN), (QUEUE_URL, QUEUE_ARN)):
@@ -409,6 +477,7 @@ def test_aws_redrive_with_queue_urls_and_a_rate_limit() -> None:
                 {"QueueUrl": url, "AttributeNames": ["QueueArn"]},
             )
         session.expect_depth(0, 4)
+        session.expect_previous_task(None)
         session.sqs_stub.add_response(
             "start_message_move_task",
             {"TaskHandle": "task-handle-1"},
@@ -450,6 +519,7 @@ def test_aws_redrive_explains_when_a_task_is_already_running() -> None:
     with StubbedSession() as session:
         session.expect_stack()
         session.expect_depth(2)
+        session.expect_previous_task(YESTERDAY_MS)
         session.sqs_stub.add_client_error(
             "start_message_move_task",
             service_error_code="AWS.SimpleQueueService.UnsupportedOperation",
@@ -503,3 +573,69 @@ def test_queue_urls_come_together() -> None:
     lines: list[str] = []
     code = command.main(command.parse_arguments(["--dlq-url", DLQ_URL]), out=lines.append)
     assert code == command.EXIT_SETUP and "go together" in lines[0]
+
+
+# ----- the client-side move against moto: large messages, refusals, what is left -----
+
+
+def large_body(number: int) -> str:
+    """About 150 KB: ten of these (1.5 MB) are more than one SendMessageBatch may carry."""
+    return json.dumps({"completion_id": f"chatcmpl-big-{number}", "metadata": {"k": "v"}, "note": "x" * 150_000})
+
+
+def redrive_locally(stack: StackResources, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = command.command_line(["--local", "--dlq-url", stack.dead_letter_queue_url, "--queue-url", stack.queue_url])
+    return code, capsys.readouterr().out
+
+
+@pytest.mark.integration
+def test_large_messages_are_moved_in_batches_that_fit(
+    short_stack: StackResources, sqs: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for number in range(12):
+        sqs.send_message(QueueUrl=short_stack.dead_letter_queue_url, MessageBody=large_body(number))
+
+    code, output = redrive_locally(short_stack, capsys)
+
+    assert code == command.EXIT_OK, output
+    assert "12 message(s) moved back to the queue (received 12, sent 12, deleted 12)" in output
+    assert output.splitlines()[-1] == "redrive: done, the dead-letter queue is empty"
+    assert depth(sqs, short_stack.queue_url) == (12, 0)
+
+
+@pytest.mark.integration
+def test_a_refused_send_is_shown_and_the_messages_are_visible_again_at_once(
+    short_stack: StackResources, sqs: Any
+) -> None:
+    for number in range(3):
+        sqs.send_message(QueueUrl=short_stack.dead_letter_queue_url, MessageBody=f'{{"n": {number}}}')
+    dead_letters = queues_from_urls(sqs, short_stack.dead_letter_queue_url, short_stack.queue_url)
+    gone = f"{short_stack.queue_url}-deleted"
+    queues = type(dead_letters)(dead_letters.dead_letter_queue_url, dead_letters.dead_letter_queue_arn, gone, "arn:x")
+    lines: list[str] = []
+
+    result = move_messages(sqs, queues, out=lines.append)
+
+    assert (result.received, result.sent, result.send_failures, result.clean) == (3, 0, 3, False)
+    assert any(line.startswith("  SendMessageBatch refused: ") and "NonExistentQueue" in line for line in lines)
+    assert depth(sqs, short_stack.dead_letter_queue_url) == (3, 0)  # not hidden for the move's 60 s
+
+
+@pytest.mark.integration
+def test_messages_in_flight_elsewhere_mean_the_redrive_is_not_done(
+    short_stack: StackResources, sqs: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for number in range(12):
+        sqs.send_message(QueueUrl=short_stack.dead_letter_queue_url, MessageBody=f'{{"n": {number}}}')
+    # An earlier run (or anyone) received ten and has not finished with them: invisible for a minute.
+    taken = sqs.receive_message(
+        QueueUrl=short_stack.dead_letter_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60
+    )["Messages"]
+    assert len(taken) == 10
+
+    code, output = redrive_locally(short_stack, capsys)
+
+    assert code == command.EXIT_NOT_DONE, output
+    assert "2 message(s) moved back to the queue" in output
+    assert "redrive: 10 message(s) still in the dead-letter queue (10 in flight" in output
+    assert "done" not in output

@@ -4,9 +4,16 @@ entries failing inside a batch, standard input."""
 
 from __future__ import annotations
 
+import datetime
+import itertools
 import json
+import os
+import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -17,13 +24,14 @@ import boto3
 import pytest
 from click.testing import CliRunner, Result
 
-from completion_tagger import send_tag_requests
+from completion_tagger import UsageError, send_tag_requests
 from completion_tagger.cli import cli
 from completion_tagger.delivery import RetryPolicy
 from local_openai.server import LocalOpenAIServer
 from local_stack.aws_endpoint import MotoEndpoint
 from local_stack.provision import StackResources
 from tagger.logic.parsing import parse_tag_request
+from tagger.models import issued_at_instant
 from tests.integration.conftest import API_KEY
 
 pytestmark = pytest.mark.integration
@@ -74,8 +82,8 @@ def test_queues_every_valid_line_and_names_every_invalid_one(queue_url: str, tmp
 
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        "line 4: invalid: metadata: Field required; metdata: unknown field (allowed: completion_id, metadata, "
-        "mode, remove, request_id)",
+        "line 4: invalid: metadata: Field required; metdata: unknown field (allowed: completion_id, issued_at, "
+        "metadata, mode, remove, request_id)",
         "line 5: invalid: body: not valid JSON (expected ident at line 1 column 2)",
         "line 6: invalid: remove: not allowed with mode 'replace' (replace already drops unlisted keys)",
         "line 7: invalid: metadata.n: Input should be a valid string",
@@ -335,14 +343,434 @@ def test_python_m_forms_of_the_other_commands_still_work() -> None:
         assert result.returncode == 0, (module, result.stderr)
 
 
-def test_a_bus_that_does_not_exist_stops_the_run_and_names_the_lines(moto: MotoEndpoint) -> None:
-    stdin = request("chatcmpl-1") + "\n" + request("chatcmpl-2") + "\n"
+class AnswersPutEventsAsAws:
+    """PutEvents answered as AWS answers it for a bus that does not exist: success, `FailedEntryCount` 0,
+    and the events dropped. moto raises instead, which is why the sender's check is tested this way."""
 
-    result = invoke("-", "--event-bus", "no-such-bus", stdin=stdin)
+    def __init__(self, session: boto3.session.Session) -> None:
+        self.calls = 0
+        session.events.register("before-call.events.PutEvents", self._answer)
+
+    def _answer(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        self.calls += 1
+        entries = [{"EventId": str(uuid.uuid4())} for _ in json.loads(params["body"])["Entries"]]
+        return SimpleNamespace(status_code=200, headers={}), {"FailedEntryCount": 0, "Entries": entries}
+
+
+def test_a_bus_that_does_not_exist_is_found_out_before_anything_is_sent(moto: MotoEndpoint) -> None:
+    session = boto3.session.Session()
+    aws = AnswersPutEventsAsAws(session)
+
+    with pytest.raises(UsageError, match=r"event bus no-such-bus does not exist \(in "):
+        send_tag_requests([request("chatcmpl-1"), request("chatcmpl-2")], event_bus="no-such-bus", session=session)
+
+    assert aws.calls == 0  # nothing was put: on AWS it would have "succeeded" and been lost
+
+
+def test_a_bus_that_does_not_exist_is_a_usage_error_on_the_command_line(moto: MotoEndpoint) -> None:
+    result = invoke("-", "--event-bus", "no-such-bus", stdin=request("chatcmpl-1") + "\n")
+
+    assert result.exit_code == 2
+    assert "event bus no-such-bus does not exist" in result.stderr
+
+
+def tagger_stack_around(stack: StackResources, source_pattern: str = "*") -> str:
+    """A CloudFormation stack shaped like the tagger's (its parameters and bus output), naming the local bus."""
+    name = f"tagger-{uuid.uuid4().hex[:8]}"
+    template = {
+        "Parameters": {
+            "UpstreamEventSource": {"Type": "String", "Default": source_pattern},
+            "UpstreamDetailType": {"Type": "String", "Default": "CompletionTagRequested"},
+        },
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"EventBusName": {"Value": stack.event_bus_name}},
+    }
+    boto3.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(template))
+    return name
+
+
+def test_stack_name_with_event_bus_sends_through_the_stacks_bus(stack: StackResources) -> None:
+    stack_name = tagger_stack_around(stack, source_pattern="backfill.*")
+
+    result = invoke("-", "--stack-name", stack_name, "--event-bus", "--source", "backfill.job", stdin=request("c1"))
+
+    assert result.exit_code == 0, result.output
+    assert f"event bus {stack.event_bus_name}" in result.stdout
+    [body] = drain(stack.queue_url)
+    assert json.loads(body)["source"] == "backfill.job"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--source", "other.app"], "--source other.app: stack .* routes only sources matching 'backfill.\\*'"),
+        (["--source", "backfill.job", "--detail-type", "Other"], "--detail-type Other: stack .* routes only"),
+    ],
+)
+def test_events_the_stacks_upstream_rule_would_not_route_are_a_usage_error(
+    stack: StackResources, args: list[str], message: str
+) -> None:
+    stack_name = tagger_stack_around(stack, source_pattern="backfill.*")
+
+    result = invoke("-", "--stack-name", stack_name, "--event-bus", *args, stdin=request("chatcmpl-1"))
+
+    assert result.exit_code == 2
+    assert re.search(message, result.stderr), result.stderr
+    assert drain(stack.queue_url) == []
+
+
+# ----- order: every line sent carries an issued_at, increasing in file order -----
+
+
+def issued_at_by_line(bodies: list[str], prefix: str) -> dict[int, str]:
+    """Line number (from the request id `<prefix>-<line>`) -> the issued_at its message carries."""
+    found: dict[int, str] = {}
+    for body in bodies:
+        sent = parse_tag_request(body)
+        assert sent.request_id is not None and sent.issued_at is not None, body
+        found[int(sent.request_id.removeprefix(f"{prefix}-"))] = sent.issued_at
+    return found
+
+
+def assert_strictly_increasing_in_line_order(stamps: dict[int, str]) -> None:
+    instants = [issued_at_instant(stamps[number]) for number in sorted(stamps)]
+    assert all(earlier < later for earlier, later in itertools.pairwise(instants)), stamps
+
+
+def test_every_line_is_stamped_in_file_order_and_a_lines_own_issued_at_is_kept(queue_url: str, tmp_path: Path) -> None:
+    own = {7: "2026-01-02T03:04:05.000006Z", 19: "2020-01-01T00:00:00Z"}
+    path = tmp_path / "requests.jsonl"
+    path.write_text(
+        "".join(request("chatcmpl-same", **({"issued_at": own[n]} if n in own else {})) + "\n" for n in range(1, 36))
+    )
+
+    result = invoke(str(path), "--queue-url", queue_url, "--request-id-prefix", "ord")
+
+    assert result.exit_code == 0, result.output
+    stamps = issued_at_by_line(drain(queue_url), "ord")
+    assert sorted(stamps) == list(range(1, 36))
+    assert {number: stamps[number] for number in own} == own
+    # The others share one completion and 4 SendMessageBatch calls (shared SentTimestamps): their stamps order them.
+    assert_strictly_increasing_in_line_order({n: stamp for n, stamp in stamps.items() if n not in own})
+
+
+def test_a_retried_entry_keeps_the_stamp_it_was_given_before_its_first_try(queue_url: str) -> None:
+    session = boto3.session.Session()
+    tries: list[dict[str, str]] = []  # per call: entry Id -> body, as built before any entry is dropped
+    session.events.register(
+        "before-parameter-build.sqs.SendMessageBatch",
+        lambda params, **_: tries.append({entry["Id"]: entry["MessageBody"] for entry in params["Entries"]}),
+    )
+    BatchFaults(session, [{"3": False, "7": False}, {"7": False}])
+
+    report = send_tag_requests(
+        [request("chatcmpl-r") for _ in range(10)],
+        queue_url=queue_url,
+        session=session,
+        retry=FAST_RETRY,
+        request_id_prefix="retry",
+    )
+
+    assert report.ok and report.calls == 3
+    assert [sorted(call) for call in tries[1:]] == [["3", "7"], ["7"]]
+    assert tries[1]["3"] == tries[0]["3"]
+    assert tries[2]["7"] == tries[1]["7"] == tries[0]["7"]
+    stamps = issued_at_by_line(drain(queue_url), "retry")
+    assert stamps[7] == parse_tag_request(tries[0]["7"]).issued_at  # what landed is what the first try carried
+    assert_strictly_increasing_in_line_order(stamps)  # line 7, sent last, still sorts between 6 and 8
+
+
+def test_event_bus_requests_are_stamped_inside_detail(stack: StackResources) -> None:
+    stdin = "".join(request("chatcmpl-bus-same") + "\n" for _ in range(15))
+
+    result = invoke("-", "--event-bus", stack.event_bus_name, "--request-id-prefix", "busord", stdin=stdin)
+
+    assert result.exit_code == 0, result.output
+    events = [json.loads(body) for body in drain(stack.queue_url)]
+    assert all("issued_at" not in event for event in events)
+    stamps = issued_at_by_line([json.dumps(event["detail"]) for event in events], "busord")
+    assert sorted(stamps) == list(range(1, 16))
+    assert_strictly_increasing_in_line_order(stamps)
+
+
+# ----- input that is not clean UTF-8 -----
+
+
+def test_a_latin1_byte_costs_its_line_only_and_the_run_reads_to_the_end(queue_url: str, tmp_path: Path) -> None:
+    lines = [request(f"chatcmpl-{n}").encode() for n in range(1, 1001)]
+    lines[500] = '{"completion_id": "chatcmpl-501", "metadata": {"note": "café"}}'.encode("latin-1")
+    path = tmp_path / "requests.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+    result = invoke(str(path), "--queue-url", queue_url)
 
     assert result.exit_code == 1
-    problems = result.stderr.splitlines()
-    assert [problem.split(":")[0] for problem in problems] == ["line 1", "line 2"]
-    assert all("not sent" in problem and "no-such-bus" in problem for problem in problems)
-    assert "read 2, sent 0, invalid 0, failed 2" in result.stdout
-    assert "stopped early: " in result.stdout
+    assert result.stderr.splitlines() == [
+        "line 501: invalid: body: not valid utf-8 text (byte 0xe9 at byte 60 of the line); "
+        "give --encoding if the file is not UTF-8"
+    ]
+    assert "read 1000, sent 999, invalid 1, failed 0" in result.stdout
+    assert len(drain(queue_url)) == 999
+
+
+def test_encoding_names_a_file_without_a_byte_order_mark(queue_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "requests.jsonl"
+    path.write_bytes('{"completion_id": "chatcmpl-1", "metadata": {"note": "café"}}\n'.encode("latin-1"))
+
+    result = invoke(str(path), "--encoding", "latin-1", "--queue-url", queue_url)
+
+    assert result.exit_code == 0, result.output
+    assert [parse_tag_request(body).metadata for body in drain(queue_url)] == [{"note": "café"}]
+
+
+@pytest.mark.parametrize(
+    ("encode", "what"),
+    [
+        (lambda text: "\ufeff".encode() + text.encode(), "UTF-8 with a byte order mark (Notepad)"),
+        (lambda text: text.replace("\n", "\r\n").encode("utf-16"), "UTF-16 with a byte order mark (PowerShell's >)"),
+    ],
+)
+def test_files_with_a_byte_order_mark_are_read_in_their_encoding(
+    queue_url: str, tmp_path: Path, encode: Callable[[str], bytes], what: str
+) -> None:
+    path = tmp_path / "requests.jsonl"
+    text = "".join(f'{{"completion_id": "chatcmpl-{n}", "metadata": {{"note": "ça 👍"}}}}\n' for n in range(12))
+    path.write_bytes(encode(text))
+
+    result = invoke(str(path), "--queue-url", queue_url)
+
+    assert result.exit_code == 0, (what, result.output)
+    assert "read 12, sent 12, invalid 0, failed 0" in result.stdout
+    assert {tuple(parse_tag_request(body).metadata.items()) for body in drain(queue_url)} == {(("note", "ça 👍"),)}
+
+
+def test_an_ids_file_line_that_is_not_utf8_is_named(queue_url: str, tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes(b"chatcmpl-1\nchatcmpl-\xff\nchatcmpl-3\n")
+
+    result = invoke("--ids", str(ids), "--tag", "a=b", "--queue-url", queue_url)
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("line 2: invalid: body: not valid utf-8 text (byte 0xff")
+    assert sorted(parse_tag_request(body).completion_id for body in drain(queue_url)) == ["chatcmpl-1", "chatcmpl-3"]
+
+
+def test_an_unknown_encoding_is_a_usage_error(queue_url: str) -> None:
+    result = invoke("-", "--encoding", "no-such-codec", "--queue-url", queue_url, stdin=request("chatcmpl-1"))
+
+    assert result.exit_code == 2
+    assert "--encoding: unknown encoding 'no-such-codec'" in result.stderr
+
+
+# ----- what no retry can fix stops the run at the first call, with the cause -----
+
+
+@pytest.fixture
+def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No credentials anywhere botocore looks (environment, files, instance metadata); returns a config file."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "config"
+    config.write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.aws/sso/cache either
+    return config
+
+
+def two_hundred_lines() -> list[str]:
+    return [request(f"chatcmpl-{n}") for n in range(1, 201)]
+
+
+def test_no_credentials_stop_the_run_at_the_first_call(queue_url: str, no_aws_credentials: Path) -> None:
+    report = send_tag_requests(two_hundred_lines(), queue_url=queue_url, session=boto3.session.Session())
+
+    assert report.calls == 1
+    assert report.stopped is not None and report.stopped.startswith("AWS credentials: Unable to locate credentials")
+    assert (report.read, report.sent, [item.number for item in report.failed]) == (10, 0, list(range(1, 11)))
+    assert report.summary_lines()[-1].endswith("nothing after line 10 was read")
+
+
+def test_an_expired_sso_session_stops_the_run_and_says_to_log_in(queue_url: str, no_aws_credentials: Path) -> None:
+    no_aws_credentials.write_text(
+        "[profile gone]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Producer\n"
+        "region = us-east-1\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n"
+        "sso_region = us-east-1\n"
+    )
+
+    report = send_tag_requests(
+        two_hundred_lines(), queue_url=queue_url, session=boto3.session.Session(profile_name="gone")
+    )
+
+    assert report.calls == 1
+    assert report.stopped is not None and report.stopped.startswith("AWS SSO session: ")
+    assert "aws sso login" in report.stopped
+    assert report.read == 10
+
+
+def test_an_unreachable_endpoint_stops_the_run_at_the_first_call(
+    moto: MotoEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+
+    report = send_tag_requests(two_hundred_lines(), queue_url=f"http://127.0.0.1:{port}/123456789012/q")
+
+    assert report.calls == 1
+    assert report.stopped is not None and report.stopped.startswith("cannot reach AWS: Could not connect")
+    assert report.read == 10 and len(report.failed) == 10
+
+
+def test_a_queue_that_does_not_exist_names_every_line_it_read(moto: MotoEndpoint) -> None:
+    missing = f"{moto.url}/123456789012/no-such-queue"
+    stdin = "".join(request(f"chatcmpl-{n}") + "\n" for n in range(25))
+
+    result = invoke("-", "--queue-url", missing, stdin=stdin)
+
+    assert result.exit_code == 1
+    assert [line.split(":")[0] for line in result.stderr.splitlines()] == [f"line {n}" for n in range(1, 11)]
+    assert "read 10, sent 0, invalid 0, failed 10" in result.stdout
+    assert "nothing after line 10 was read" in result.stdout
+
+
+def test_a_key_with_a_stray_newline_is_used_without_it_and_never_printed(
+    queue_url: str, api: LocalOpenAIServer, monkeypatch: pytest.MonkeyPatch, stored: Callable[..., None]
+) -> None:
+    stored(3, {"review": "pending"})
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY + "\n")
+    monkeypatch.setenv("OPENAI_BASE_URL", api.base_url)
+
+    result = invoke("--select", "metadata[review]=pending", "--tag", "a=b", "--queue-url", queue_url)
+
+    assert result.exit_code == 0, result.output
+    assert len(drain(queue_url)) == 3
+    assert API_KEY not in result.output
+
+
+def test_a_key_httpx_refuses_to_send_is_never_printed_in_any_form(
+    queue_url: str, api: LocalOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "0123456789abcdef\n0123456789abcdef"  # a line break inside: an illegal header value
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    monkeypatch.setenv("OPENAI_BASE_URL", api.base_url)
+
+    result = invoke("--select", "metadata[review]=pending", "--tag", "a=b", "--queue-url", queue_url)
+
+    assert result.exit_code == 1
+    assert "Illegal header value" in result.stderr
+    assert "0123456789abcdef" not in result.output
+    assert api.stats()["requests"].get("GET /v1/chat/completions", 0) == 0
+    assert drain(queue_url) == []
+
+
+def queue_count(queue_url: str) -> int:
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_send_prints_its_summary_and_the_lines_not_sent(
+    queue_url: str, moto: MotoEndpoint, stop: signal.Signals
+) -> None:
+    script = Path(sys.executable).with_name("completion-tagger")
+    process = subprocess.Popen(
+        [str(script), "send", "-", "--queue-url", queue_url, "--request-id-prefix", "int"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdin is not None
+    # A producer that wrote 25 lines and is still working on the next: two full batches go out, five wait.
+    process.stdin.write("".join(request(f"chatcmpl-{n}") + "\n" for n in range(1, 26)))
+    process.stdin.flush()
+    deadline = time.monotonic() + 30
+    while queue_count(queue_url) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    process.send_signal(stop)
+    stdout, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 1, stdout + stderr
+    assert "Aborted" not in stderr and "Traceback" not in stderr
+    assert stderr.splitlines()[-5:] == [f"line {n}: not sent: interrupted" for n in range(21, 26)]
+    assert "read 25, sent 20, invalid 0, failed 5" in stdout
+    assert "stopped early: interrupted; nothing after line 25 was read" in stdout
+    assert len(drain(queue_url)) == 20
+
+
+# ----- the Python API: a report, or a documented error -----
+
+
+def test_an_object_that_is_not_json_is_an_invalid_line_and_the_rest_is_sent(queue_url: str) -> None:
+    requests: list[dict[str, Any]] = [{"completion_id": f"chatcmpl-{n}", "metadata": {"k": "v"}} for n in range(30)]
+    requests[20]["metadata"] = {"reviewed-on": datetime.date(2026, 12, 4)}
+
+    report = send_tag_requests(requests, queue_url=queue_url)
+
+    assert (report.read, report.sent) == (30, 29)
+    assert report.problem_lines() == ["line 21: invalid: body: not JSON: Object of type date is not JSON serializable"]
+    assert len(drain(queue_url)) == 29
+
+
+def test_a_stack_that_cannot_be_read_is_a_usage_error(moto: MotoEndpoint) -> None:
+    with pytest.raises(UsageError, match="no-such-stack"):
+        send_tag_requests([request("chatcmpl-1")], stack_name="no-such-stack")
+
+
+def test_default_request_ids_of_runs_started_in_the_same_second_differ(queue_url: str) -> None:
+    reports = [send_tag_requests([request("chatcmpl-1")], queue_url=queue_url) for _ in range(2)]
+
+    prefixes = [report.request_id_prefix for report in reports]
+    assert all(re.fullmatch(r"send-\d{8}T\d{6}Z-[0-9a-f]{16}", prefix) for prefix in prefixes), prefixes
+    assert prefixes[0] != prefixes[1]
+    assert sorted(parse_tag_request(body).request_id for body in drain(queue_url)) == sorted(f"{p}-1" for p in prefixes)
+
+
+def test_a_paced_send_never_puts_more_than_a_tenth_of_a_seconds_requests_in_one_call(queue_url: str) -> None:
+    session = boto3.session.Session()
+    entries_per_call: list[int] = []
+    session.events.register(
+        "before-parameter-build.sqs.SendMessageBatch",
+        lambda params, **_: entries_per_call.append(len(params["Entries"])),
+    )
+
+    report = send_tag_requests(
+        [request(f"chatcmpl-{n}") for n in range(30)], queue_url=queue_url, session=session, rate=40
+    )
+
+    assert report.ok and report.sent == 30
+    assert entries_per_call == [4] * 7 + [2]  # 40 per second: 4 per call, every tenth of a second
+    assert len(drain(queue_url)) == 30
+
+
+def test_sigterm_while_select_lists_completions_ends_with_a_message(
+    queue_url: str, api: LocalOpenAIServer, stored: Callable[..., None]
+) -> None:
+    stored(3, {"review": "pending"})
+    api.inject_fault(None, method="GET", delay=20)  # the listing hangs
+    script = Path(sys.executable).with_name("completion-tagger")
+    process = subprocess.Popen(
+        [str(script), "send", "--select", "metadata[review]=pending", "--tag", "a=b", "--queue-url", queue_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": api.base_url},
+    )
+    deadline = time.monotonic() + 30
+    while not api.stats()["requests"].get("GET /v1/chat/completions") and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 1, stdout + stderr
+    assert stderr.strip().endswith("completion-tagger send: interrupted before anything was sent")
+    assert "Traceback" not in stderr
+    assert drain(queue_url) == []

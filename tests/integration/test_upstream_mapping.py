@@ -16,6 +16,8 @@ from tests.integration.conftest import Harness, Seeder, sqs_record
 
 pytestmark = pytest.mark.integration
 
+APPROVED_AT = "2026-12-04T15:12:38.913456Z"
+
 
 def put_review_event(harness: Harness, detail: dict[str, Any], source: str = "review-app") -> str:
     response = boto3.client("events").put_events(
@@ -46,7 +48,14 @@ def test_a_foreign_event_becomes_a_tag_through_the_mapping_rule(harness: Harness
     completion_id = seed({"project": "demo"})
 
     event_id = put_review_event(
-        harness, {"completion": completion_id, "verdict": "approved", "reviewer": "ana", "score": 0.93}
+        harness,
+        {
+            "completion": completion_id,
+            "verdict": "approved",
+            "reviewer": "ana",
+            "approved_at": APPROVED_AT,
+            "score": 0.93,
+        },
     )
 
     messages = receive(harness)
@@ -55,6 +64,7 @@ def test_a_foreign_event_becomes_a_tag_through_the_mapping_rule(harness: Harness
         "completion_id": completion_id,
         "metadata": {"verdict": "approved", "reviewed-by": "ana"},
         "request_id": event_id,
+        "issued_at": APPROVED_AT,
     }
     record = sqs_record(messages[0], harness.stack.queue_arn, messages[0]["Body"], 1)
     response = harness.service().handle({"Records": [record]}, LocalLambdaContext(timeout_seconds=30), harness.metrics)  # type: ignore[arg-type]
@@ -69,8 +79,13 @@ def test_a_foreign_event_becomes_a_tag_through_the_mapping_rule(harness: Harness
 @pytest.mark.parametrize(
     ("detail", "source"),
     [
-        ({"completion": "chatcmpl-x", "verdict": "approved"}, "review-app"),  # no reviewer: the template needs it
-        ({"completion": "chatcmpl-x", "verdict": "approved", "reviewer": "ana"}, "another-app"),
+        # no reviewer, no approved_at: the template needs both
+        ({"completion": "chatcmpl-x", "verdict": "approved", "approved_at": APPROVED_AT}, "review-app"),
+        ({"completion": "chatcmpl-x", "verdict": "approved", "reviewer": "ana"}, "review-app"),
+        (
+            {"completion": "chatcmpl-x", "verdict": "approved", "reviewer": "ana", "approved_at": APPROVED_AT},
+            "another-app",
+        ),
     ],
 )
 def test_events_the_rule_does_not_match_never_reach_the_queue(

@@ -72,6 +72,26 @@ def test_key_never_survives_in_messages() -> None:
     assert "secret-value" not in redact("key=secret-value", "secret-value")
 
 
+@pytest.mark.parametrize(
+    "quoted",
+    [
+        "0123456789abcdef\n",  # as given
+        "0123456789abcdef",  # stripped
+        "'0123456789abcdef\\n'",  # repr-escaped
+        "b'Bearer 0123456789abcdef\\n'",  # the bytes repr an HTTP library's header error shows
+        '"0123456789abcdef\\n"',  # JSON-escaped
+        "b'0123456789abcdef\\xc3\\xa9'",
+    ],
+)
+def test_every_form_of_the_key_is_redacted(quoted: str) -> None:
+    secret = "0123456789abcdefé" if "xc3" in quoted else "0123456789abcdef\n"
+
+    redacted = redact(f"Illegal header value {quoted}", secret)
+
+    assert "0123456789abcdef" not in redacted
+    assert "[redacted]" in redacted
+
+
 # Quota exhausted: a 429 that retrying soon cannot help (README, "Result events").
 
 QUOTA_MESSAGE = "You exceeded your current quota, please check your plan and billing details."

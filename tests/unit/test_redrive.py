@@ -60,7 +60,7 @@ def expect_receive(stub: Stubber, messages: list[dict[str, Any]]) -> None:
             "WaitTimeSeconds": 0,
             "VisibilityTimeout": 60,
             "MessageAttributeNames": ["All"],
-            "MessageSystemAttributeNames": ["AWSTraceHeader"],
+            "MessageSystemAttributeNames": ["AWSTraceHeader", "SentTimestamp"],
         },
     )
 
@@ -170,7 +170,7 @@ def test_max_messages_bounds_the_move(sqs: tuple[Any, Stubber]) -> None:
             "WaitTimeSeconds": 0,
             "VisibilityTimeout": 60,
             "MessageAttributeNames": ["All"],
-            "MessageSystemAttributeNames": ["AWSTraceHeader"],
+            "MessageSystemAttributeNames": ["AWSTraceHeader", "SentTimestamp"],
         },
     )
     stub.add_response(

@@ -3,21 +3,27 @@ selection filters, the report, and the command line's usage errors (exit code 2)
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import os
+from collections.abc import Sequence
 
 import pytest
 from click.testing import CliRunner
 
 from completion_tagger.cli import cli
-from completion_tagger.delivery import batches
+from completion_tagger.delivery import Delivery, batches
+from completion_tagger.destinations import EntryFailure, EventBusDestination
 from completion_tagger.pacing import Pacer
 from completion_tagger.report import SendReport
 from completion_tagger.requests import Line, TagSpec, completion_ids, json_lines, object_lines
 from completion_tagger.selection import SelectionError, check_base_url, parse_selection
+from completion_tagger.stamping import IssuedAtStamps
 from completion_tagger.validation import Outgoing, Rejected, check_request_id_prefix, validate
-from tagger.models import TagRequest
+from tagger.models import TagRequest, format_issued_at, issued_at_instant
+
+TEXT = '{"a": "é"}\n\n{"b": "👍"}\n'
 
 
 def line(number: int, **fields: object) -> Line:
@@ -78,6 +84,28 @@ def test_an_invalid_request_is_rejected_with_the_functions_message(fields: dict[
     assert checked.reason.startswith(reason)
 
 
+def test_stamps_increase_strictly_even_when_the_clock_stands_still_or_steps_back() -> None:
+    readings = iter([5_000_000, 5_000_000, 4_000_000, 5_000_010, 5_000_002])
+    stamps = IssuedAtStamps(lambda: next(readings))
+
+    values = [stamps.next() for _ in range(5)]
+
+    assert values == [format_issued_at(m) for m in (5_000_000, 5_000_001, 5_000_002, 5_000_010, 5_000_011)]
+    assert all(issued_at_instant(value) for value in values)
+
+
+def test_a_request_without_issued_at_is_stamped_and_one_with_it_keeps_its_own() -> None:
+    stamps = IssuedAtStamps(lambda: 1_764_861_158_913_456)
+
+    stamped = validate(line(1, completion_id="chatcmpl-a", metadata={"k": "v"}), "run", stamps)
+    given = line(2, completion_id="chatcmpl-a", metadata={"k": "v"}, issued_at="2026-01-01T00:00:00Z")
+    own = validate(given, "run", stamps)
+
+    assert isinstance(stamped, Outgoing) and isinstance(own, Outgoing)
+    assert json.loads(stamped.body)["issued_at"] == "2025-12-04T15:12:38.913456Z"
+    assert json.loads(own.body)["issued_at"] == "2026-01-01T00:00:00Z"
+
+
 def test_request_id_prefix_must_leave_room_for_the_line_number() -> None:
     assert check_request_id_prefix("x" * 115) == "x" * 115
     with pytest.raises(ValueError, match="request id prefix"):
@@ -85,11 +113,46 @@ def test_request_id_prefix_must_leave_room_for_the_line_number() -> None:
 
 
 def test_lines_are_numbered_as_in_the_file_and_blank_ones_skipped() -> None:
-    assert [x.number for x in json_lines(io.StringIO('{"a": 1}\n\n  \n{"b": 2}\n'))] == [1, 4]
-    assert list(completion_ids(io.StringIO("# ids\nchatcmpl-1\n\n chatcmpl-2 \n"))) == [
+    assert [x.number for x in json_lines(io.BytesIO(b'{"a": 1}\n\n  \n{"b": 2}\n'))] == [1, 4]
+    assert [(x.number, x.text) for x in completion_ids(io.BytesIO(b"# ids\nchatcmpl-1\n\n chatcmpl-2 \r\n"))] == [
         (2, "chatcmpl-1"),
         (4, "chatcmpl-2"),
     ]
+
+
+def test_a_line_that_is_not_utf8_is_named_and_the_lines_after_it_are_read() -> None:
+    data = b'{"a": 1}\n{"b": "caf\xe9"}\n{"c": 3}\n'
+
+    lines = list(json_lines(io.BytesIO(data)))
+
+    assert [(x.number, x.text, x.problem) for x in lines] == [
+        (1, '{"a": 1}', None),
+        (
+            2,
+            "",
+            "body: not valid utf-8 text (byte 0xe9 at byte 11 of the line); give --encoding if the file is not UTF-8",
+        ),
+        (3, '{"c": 3}', None),
+    ]
+    assert [(x.number, x.text) for x in json_lines(io.BytesIO(data), "latin-1")][1] == (2, '{"b": "café"}')
+
+
+@pytest.mark.parametrize(
+    ("encoded", "name"),
+    [
+        (codecs.BOM_UTF8 + TEXT.encode("utf-8"), "UTF-8 with a byte order mark"),
+        (codecs.BOM_UTF16_LE + TEXT.replace("\n", "\r\n").encode("utf-16-le"), "PowerShell's UTF-16 LE"),
+        (codecs.BOM_UTF16_BE + TEXT.encode("utf-16-be"), "UTF-16 BE"),
+        (codecs.BOM_UTF32_LE + TEXT.encode("utf-32-le"), "UTF-32 LE"),
+    ],
+)
+def test_a_byte_order_mark_says_the_encoding(encoded: bytes, name: str) -> None:
+    lines = list(json_lines(io.BytesIO(encoded)))
+
+    assert [(x.number, x.text.strip(), x.problem) for x in lines] == [
+        (1, '{"a": "é"}', None),
+        (3, '{"b": "👍"}', None),
+    ], name
 
 
 def test_python_objects_become_lines() -> None:
@@ -161,6 +224,23 @@ def test_pacer_counts_time_already_spent_sending() -> None:
     pacer.wait(10)
 
     assert clock.sleeps == [pytest.approx(0.1)]
+
+
+@pytest.mark.parametrize(("rate", "limit"), [(None, 10), (0.5, 1), (5, 1), (10, 1), (35, 3), (100, 10), (5000, 10)])
+def test_a_paced_call_carries_at_most_a_tenth_of_a_seconds_requests(rate: float | None, limit: int) -> None:
+    assert Pacer(rate).batch_limit == limit
+
+
+def test_at_five_per_second_requests_leave_one_by_one_a_fifth_of_a_second_apart() -> None:
+    clock = FakeClock()
+    pacer = Pacer(5, clock=clock, sleep=clock.sleep)
+    groups = list(batches((outgoing(n) for n in range(1, 6)), lambda o: len(o.body), max_entries=pacer.batch_limit))
+
+    for group in groups:
+        pacer.wait(len(group))
+
+    assert [len(group) for group in groups] == [1, 1, 1, 1, 1]
+    assert clock.sleeps == [pytest.approx(0.2)] * 4
 
 
 def test_pacer_without_a_rate_never_waits_and_refuses_a_non_positive_rate() -> None:
@@ -246,3 +326,39 @@ def test_no_aws_region_is_a_usage_error_unless_the_queue_url_names_one(monkeypat
     assert "no AWS region" in without.stderr
     assert with_url.exit_code == 0, with_url.output  # nothing to send, and the region is the queue's
     assert "read 0, sent 0" in with_url.stdout
+
+
+class RecordingDestination:
+    """Accepts every batch and remembers it; takes entries of at most `max_entry_bytes`."""
+
+    description = "the test destination"
+
+    def __init__(self, max_entry_bytes: int) -> None:
+        self.max_entry_bytes = max_entry_bytes
+        self.batches: list[list[int]] = []
+
+    def entry_size(self, entry: Outgoing) -> int:
+        return len(entry.body)
+
+    def send_batch(self, entries: Sequence[Outgoing]) -> list[EntryFailure]:
+        self.batches.append([entry.number for entry in entries])
+        return []
+
+
+def test_a_request_over_the_destinations_entry_limit_is_named_and_the_others_are_sent() -> None:
+    destination = RecordingDestination(max_entry_bytes=100)
+    delivery = Delivery(destination)
+
+    tally = delivery.send([outgoing(1), outgoing(2, size=101), outgoing(3), outgoing(4, size=100)])
+
+    assert destination.batches == [[1, 3, 4]]
+    assert tally.sent == 3
+    assert tally.failed == [Rejected(2, "too large: 101 bytes, where the test destination takes 100")]
+
+
+def test_event_bus_entries_are_sized_as_eventbridge_counts_them() -> None:
+    bus = EventBusDestination(None, "bus", detail_type="Tagged", source="src.é")  # type: ignore[arg-type]
+
+    assert bus.entry_size(Outgoing(1, '{"k":"ü"}', "r")) == len("Tagged") + len("src.é".encode()) + len(
+        '{"k":"ü"}'.encode()
+    )

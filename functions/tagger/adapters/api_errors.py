@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import re
 import time
 from collections.abc import Mapping
@@ -92,10 +93,24 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
 
 
 def redact(text: str, secret: str | None = None) -> str:
-    """Remove the API key, and anything shaped like one, from text that may be logged or published."""
-    if secret:
-        text = text.replace(secret, "[redacted]")
+    """Remove the API key, and anything shaped like one, from text that may be logged or published.
+
+    The key is removed in every form an error message may quote it in: as given, without surrounding
+    whitespace (a stray newline from a file or `echo`), escaped as by `repr` or JSON, and as the repr of
+    its bytes (`b'Bearer ...\\n'` in an HTTP library's "illegal header value").
+    """
+    for form in sorted(_secret_forms(secret), key=len, reverse=True):
+        text = text.replace(form, "[redacted]")
     return _KEY_SHAPED.sub("sk-[redacted]", text)
+
+
+def _secret_forms(secret: str | None) -> set[str]:
+    if not secret:
+        return set()
+    forms = set()
+    for value in {secret, secret.strip()}:
+        forms |= {value, repr(value)[1:-1], json.dumps(value)[1:-1], repr(value.encode("utf-8"))[2:-1]}
+    return {form for form in forms if form}
 
 
 def _api_message(body: object) -> str:
