@@ -18,7 +18,7 @@ from completion_tagger.report import SendReport
 from completion_tagger.requests import Line
 from completion_tagger.stack import stack_outputs
 from completion_tagger.validation import Outgoing, validate
-from completion_tagger.waiting.completed import IdempotencyRecords
+from completion_tagger.waiting.completed import CompletionRecords, EitherRecord, IdempotencyRecords
 from completion_tagger.waiting.dead_letters import dead_lettered
 from completion_tagger.waiting.follow import ResultSources, SentLine, follow
 from completion_tagger.waiting.outcomes import LineResult, WaitReport
@@ -113,12 +113,17 @@ def send_and_wait(
         sources = ResultSources(
             subscription,
             location.event_source,
-            IdempotencyRecords(session.client("dynamodb"), location.idempotency_table_name),
+            _completed_requests(session.client("dynamodb"), location.idempotency_table_name),
             lambda: dead_lettered(sqs, location.dead_letter_queue_url),
         )
         waited = follow(sent, not_sent, sources, timeout_seconds=timeout_seconds, progress=progress)
     waited.leftovers = list(subscription.leftovers)
     return report, waited
+
+
+def _completed_requests(dynamodb: Any, table_name: str) -> EitherRecord:
+    """The per-completion record first (with leases, completed requests live there), then Powertools' own."""
+    return EitherRecord(CompletionRecords(dynamodb, table_name), IdempotencyRecords(dynamodb, table_name))
 
 
 def _split(
