@@ -55,8 +55,11 @@ def retrieve_completion(store: CompletionStore, completion_id: str) -> Response:
     return json_response(completion)
 
 
-def update_completion(store: CompletionStore, stats: Stats, completion_id: str, request: Request) -> Response:
-    """``POST /v1/chat/completions/{id}``: replace the metadata map (``null`` clears it)."""
+def update_completion(
+    store: CompletionStore, stats: Stats, completion_id: str, request: Request, *, merge: bool = False
+) -> Response:
+    """``POST /v1/chat/completions/{id}``: replace the metadata map (``null`` clears it), or with ``merge`` (the
+    ``metadata_update`` knob) set the given keys over the stored ones, keeping the rest."""
     body = parse_json_object(request.body)
     for name in body:
         if name != "metadata":
@@ -68,7 +71,10 @@ def update_completion(store: CompletionStore, stats: Stats, completion_id: str, 
             "Missing required parameter: 'metadata'.", param="metadata", code="missing_required_parameter"
         )
     metadata = validate_metadata(body["metadata"])
-    completion = store.replace_metadata(completion_id, metadata)
+    if merge:
+        completion = store.update_metadata(completion_id, lambda current: validate_metadata({**current, **metadata}))
+    else:
+        completion = store.replace_metadata(completion_id, metadata)
     if completion is None:
         raise not_found(completion_id)
     stats.record_update(completion_id)

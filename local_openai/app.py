@@ -172,7 +172,8 @@ class LocalOpenAIApp:
             case Endpoint.RETRIEVE:
                 return api.retrieve_completion(self.store, completion_id)
             case Endpoint.UPDATE:
-                return api.update_completion(self.store, self.stats, completion_id, request)
+                merge = self._knobs.metadata_update == "merge"
+                return api.update_completion(self.store, self.stats, completion_id, request, merge=merge)
             case Endpoint.DELETE:
                 return api.delete_completion(self.store, completion_id)
             case Endpoint.MESSAGES:

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+METADATA_UPDATE_MODES = frozenset({"replace", "merge"})
+
 
 @dataclass(frozen=True)
 class Knobs:
@@ -22,6 +24,9 @@ class Knobs:
     burst_429_every: int = 0  # 0 disables 429 bursts
     burst_429_length: int = 0  # the last M of every N requests answer 429
     retry_after: float = 1.0  # seconds advertised by Retry-After / retry-after-ms on burst 429s
+    # How a metadata update is applied. OpenAI does not document whether it replaces the map or merges into
+    # it; "replace" is what the function assumes, "merge" shows what it does when that assumption is wrong.
+    metadata_update: str = "replace"
 
     def __post_init__(self) -> None:
         _check_number("latency", self.latency, minimum=0.0)
@@ -34,6 +39,8 @@ class Knobs:
             raise ValueError("seed must be an integer or null")
         if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key):
             raise ValueError("api_key must be a non-empty string or null")
+        if self.metadata_update not in METADATA_UPDATE_MODES:
+            raise ValueError(f"metadata_update must be one of {', '.join(sorted(METADATA_UPDATE_MODES))}")
         if self.burst_429_every and self.burst_429_length > self.burst_429_every:
             raise ValueError("burst_429_length must not exceed burst_429_every")
 

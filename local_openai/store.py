@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,12 +55,18 @@ class CompletionStore:
             return copy.deepcopy(record.messages) if record else None
 
     def replace_metadata(self, completion_id: str, metadata: dict[str, str]) -> dict[str, Any] | None:
-        """Replace the whole metadata map (the API's update is not a merge); None when unknown."""
+        """Replace the whole metadata map (what the API is taken to do); None when unknown."""
+        return self.update_metadata(completion_id, lambda _: dict(metadata))
+
+    def update_metadata(
+        self, completion_id: str, change: Callable[[dict[str, str]], dict[str, str]]
+    ) -> dict[str, Any] | None:
+        """Set the metadata to `change(current)`, atomically; None when unknown. `change` may raise."""
         with self._lock:
             record = self._records.get(completion_id)
             if record is None:
                 return None
-            record.completion["metadata"] = dict(metadata)
+            record.completion["metadata"] = change(dict(record.completion.get("metadata") or {}))
             return copy.deepcopy(record.completion)
 
     def delete(self, completion_id: str) -> bool:

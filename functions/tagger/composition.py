@@ -10,7 +10,7 @@ from botocore.config import Config
 from tagger.adapters.api_key import ApiKeyProvider
 from tagger.adapters.lease_store import LeaseStore
 from tagger.adapters.openai_api import CompletionsApi, create_http_client
-from tagger.adapters.publisher import EventPublisher
+from tagger.adapters.publisher import EventPublisher, events_client_config
 from tagger.adapters.request_slots import DynamoRequestSlots
 from tagger.adapters.request_store import LeasedRequestStore
 from tagger.adapters.visibility import VisibilityBackoff
@@ -64,8 +64,11 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         on_call=recorder.api_call,
         budget=budget,
     )
+    # Calls after the API write (events, visibility) have short timeouts and bounded attempts: they must fit in
+    # the invocation's reserve (README, "What happens to each message").
+    after_write_config = events_client_config(settings.max_concurrency + 2)
     publisher = EventPublisher(
-        session.client("events", config=boto_config),
+        session.client("events", config=after_write_config),
         settings.event_bus_name,
         settings.event_source,
         on_call=recorder.put_events_call,
@@ -87,7 +90,7 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         raise_on_no_idempotency_key=True,
         response_hook=mark_replayed,
     )
-    unit = UnitOfWork(Tagger(api), publisher, persistence, idempotency_config)
+    unit = UnitOfWork(Tagger(api, on_mismatch=recorder.metadata_mismatch), publisher, persistence, idempotency_config)
     processor = RecordProcessor(unit, publisher, gate, LeasedApply(leases, unit) if leases else None)
     return TaggerService(
         settings,
@@ -95,9 +98,10 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         OrderedConcurrentBatchProcessor(settings.max_concurrency, publisher.participant),
         idempotency_config,
         VisibilityBackoff(
-            lambda: session.client("sqs", config=boto_config),
+            lambda: session.client("sqs", config=after_write_config),
             settings.retry_backoff_base_seconds,
             settings.retry_backoff_max_seconds,
         ),
         recorder,
+        on_invocation=publisher.bind_deadline,
     )

@@ -69,6 +69,24 @@ class Settings(BaseModel):
             raise ValueError("OPENAI_API_KEY_SECRET (or, for local work, OPENAI_API_KEY) must be set")
         return self
 
+    @model_validator(mode="after")
+    def _retries_end_before_the_idempotency_records_expire(self) -> Settings:
+        """A message is delivered up to MAX_RECEIVE_COUNT times and stays away up to RETRY_BACKOFF_MAX_SECONDS
+        after each: if its completed request were forgotten meanwhile, a redelivery could apply it again.
+
+        The queue's visibility timeout (the time one delivery may take) is not known here, so this is the
+        part of the horizon the function can check; the template's parameters cover the rest (docs/deploying.md).
+        """
+        horizon = self.max_receive_count * self.retry_backoff_max_seconds
+        if horizon >= self.idempotency_expiry_seconds:
+            raise ValueError(
+                f"MAX_RECEIVE_COUNT × RETRY_BACKOFF_MAX_SECONDS ({self.max_receive_count} × "
+                f"{self.retry_backoff_max_seconds} s = {horizon} s) must be less than IDEMPOTENCY_EXPIRY_SECONDS "
+                f"({self.idempotency_expiry_seconds} s): a message retried for that long would outlive the record "
+                "of its completed request; raise IDEMPOTENCY_EXPIRY_SECONDS or lower the others"
+            )
+        return self
+
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment; unset or empty variables take their defaults."""

@@ -53,9 +53,10 @@ def test_put_back_records_wait_out_the_retry_after(harness: Harness, seed: Seede
 
 
 def test_put_back_records_back_off_by_receive_count(harness: Harness, seed: Seeder) -> None:
-    harness.api.inject_fault(503, count=100)
+    # A read's 503 (a write's 5xx is an unknown outcome, with a settle window of its own).
+    harness.api.inject_fault(503, count=100, method="GET")
     service = harness.service(retry_backoff_base_seconds=0)
-    response, [record] = harness.run(service, [replace(seed())])
+    response, [record] = harness.run(service, [{"completion_id": seed(), "metadata": {"a": "1"}}])
     assert failures(response) == {record["messageId"]}
     # base 0: visible again at once (the queue's own visibility timeout is 30 s here).
     assert harness.sqs.receive_message(QueueUrl=harness.stack.queue_url, WaitTimeSeconds=0).get("Messages")
@@ -112,6 +113,25 @@ def test_a_write_with_unknown_outcome_is_put_back_to_settle_never_resent_blindly
     assert [e["detail-type"] for e in harness.events(1)] == ["CompletionTagged"]
     if "delay" in fault:  # the first write landed late: the redelivery read it and did not write again
         assert harness.api.stats()["updates_by_completion"][completion] == 1
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_a_write_answered_with_a_proxy_5xx_is_put_back_to_settle_never_resent(
+    harness: Harness, seed: Seeder, status: int
+) -> None:
+    completion = seed({"old": "x"})
+    harness.api.inject_fault(status, count=1, method="POST")
+    service = harness.service(openai_timeout_seconds=0.5, retry_backoff_base_seconds=0)
+    response, [record] = harness.run(service, [replace(completion)])
+    assert failures(response) == {record["messageId"]}
+    assert harness.api.stats()["requests"].get("POST /v1/chat/completions/{id}") == 1
+    # Invisible for the settle window (2 x the read timeout), not the backoff's 0 s.
+    assert harness.sqs.receive_message(QueueUrl=harness.stack.queue_url, WaitTimeSeconds=0).get("Messages") is None
+
+    response, _ = harness.run(service, [replace(completion)], receive_count=2)
+    assert response == {"batchItemFailures": []}
+    assert harness.api.metadata_of(completion) == {"a": "1"}
+    assert [e["detail-type"] for e in harness.events(1)] == ["CompletionTagged"]
 
 
 def test_a_redelivered_replace_that_is_already_applied_is_not_written_again(harness: Harness, seed: Seeder) -> None:

@@ -182,11 +182,10 @@ def test_wrong_key_is_put_back_and_never_leaks(
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503])
 def test_transient_status_is_retried_inside_the_invocation(harness: Harness, seed: Seeder, status: int) -> None:
+    # On the read: a write answered with a 5xx is not re-sent (its outcome is unknown; see test_faults.py).
     completion = seed()
-    harness.api.inject_fault(status, count=1, retry_after_ms=50)
-    response, _ = harness.run(
-        harness.service(), [{"completion_id": completion, "metadata": {"a": "1"}, "mode": "replace"}]
-    )
+    harness.api.inject_fault(status, count=1, retry_after_ms=50, method="GET")
+    response, _ = harness.run(harness.service(), [{"completion_id": completion, "metadata": {"a": "1"}}])
     assert response == {"batchItemFailures": []}
     assert harness.api.metadata_of(completion) == {"a": "1"}
     assert only(harness.events(1))["detail-type"] == "CompletionTagged"

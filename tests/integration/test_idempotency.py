@@ -82,7 +82,8 @@ def test_twin_in_progress_does_not_write_twice(harness: Harness, seed: Seeder, l
 def test_idempotency_records_use_the_documented_table_shape(harness: Harness, seed: Seeder) -> None:
     completion = seed()
     harness.run(
-        harness.service(idempotency_expiry_seconds=3600), [{"completion_id": completion, "metadata": {"a": "1"}}]
+        harness.service(idempotency_expiry_seconds=3600, retry_backoff_max_seconds=600),
+        [{"completion_id": completion, "metadata": {"a": "1"}}],
     )
     items = {
         item["id"]["S"]: item for item in boto3.client("dynamodb").scan(TableName=harness.stack.table_name)["Items"]

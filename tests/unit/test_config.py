@@ -30,11 +30,41 @@ def test_every_variable_is_read() -> None:
             "MAX_RECEIVE_COUNT": "7",
             "IDEMPOTENCY_EXPIRY_SECONDS": "3600",
             "MAX_CONCURRENCY": "25",
+            "RETRY_BACKOFF_MAX_SECONDS": "300",
         }
     )
     assert settings.openai_base_url == "https://proxy.example.com/v1"
     assert (settings.event_bus_name, settings.event_source) == ("bus", "src")
     assert (settings.max_receive_count, settings.idempotency_expiry_seconds, settings.max_concurrency) == (7, 3600, 25)
+    assert settings.retry_backoff_max_seconds == 300
+
+
+@pytest.mark.parametrize(
+    ("receive_count", "backoff_max", "expiry"),
+    [("5", "900", "4500"), ("10", "900", "3600"), ("1000", "43200", "2592000")],
+)
+def test_a_retry_horizon_longer_than_the_idempotency_expiry_is_refused(
+    receive_count: str, backoff_max: str, expiry: str
+) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        Settings.from_environment(
+            {
+                **REQUIRED,
+                "MAX_RECEIVE_COUNT": receive_count,
+                "RETRY_BACKOFF_MAX_SECONDS": backoff_max,
+                "IDEMPOTENCY_EXPIRY_SECONDS": expiry,
+            }
+        )
+    message = str(raised.value)
+    for name in ("MAX_RECEIVE_COUNT", "RETRY_BACKOFF_MAX_SECONDS", "IDEMPOTENCY_EXPIRY_SECONDS"):
+        assert name in message
+
+
+def test_a_retry_horizon_inside_the_idempotency_expiry_is_accepted() -> None:
+    settings = Settings.from_environment(
+        {**REQUIRED, "MAX_RECEIVE_COUNT": "5", "RETRY_BACKOFF_MAX_SECONDS": "900", "IDEMPOTENCY_EXPIRY_SECONDS": "4501"}
+    )
+    assert settings.idempotency_expiry_seconds == 4501
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8010/v1", "http://localhost:8010/v1", "http://[::1]:8010/v1"])

@@ -7,10 +7,13 @@ them one by one in send order leaves (`local_stack.expected_state`).
 
 from __future__ import annotations
 
+from unittest import mock
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from local_stack.expected_state import expected_metadata
+from tagger.logic import key_versions
 from tagger.logic.key_versions import (
     MAX_TRACKED_KEYS,
     CompletionHistory,
@@ -20,7 +23,7 @@ from tagger.logic.key_versions import (
     record_applied,
     resolve,
 )
-from tagger.models import TagRequest
+from tagger.models import MAX_REMOVED_KEYS, TagRequest
 
 KEYS = ["verdict", "reviewer", "team", "topic", "stage"]
 VALUES = ["a", "b", "c"]
@@ -137,3 +140,69 @@ def test_history_is_bounded_keeping_the_newest_keys() -> None:
     assert len(history.keys) == MAX_TRACKED_KEYS
     assert "k0" not in history.keys
     assert f"k{MAX_TRACKED_KEYS + 9}" in history.keys
+
+
+def test_an_evicted_tombstone_still_keeps_a_retried_older_request_from_bringing_its_key_back() -> None:
+    set_flag = (order_token(1000, "m1"), merge({"flag": "on"}))
+    remove_flag = (order_token(2000, "m2"), merge({"other": "x"}, remove=["flag"]))
+    # Merges that each remove as many scratch keys as a request may: newer tombstones push the flag's out.
+    scratch_rounds = MAX_TRACKED_KEYS // MAX_REMOVED_KEYS + 1
+    cleanups = [
+        (
+            order_token(3000 + round_, f"m-clean-{round_}"),
+            merge({}, remove=[f"scratch-{round_}-{index}" for index in range(MAX_REMOVED_KEYS)]),
+        )
+        for round_ in range(scratch_rounds)
+    ]
+    sent = [set_flag, remove_flag, *cleanups]
+    in_order = list(range(len(sent)))
+    final, history = apply_in_order({}, sent, [*in_order, 0])  # then the first request is delivered again
+
+    assert "flag" not in history.keys  # its tombstone was evicted...
+    assert final == {"other": "x"}  # ...yet the retried older request does not bring the flag back
+    assert history.floor >= remove_flag[0]
+
+
+def test_eviction_raises_the_floor_to_the_newest_evicted_version() -> None:
+    history = CompletionHistory()
+    for index in range(MAX_TRACKED_KEYS + 10):
+        history = record_applied(merge({f"k{index}": "v"}), order_token(index, f"m{index}"), history)
+    assert history.floor == order_token(9, "m9")  # k0..k9 were evicted; k9's version is the newest of them
+    assert min(entry.token for entry in history.keys.values()) > history.floor
+
+
+SMALL_WINDOW = 3
+MANY_KEYS = [f"key{index}" for index in range(8)]
+
+
+@st.composite
+def wide_requests(draw: st.DrawFn) -> TagRequest:
+    """Requests over more keys than the small window tracks, so entries are evicted all the time."""
+    if draw(st.integers(0, 5)) == 0:
+        return replace(draw(st.dictionaries(st.sampled_from(MANY_KEYS), st.sampled_from(VALUES), max_size=3)))
+    keys = draw(st.lists(st.sampled_from(MANY_KEYS), min_size=1, max_size=4, unique=True))
+    removed = draw(st.sets(st.sampled_from(keys))) if len(keys) > 1 else set()
+    return merge({key: draw(st.sampled_from(VALUES)) for key in keys if key not in removed}, sorted(removed))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    initial=st.dictionaries(st.sampled_from([*MANY_KEYS, "outside"]), st.sampled_from(VALUES), max_size=3),
+    requests=st.lists(wide_requests(), min_size=1, max_size=10),
+    data=st.data(),
+)
+def test_with_a_small_window_retries_of_older_requests_never_undo_newer_ones(
+    initial: dict[str, str], requests: list[TagRequest], data: st.DataObject
+) -> None:
+    """Requests delivered in send order, each possibly delivered again later (a retry or a redrive), while the
+    history tracks only a few keys: the completion ends as the send order says."""
+    sent = [(order_token(1_700_000_000_000 + index, f"m{index}"), request) for index, request in enumerate(requests)]
+    order = list(range(len(sent)))
+    for index in data.draw(st.lists(st.sampled_from(range(len(sent))), max_size=4)):
+        order.insert(data.draw(st.integers(order.index(index) + 1, len(order))), index)
+
+    with mock.patch.object(key_versions, "MAX_TRACKED_KEYS", SMALL_WINDOW):
+        final, history = apply_in_order(initial, sent, order)
+
+    assert len(history.keys) <= SMALL_WINDOW
+    assert final == expected_metadata(initial, requests)

@@ -69,6 +69,7 @@ def test_metadata_limits_reject(value: object, code: str, param: str) -> None:
         {"burst_429_every": 2, "burst_429_length": 3},
         {"seed": "7"},
         {"api_key": ""},
+        {"metadata_update": "patch"},
         {"unknown": 1},
     ],
 )
@@ -128,6 +129,16 @@ def test_update_replaces_and_counts_only_successful_writes() -> None:
     assert call(app, "POST", "/v1/chat/completions/c1", {"metadata": {"b": 2}}).status == 400
     assert call(app, "POST", "/v1/chat/completions/c2", {"metadata": {}}).status == 404
     assert app.stats.snapshot()["updates_by_completion"] == {"c1": 1}
+
+
+def test_with_the_merge_knob_an_update_merges_into_the_stored_metadata() -> None:
+    app = LocalOpenAIApp(Knobs(metadata_update="merge"), seed_completions=[{"id": "c1", "metadata": {"a": "1"}}])
+    answer = call(app, "POST", "/v1/chat/completions/c1", {"metadata": {"b": "2"}})
+    assert answer.body["metadata"] == {"a": "1", "b": "2"}
+    assert call(app, "GET", "/v1/chat/completions/c1").body["metadata"] == {"a": "1", "b": "2"}
+    too_many = {f"k{index}": "v" for index in range(15)}
+    assert call(app, "POST", "/v1/chat/completions/c1", {"metadata": too_many}).status == 400  # 17 keys merged
+    assert call(app, "GET", "/v1/chat/completions/c1").body["metadata"] == {"a": "1", "b": "2"}
 
 
 def test_percent_encoded_ids_are_decoded() -> None:

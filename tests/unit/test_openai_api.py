@@ -207,6 +207,45 @@ def test_a_write_that_may_have_been_applied_is_not_resent(error: type[httpx.Tran
     assert raised.value.retry_after == 2 * READ_TIMEOUT  # time for the first attempt to settle
 
 
+@pytest.mark.parametrize("code", [500, 502, 503, 504, 599])
+def test_a_write_answered_with_a_5xx_is_not_resent_and_waits_to_settle(code: int) -> None:
+    # A proxy in front of the API answers 502/503/504 when it gives up on the API, which may still apply the write.
+    harness = Harness(Upstream(status(code), ok()))
+    with pytest.raises(ApiError) as raised:
+        harness.post()
+    assert len(harness.upstream.requests) == 1
+    assert harness.sleeps == []
+    assert raised.value.code == "upstream_error"
+    assert raised.value.status == code
+    assert raised.value.outcome_unknown
+    assert raised.value.retryable
+    assert raised.value.retry_after == 2 * READ_TIMEOUT
+
+
+def test_a_write_5xx_with_a_longer_retry_after_keeps_the_longer_wait() -> None:
+    harness = Harness(Upstream(status(503, {"retry-after": "60"})))
+    with pytest.raises(ApiError) as raised:
+        harness.post()
+    assert raised.value.outcome_unknown
+    assert raised.value.retry_after == 60.0
+
+
+@pytest.mark.parametrize("code", [408, 409, 429])
+def test_a_write_refused_by_the_api_itself_is_retried(code: int) -> None:
+    written = {**COMPLETION, "metadata": {"team": "b"}}
+    harness = Harness(Upstream(status(code, {"retry-after": "1"}), ok(written)))
+    assert harness.post({"team": "b"}) == written
+    assert len(harness.upstream.requests) == 2
+
+
+def test_a_read_answered_with_a_5xx_is_retried_and_not_reported_as_outcome_unknown() -> None:
+    harness = Harness(Upstream(status(502)))
+    with pytest.raises(ApiError) as raised:
+        harness.get()
+    assert len(harness.upstream.requests) == 3
+    assert not raised.value.outcome_unknown
+
+
 @pytest.mark.parametrize("error", [httpx.ReadTimeout, httpx.RemoteProtocolError])
 def test_the_same_failure_on_a_read_is_retried(error: type[httpx.TransportError]) -> None:
     harness = Harness(Upstream(cut(error), ok()))

@@ -142,6 +142,7 @@ def test_metrics_name_every_tally_with_its_unit(metrics: Metrics, capsys: pytest
     outcomes.lease_wait_ms.append(250.0)
     outcomes.lease_contention = 1
     outcomes.superseded_keys = 4
+    outcomes.metadata_mismatches = 2
 
     emit_metrics(metrics, outcomes)
     values, units = emitted(metrics, capsys.readouterr().out)
@@ -161,6 +162,7 @@ def test_metrics_name_every_tally_with_its_unit(metrics: Metrics, capsys: pytest
         "LeaseWaitTime": [250.0],
         "LeaseContention": [1],
         "SupersededKeys": [4],
+        "MetadataMismatch": [2],
     }
     assert {name for name, unit in units.items() if unit == "Milliseconds"} == {"ApiLatency", "LeaseWaitTime"}
     assert {name for name, unit in units.items() if unit != "Milliseconds"} == set(values) - {
@@ -185,6 +187,7 @@ def test_an_idle_invocation_still_reports_zero_counts(metrics: Metrics, capsys: 
             "LeaseWaits",
             "LeaseContention",
             "SupersededKeys",
+            "MetadataMismatch",
         )
     }
 

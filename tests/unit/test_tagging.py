@@ -171,3 +171,51 @@ def test_a_redelivered_replace_with_ordering_reads_before_it_writes() -> None:
     applied = apply(api, request("replace", team="b"), redelivered=True, ordering=Ordering(NEW, history(floor=OLD)))
     assert api.calls == [("GET", COMPLETION_ID)]
     assert applied == Applied({"team": "b"}, [])
+
+
+# The API's answer against what was written
+
+
+class MergingApi(FakeApi):
+    """An API whose update merges into the stored metadata instead of replacing it (undocumented either way)."""
+
+    def update_metadata(self, completion_id: str, metadata: dict[str, str], deadline: Deadline) -> dict[str, Any]:
+        self._answer("POST", completion_id)
+        with self.lock:
+            self.written.append(dict(metadata))
+            self.metadata[completion_id] = {**self.metadata[completion_id], **metadata}
+        return {"id": completion_id, "metadata": dict(self.metadata[completion_id])}
+
+
+def test_an_answer_that_kept_a_removed_key_is_reported_and_returned() -> None:
+    api = MergingApi()
+    api.seed(COMPLETION_ID, {"keep": "1", "drop": "x"})
+    mismatches: list[None] = []
+    applied = Tagger(api, on_mismatch=lambda: mismatches.append(None)).apply(request(remove=["drop"]), DEADLINE)
+    assert api.written == [{"keep": "1"}]
+    assert applied.metadata == {"keep": "1", "drop": "x"}  # the API's answer, as the event reports it
+    assert len(mismatches) == 1
+
+
+def test_an_answer_with_a_value_not_as_written_is_reported() -> None:
+    api = api_holding({"a": "1"})
+    real_update = api.update_metadata
+
+    def rewriting(completion_id: str, metadata: dict[str, str], deadline: Deadline) -> dict[str, Any]:
+        answer = real_update(completion_id, metadata, deadline)
+        return {**answer, "metadata": {**answer["metadata"], "a": "2 (normalised)"}}
+
+    api.update_metadata = rewriting  # type: ignore[method-assign]
+    mismatches: list[None] = []
+    applied = Tagger(api, on_mismatch=lambda: mismatches.append(None)).apply(request(a="2"), DEADLINE)
+    assert applied.metadata == {"a": "2 (normalised)"}
+    assert len(mismatches) == 1
+
+
+@pytest.mark.parametrize("tag", [request(b="2"), request(remove=["a"]), request("replace", c="3")])
+def test_an_answer_equal_to_what_was_written_is_not_reported(tag: TagRequest) -> None:
+    api = api_holding({"a": "1"})
+    mismatches: list[None] = []
+    Tagger(api, on_mismatch=lambda: mismatches.append(None)).apply(tag, DEADLINE)
+    assert api.writes() == 1
+    assert mismatches == []

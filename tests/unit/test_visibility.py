@@ -15,13 +15,20 @@ def test_exponential_schedule_by_receive_count_is_capped(count: int, expected: i
 
 def test_retry_after_from_the_api_wins() -> None:
     assert backoff_seconds(4, 1.2, base_seconds=5, max_seconds=900) == 2
-    assert backoff_seconds(1, 10**9, base_seconds=5, max_seconds=900) == 43200
+    assert backoff_seconds(1, 600, base_seconds=5, max_seconds=900) == 600
+
+
+@pytest.mark.parametrize("retry_after", [901, 43200, 10**9])
+def test_retry_after_is_capped_at_the_maximum_backoff(retry_after: float) -> None:
+    # Uncapped, a server's Retry-After could keep a message away for 12 hours per delivery, past the
+    # idempotency expiry the configuration checks against MAX_RECEIVE_COUNT x RETRY_BACKOFF_MAX_SECONDS.
+    assert backoff_seconds(1, retry_after, base_seconds=5, max_seconds=900) == 900
 
 
 def test_an_exhausted_quota_waits_the_longest_backoff_from_the_first_delivery() -> None:
     assert backoff_seconds(1, None, base_seconds=5, max_seconds=900, longest=True) == 900
     assert backoff_seconds(1, 20.0, base_seconds=5, max_seconds=900, longest=True) == 900
-    assert backoff_seconds(1, 1800.0, base_seconds=5, max_seconds=900, longest=True) == 1800
+    assert backoff_seconds(1, 1800.0, base_seconds=5, max_seconds=900, longest=True) == 900  # capped all the same
 
 
 @mock_aws

@@ -43,6 +43,16 @@ def classify_status(status: int) -> tuple[ErrorCode, bool]:
     return "upstream_error", True
 
 
+def write_may_have_been_applied(status: int) -> bool:
+    """Whether a write answered with this status may still have been applied.
+
+    A 5xx often comes from a proxy or load balancer in front of the API (502, 503, 504) that gave up on
+    the API, not from the API itself refusing: the write may have gone through behind it. Any other
+    error status is the API's own answer, given before it changed anything.
+    """
+    return status >= 500
+
+
 def error_from_response(status: int, headers: Mapping[str, str], body: object, secret: str | None = None) -> ApiError:
     """Build the classified error for a non-2xx response."""
     code, retryable = classify_status(status)

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 
 from tagger import __version__
-from tagger.adapters.api_errors import error_from_response, redact
+from tagger.adapters.api_errors import error_from_response, redact, write_may_have_been_applied
 from tagger.errors import ApiError
 from tagger.logic.timing import Deadline, RateLimitGate
 from tagger.ports import ApiKeySource, RequestPacer
@@ -50,7 +50,8 @@ class CompletionsApi:
     A 401 re-reads the key once (it may have been rotated). A 429 that says the quota is exhausted
     (`quota_exceeded`) is not retried: only fixing the billing helps. Anything else raises `ApiError` at once.
 
-    A write whose outcome is unknown (timed out or cut off after it was sent) is never re-sent blindly:
+    A write whose outcome is unknown (timed out or cut off after it was sent, or answered with a 5xx, which
+    a proxy in front of the API may send after the API applied it) is never re-sent blindly:
     the API may still apply it, and a re-sent write followed by the next merge would then be undone when
     the first attempt lands. It raises at once, asking for a delay that lets the first attempt settle; the
     redelivery re-reads before it writes.
@@ -168,6 +169,9 @@ class CompletionsApi:
         except ValueError:
             error_body = None
         failure = error_from_response(response.status_code, response.headers, error_body, key)
+        if method != "GET" and write_may_have_been_applied(response.status_code):
+            failure.outcome_unknown = True
+            failure.retry_after = max(failure.retry_after or 0.0, self._settle_seconds())
         logger.warning(
             "API call failed",
             extra={

@@ -1,4 +1,5 @@
-"""Result events to EventBridge: concurrent records' events coalesced into PutEvents calls of ≤ 10."""
+"""Result events to EventBridge: concurrent records' events coalesced into PutEvents calls within its limits
+(10 entries, 256 KB of entry size), every attempt made only while the invocation has time for it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tagger.models import ResultDetail, detail_type_of
+from tagger.adapters.event_entries import MAX_CALL_ENTRY_BYTES, entry_size, result_entry
+from tagger.logic.timing import Deadline
+from tagger.models import ResultDetail
 from tagger.telemetry import logger
 
 if TYPE_CHECKING:
@@ -23,6 +27,25 @@ RETRY_DELAY_SECONDS = 0.1
 # Kept short because a record the pool starts meanwhile counts as a participant for a whole API round
 # trip, so the last few events of each wave of MAX_CONCURRENCY records wait this long.
 LINGER_SECONDS = 0.05
+# Events are published after the API write, inside the invocation's reserve (TIME_RESERVE_MILLIS, 3 s by
+# default, which holds the first attempt and what follows it). One attempt takes at most ATTEMPT_SECONDS; a
+# resend is made only if AFTER_PUBLISH_SECONDS would still be left after it for what follows (settling the
+# lease, the visibility of put-back records, returning). PutEvents normally answers in tens of milliseconds.
+CONNECT_TIMEOUT_SECONDS = 0.5
+READ_TIMEOUT_SECONDS = 2.0  # generous: an answer given after it would make a resend publish the event twice
+ATTEMPT_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
+AFTER_PUBLISH_SECONDS = 0.5
+
+
+def events_client_config(max_pool_connections: int) -> Config:
+    """The EventBridge client's configuration: short timeouts, and no retries of botocore's own, so that every
+    attempt is one the publisher decided it has time for."""
+    return Config(
+        max_pool_connections=max_pool_connections,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": 1},
+    )
 
 
 class EventsClient(Protocol):
@@ -32,10 +55,11 @@ class EventsClient(Protocol):
 
 
 class _Pending:
-    __slots__ = ("done", "entry", "published")
+    __slots__ = ("done", "entry", "published", "size")
 
     def __init__(self, entry: PutEventsRequestEntryTypeDef):
         self.entry = entry
+        self.size = entry_size(entry)
         self.done = threading.Event()
         self.published = False
 
@@ -44,9 +68,9 @@ class EventPublisher:
     """`publish()` blocks until its event is accepted (True) or given up on (False).
 
     Records running concurrently register as participants. An event waits only while another participant
-    is still working and could add an event to the same call; once 10 are waiting, or every participant is
-    waiting, they go out together. So a batch of 10 records costs one PutEvents call, while a lone record
-    is not delayed at all.
+    is still working and could add an event to the same call; once a call is full (10 entries, or no room
+    for the next entry in 256 KB), or every participant is waiting, they go out together. So a batch of 10
+    records costs one PutEvents call (two when their events are large), while a lone record is not delayed.
     """
 
     def __init__(
@@ -66,6 +90,11 @@ class EventPublisher:
         self._lock = threading.Lock()
         self._waiting: list[_Pending] = []
         self._participants = 0
+        self._deadline: Deadline | None = None
+
+    def bind_deadline(self, deadline: Deadline) -> None:
+        """The invocation now running (one at a time per container): its deadline bounds every attempt."""
+        self._deadline = deadline
 
     @contextmanager
     def participant(self) -> Iterator[None]:
@@ -81,14 +110,7 @@ class EventPublisher:
             self._send(ready)
 
     def publish(self, detail: ResultDetail) -> bool:
-        pending = _Pending(
-            {
-                "Source": self._source,
-                "DetailType": detail_type_of(detail),
-                "Detail": detail.model_dump_json(),
-                "EventBusName": self._bus_name,
-            }
-        )
+        pending = _Pending(result_entry(detail, self._source, self._bus_name))
         with self._lock:
             self._waiting.append(pending)
             ready = self._take_ready()
@@ -100,36 +122,78 @@ class EventPublisher:
         pending.done.wait()
         return pending.published
 
-    def _take_ready(self) -> list[_Pending]:
-        """Under the lock: the events that should go now, if any."""
-        if len(self._waiting) >= MAX_ENTRIES_PER_CALL or (self._waiting and len(self._waiting) >= self._participants):
-            return self._take(MAX_ENTRIES_PER_CALL)
-        return []
+    def _take_ready(self) -> list[list[_Pending]]:
+        """Under the lock: the calls that should go now, if any. A full call goes at once; a partial one only
+        when no running participant could still add to it."""
+        everyone_waits = len(self._waiting) >= self._participants
+        calls = []
+        while self._waiting:
+            call = self._next_call()
+            if len(call) == len(self._waiting) and len(call) < MAX_ENTRIES_PER_CALL and not everyone_waits:
+                break  # room left, and someone may still fill it
+            calls.append(self._take(len(call)))
+        return calls
 
-    def _take_including(self, pending: _Pending) -> list[_Pending]:
+    def _take_including(self, pending: _Pending) -> list[list[_Pending]]:
+        """Under the lock: the calls up to and including the one carrying `pending` (none if already taken)."""
         if pending not in self._waiting:
             return []  # another thread is already sending it
-        return self._take(MAX_ENTRIES_PER_CALL)
+        calls = []
+        while pending in self._waiting:
+            calls.append(self._take(len(self._next_call())))
+        return calls
+
+    def _next_call(self) -> list[_Pending]:
+        """The waiting events the next call can carry: in order, up to 10 and under 256 KB (at least one)."""
+        call: list[_Pending] = []
+        size = 0
+        for pending in self._waiting[:MAX_ENTRIES_PER_CALL]:
+            if call and size + pending.size >= MAX_CALL_ENTRY_BYTES:
+                break
+            call.append(pending)
+            size += pending.size
+        return call
 
     def _take(self, count: int) -> list[_Pending]:
         taken, self._waiting = self._waiting[:count], self._waiting[count:]
         return taken
 
-    def _send(self, batch: list[_Pending]) -> None:
-        """PutEvents with bounded resends of only the entries that failed; always releases the waiters."""
+    def _send(self, calls: list[list[_Pending]]) -> None:
         try:
-            unsent = batch
-            for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+            for batch in calls:
+                self._send_call(batch)
+        finally:  # whatever happened, no waiter is left waiting
+            for batch in calls:
+                for pending in batch:
+                    pending.done.set()
+
+    def _send_call(self, batch: list[_Pending]) -> None:
+        """PutEvents, then bounded resends of only the entries that failed while the invocation has time for them;
+        always releases the waiters."""
+        try:
+            unsent = self._put(batch)
+            for attempt in range(1, PUBLISH_ATTEMPTS):
                 if not unsent:
                     break
+                delay = RETRY_DELAY_SECONDS * attempt
+                if not self._has_time_for_attempt(after=delay):
+                    logger.warning(
+                        "no time left in the invocation to resend result events", extra={"events": len(unsent)}
+                    )
+                    break
+                self._sleep(delay)
                 unsent = self._put(unsent)
-                if unsent and attempt < PUBLISH_ATTEMPTS:
-                    self._sleep(RETRY_DELAY_SECONDS * attempt)
             if unsent:
                 logger.error("result events could not be published", extra={"events": len(unsent)})
         finally:
             for pending in batch:
                 pending.done.set()
+
+    def _has_time_for_attempt(self, after: float = 0.0) -> bool:
+        """Whether an attempt starting `after` seconds from now ends with AFTER_PUBLISH_SECONDS still left."""
+        if self._deadline is None:
+            return True
+        return self._deadline.until_end() >= after + ATTEMPT_SECONDS + AFTER_PUBLISH_SECONDS
 
     def _put(self, batch: list[_Pending]) -> list[_Pending]:
         """One PutEvents call; returns the entries still unpublished."""

@@ -22,13 +22,18 @@ MAX_ENTRIES_PER_CALL = 10
 def backoff_seconds(
     receive_count: int, retry_after: float | None, base_seconds: int, max_seconds: int, *, longest: bool = False
 ) -> int:
-    """The API's Retry-After when it gave one, else base × 2^(deliveries − 1), capped; `longest`: the cap at once
-    (or the Retry-After, if that is longer)."""
+    """The API's Retry-After when it gave one, else base × 2^(deliveries − 1); capped at `max_seconds` either way.
+    `longest` (an exhausted quota, which only fixing the billing helps): the cap from the first delivery.
+
+    The cap holds for Retry-After too: the configuration keeps MAX_RECEIVE_COUNT × RETRY_BACKOFF_MAX_SECONDS
+    inside IDEMPOTENCY_EXPIRY_SECONDS (`tagger.config`), which an uncapped server-chosen wait would defeat.
+    """
     if longest:
-        return min(max(math.ceil(retry_after or 0), max_seconds), MAX_VISIBILITY_SECONDS)
-    if retry_after is not None:
-        return min(math.ceil(retry_after), MAX_VISIBILITY_SECONDS)
-    delay = base_seconds * 2 ** max(receive_count - 1, 0)
+        delay = max_seconds
+    elif retry_after is not None:
+        delay = math.ceil(retry_after)
+    else:
+        delay = base_seconds * 2 ** max(receive_count - 1, 0)
     return int(min(delay, max_seconds, MAX_VISIBILITY_SECONDS))
 
 

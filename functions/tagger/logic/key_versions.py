@@ -21,7 +21,8 @@ from tagger.models import TagRequest
 
 # Bounds on what one completion's history keeps. Removed keys are remembered (as tombstones) so that a
 # retried older request cannot bring them back; the oldest entries go first once a completion has named
-# this many distinct keys, which only completions with an unbounded key vocabulary reach.
+# this many distinct keys, which only completions with an unbounded key vocabulary reach. What is evicted
+# is not forgotten: the floor rises to it (`record_applied`).
 MAX_TRACKED_KEYS = 128
 NEVER = ""  # the version of a key no request has named: older than every token
 
@@ -137,5 +138,11 @@ def record_applied(request: TagRequest, token: str, history: CompletionHistory) 
     for key, present in named.items():
         if wins(token, history, key):
             keys[key] = KeyVersion(token, present)
-    kept = sorted(keys.items(), key=lambda item: item[1].token, reverse=True)[:MAX_TRACKED_KEYS]
+    ranked = sorted(keys.items(), key=lambda item: item[1].token, reverse=True)
+    kept, evicted = ranked[:MAX_TRACKED_KEYS], ranked[MAX_TRACKED_KEYS:]
+    if evicted:
+        # An evicted key's version falls back to the floor, so the floor rises to the newest version evicted:
+        # a retried older request can then not bring back a key it no longer sees removed. The price is that
+        # an older request arriving late is left alone (superseded) on keys no longer tracked.
+        floor = max(floor, evicted[0][1].token)
     return CompletionHistory(floor=floor, keys=dict(kept), last_completed=history.last_completed)

@@ -24,6 +24,7 @@ class InvocationOutcomes:
     lease_wait_ms: list[float] = field(default_factory=list)  # one entry per record that had to wait
     lease_contention: int = 0  # records put back because their completion's lease stayed busy
     superseded_keys: int = 0
+    metadata_mismatches: int = 0  # writes whose answer was not the metadata written
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count_tagged(self) -> None:
@@ -64,6 +65,10 @@ class InvocationOutcomes:
         with self._lock:
             self.superseded_keys += keys
 
+    def count_metadata_mismatch(self) -> None:
+        with self._lock:
+            self.metadata_mismatches += 1
+
 
 class OutcomeRecorder:
     """Container-scoped entry point for the API and publisher callbacks: counts into the current invocation."""
@@ -80,3 +85,6 @@ class OutcomeRecorder:
 
     def put_events_call(self) -> None:
         self.current.count_put_events_call()
+
+    def metadata_mismatch(self) -> None:
+        self.current.count_metadata_mismatch()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -31,7 +32,11 @@ class TaggerService:
         idempotency_config: IdempotencyConfig,
         visibility: VisibilityBackoff,
         recorder: OutcomeRecorder,
+        on_invocation: Callable[[Deadline], None] | None = None,
     ):
+        """`on_invocation` is told each invocation's deadline before its records start (the publisher bounds
+        its calls by it)."""
+        self._on_invocation = on_invocation
         self._settings = settings
         self._processor = processor
         self._batch_processor = batch_processor
@@ -42,8 +47,11 @@ class TaggerService:
     def handle(self, event: dict[str, Any], context: LambdaContext, metrics: Metrics) -> PartialItemFailureResponse:
         self._idempotency_config.register_lambda_context(context)
         outcomes = self._recorder.begin()
+        deadline = Deadline(context.get_remaining_time_in_millis, self._settings.time_reserve_millis)
+        if self._on_invocation:
+            self._on_invocation(deadline)
         invocation = Invocation(
-            deadline=Deadline(context.get_remaining_time_in_millis, self._settings.time_reserve_millis),
+            deadline=deadline,
             outcomes=outcomes,
             max_receive_count=self._settings.max_receive_count,
         )
@@ -75,3 +83,4 @@ def emit_metrics(metrics: Metrics, outcomes: InvocationOutcomes) -> None:
         metrics.add_metric(name="LeaseWaitTime", unit=MetricUnit.Milliseconds, value=waited)
     metrics.add_metric(name="LeaseContention", unit=MetricUnit.Count, value=outcomes.lease_contention)
     metrics.add_metric(name="SupersededKeys", unit=MetricUnit.Count, value=outcomes.superseded_keys)
+    metrics.add_metric(name="MetadataMismatch", unit=MetricUnit.Count, value=outcomes.metadata_mismatches)

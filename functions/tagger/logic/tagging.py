@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,7 @@ from tagger.logic.metadata_merge import check_key_limit, merge_metadata
 from tagger.logic.timing import Deadline
 from tagger.models import TagRequest
 from tagger.ports import CompletionsApi
+from tagger.telemetry import logger
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,16 @@ class Tagger:
 
     With an `Ordering` (per-completion leases on) a request changes only the keys on which it is the newest
     intent; a `replace` that is newest on every key is still written without a read.
+
+    OpenAI does not document whether its update replaces the metadata or merges into it; this assumes it
+    replaces. Each write's answer is compared with what was written, and a difference (a removed key still
+    there, a value not as written) is logged and counted through `on_mismatch`; the result event carries
+    the API's answer either way.
     """
 
-    def __init__(self, api: CompletionsApi):
+    def __init__(self, api: CompletionsApi, on_mismatch: Callable[[], None] | None = None):
         self._api = api
+        self._on_mismatch = on_mismatch
 
     def apply(
         self, request: TagRequest, deadline: Deadline, *, redelivered: bool = False, ordering: Ordering | None = None
@@ -71,7 +79,23 @@ class Tagger:
         return merge_metadata(current, request.metadata, request.remove)
 
     def _write(self, completion_id: str, metadata: dict[str, str], deadline: Deadline) -> dict[str, str]:
-        return _metadata_of(self._api.update_metadata(completion_id, metadata, deadline))
+        answer = _metadata_of(self._api.update_metadata(completion_id, metadata, deadline))
+        if answer != metadata:
+            self._report_mismatch(completion_id, metadata, answer)
+        return answer
+
+    def _report_mismatch(self, completion_id: str, written: dict[str, str], answer: dict[str, str]) -> None:
+        logger.warning(
+            "the API's answer differs from the metadata written",
+            extra={
+                "completion_id": completion_id,
+                "keys_not_written": sorted(answer.keys() - written.keys()),
+                "keys_missing": sorted(written.keys() - answer.keys()),
+                "keys_changed": sorted(key for key in written.keys() & answer.keys() if written[key] != answer[key]),
+            },
+        )
+        if self._on_mismatch:
+            self._on_mismatch()
 
 
 def _metadata_of(completion: dict[str, Any]) -> dict[str, str]:
