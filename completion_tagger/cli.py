@@ -1,6 +1,7 @@
 """`completion-tagger`: one program for the project's commands.
 
-`send` is the producer's command (see `send_command.py`) and `redrive` the operator's (see `redrive/`);
+`send` is the producer's command (see `send_command.py`), `redrive` and `check-alarm-topic` the operator's
+(see `redrive/` and `alarm_topic.py`);
 `run` and `local-openai` are the local stack's and the local OpenAI server's, whose `python -m local_stack ...`
 and `python -m local_openai` forms keep working: these subcommands hand their arguments over unchanged.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import click
 
+from completion_tagger.alarm_topic import check_alarm_topic
 from completion_tagger.redrive.command import command_line as redrive_command_line
 from completion_tagger.send_command import send
 
@@ -18,10 +20,11 @@ _PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help
 
 @click.group(name=PROG, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
-    """Tag stored OpenAI chat completions: send tag requests, run the local stack, redrive dead letters."""
+    """Tag stored OpenAI chat completions: send requests, run the local stack, redrive, check the alarm topic."""
 
 
 cli.add_command(send)
+cli.add_command(check_alarm_topic)
 
 
 @cli.command(context_settings=_PASS_THROUGH, add_help_option=False)

@@ -7,7 +7,8 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
-from tagger.adapters.api_key import ApiKeyProvider
+from tagger.adapters.api_key import ApiKeyProvider, secret_region
+from tagger.adapters.event_bus import EventBusCheck
 from tagger.adapters.lease_store import LeaseStore
 from tagger.adapters.openai_api import CompletionsApi, create_http_client
 from tagger.adapters.publisher import EventPublisher, events_client_config
@@ -55,7 +56,13 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
     api_key = ApiKeyProvider(
         settings.openai_api_key_secret,
         settings.openai_api_key,
-        SecretsProvider(boto_config=boto_config, boto3_session=session) if settings.openai_api_key_secret else None,
+        SecretsProvider(
+            boto3_client=session.client(
+                "secretsmanager", region_name=secret_region(settings.openai_api_key_secret), config=boto_config
+            )
+        )
+        if settings.openai_api_key_secret
+        else None,
     )
     api = CompletionsApi(
         create_http_client(settings.openai_base_url, settings.max_concurrency, settings.openai_timeout_seconds),
@@ -67,8 +74,9 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
     # Calls after the API write (events, visibility) have short timeouts and bounded attempts: they must fit in
     # the invocation's reserve (README, "What happens to each message").
     after_write_config = events_client_config(settings.max_concurrency + 2)
+    events = session.client("events", config=after_write_config)
     publisher = EventPublisher(
-        session.client("events", config=after_write_config),
+        events,
         settings.event_bus_name,
         settings.event_source,
         on_call=recorder.put_events_call,
@@ -91,7 +99,13 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         response_hook=mark_replayed,
     )
     unit = UnitOfWork(Tagger(api, on_mismatch=recorder.metadata_mismatch), publisher, persistence, idempotency_config)
-    processor = RecordProcessor(unit, publisher, gate, LeasedApply(leases, unit) if leases else None)
+    processor = RecordProcessor(
+        unit,
+        publisher,
+        gate,
+        LeasedApply(leases, unit) if leases else None,
+        destination=EventBusCheck(events, settings.event_bus_name),
+    )
     return TaggerService(
         settings,
         processor,

@@ -7,6 +7,8 @@ each message").
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from tagger.models import ErrorCode, ErrorInfo
 
 # Error messages in result events are capped, so a detail stays a few KB (README, "Result events").
@@ -64,8 +66,30 @@ class MergeTooLarge(ValueError):
     """The resulting metadata would exceed OpenAI's key limit; nothing is written."""
 
 
+# Causes of a put-back that are our deployment's fault rather than the API's. Each has its own metric
+# (`Error_<cause>`) and alarm, while the result event carries the interface's `upstream_error` with a
+# message naming the cause (README, "Result events"; docs/operations.md).
+PutBackCause = Literal["secret_unreadable", "event_bus_missing"]
+PUT_BACK_CAUSES: tuple[PutBackCause, ...] = get_args(PutBackCause)
+
+
 class ApiKeyUnavailable(RuntimeError):
-    """The key could not be read; the record is put back (the secret may be mid-rotation)."""
+    """The key could not be read; the record is put back (the secret may be mid-rotation, or unreadable).
+
+    `aws_error_code` is the AWS error code of the failed read (`AccessDeniedException`...), when it was one.
+    """
+
+    def __init__(self, message: str, *, aws_error_code: str | None = None):
+        super().__init__(message)
+        self.aws_error_code = aws_error_code
+
+
+class EventBusMissing(RuntimeError):
+    """The bus the result events go to does not exist (PutEvents to it would answer success and drop them)."""
+
+    def __init__(self, bus_name: str):
+        super().__init__(f"the event bus {bus_name!r} for result events does not exist (EVENT_BUS_NAME)")
+        self.bus_name = bus_name
 
 
 class LeaseHeld(Exception):
@@ -105,6 +129,7 @@ class PutBack(Exception):
         status: int | None = None,
         retry_after: float | None = None,
         outcome_unknown: bool = False,
+        cause: PutBackCause | None = None,
     ):
         super().__init__(message)
         self.code: ErrorCode = code
@@ -113,6 +138,12 @@ class PutBack(Exception):
         self.retry_after = retry_after
         # A write was sent and may still be applied: its completion stays leased until it has settled.
         self.outcome_unknown = outcome_unknown
+        self.cause = cause
+
+    @property
+    def metric_code(self) -> str:
+        """What the put-back is counted as (`Error_<metric_code>`): its cause when it has one, else its code."""
+        return self.cause or self.code
 
     @classmethod
     def from_api_error(cls, error: ApiError) -> PutBack:

@@ -91,6 +91,12 @@ class ResultPublisher(Protocol):
         ...
 
 
+class DestinationCheck(Protocol):
+    """Confirms the result events' destination exists; `ensure` raises `EventBusMissing` while it does not."""
+
+    def ensure(self) -> None: ...
+
+
 class LeaseStore(Protocol):
     """One lease per completion. `acquire` raises `LeaseHeld` when it is taken; every call raises
     `LeaseStoreUnavailable` when the store does not answer, and `release`/`extend` raise `LeaseLost` when

@@ -17,6 +17,7 @@ from typing import Any, get_args
 
 import pytest
 
+from tagger.errors import PUT_BACK_CAUSES
 from tagger.models import ErrorCode
 from tests.infrastructure._template import REPO_ROOT
 
@@ -27,6 +28,7 @@ import json
 from typing import get_args
 
 from tagger import telemetry
+from tagger.errors import PUT_BACK_CAUSES
 from tagger.models import ErrorCode
 from tagger.logic.outcomes import InvocationOutcomes
 from tagger.logic.service import emit_metrics
@@ -37,6 +39,8 @@ outcomes = InvocationOutcomes(
 for code in get_args(ErrorCode):
     outcomes.failed[code] += 1
 outcomes.put_back["rate_limited"] += 1
+for cause in PUT_BACK_CAUSES:
+    outcomes.put_back[cause] += 1
 outcomes.api_latencies_ms.append(120.0)
 outcomes.lease_wait_ms.append(40.0)
 emit_metrics(telemetry.metrics, outcomes)
@@ -156,6 +160,7 @@ def test_the_dashboard_shows_what_an_operator_needs(dashboard: dict, emitted: Em
     ours = emitted.namespace
     outcomes = {"Tagged", "Failed", "Duplicates", "PutBack", "LeaseWaits", "LeaseContention"}
     outcomes |= {f"Error_{code}" for code in get_args(ErrorCode)}
+    outcomes |= {f"Error_{cause}" for cause in PUT_BACK_CAUSES}
     assert {(ours, name) for name in outcomes} <= names
     assert {(ours, "ApiLatency", stat) for stat in PERCENTILES} <= shown
     assert {
@@ -212,6 +217,7 @@ def test_alarms_on_function_metrics_name_emitted_metrics(resources: dict, emitte
         "Error_unauthorized",
         "Error_rate_limited",
         "Error_quota_exceeded",
+        *(f"Error_{cause}" for cause in PUT_BACK_CAUSES),
     }
     for properties in ours:
         assert properties["MetricName"] in emitted.units
@@ -219,8 +225,9 @@ def test_alarms_on_function_metrics_name_emitted_metrics(resources: dict, emitte
         assert properties["Statistic"] == "Sum"
 
 
-def test_rejected_key_alarm_fires_on_any_rejection_within_five_minutes(resources: dict) -> None:
-    properties = resources["ApiKeyRejectedAlarm"]["Properties"]
+@pytest.mark.parametrize("alarm", ["ApiKeyRejectedAlarm", "SecretUnreadableAlarm", "EventBusMissingAlarm"])
+def test_alarms_on_a_deployment_fault_fire_on_the_first_record_within_five_minutes(resources: dict, alarm: str) -> None:
+    properties = resources[alarm]["Properties"]
     assert properties["Period"] * properties["EvaluationPeriods"] == 300
     assert properties.get("DatapointsToAlarm", 1) == 1
     assert (properties["ComparisonOperator"], properties["Threshold"]) == ("GreaterThanThreshold", 0)

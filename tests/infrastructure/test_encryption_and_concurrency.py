@@ -48,12 +48,14 @@ def test_without_a_key_the_stores_keep_aws_managed_encryption(template: dict) ->
 
 
 def test_the_role_may_use_the_key_only_when_given_and_only_through_the_stacks_services(template: dict) -> None:
-    policy = template["Resources"]["TaggerFunctionKmsPolicy"]
-    assert policy["Condition"] == "HasKmsKey"
+    (conditional,) = [
+        policy for policy in template["Resources"]["TaggerFunctionRole"]["Properties"]["Policies"] if "Fn::If" in policy
+    ]
+    condition, policy, otherwise = conditional["Fn::If"]
+    assert (condition, otherwise) == ("HasKmsKey", {"Ref": "AWS::NoValue"})
     assert Resolver(template, {"KmsKeyArn": KEY}).condition("HasKmsKey")
     assert not Resolver(template).condition("HasKmsKey")
-    assert policy["Properties"]["RoleName"] == {"Ref": "TaggerFunctionRole"}
-    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
     assert statement["Resource"] == {"Ref": "KmsKeyArn"}
     assert set(statement["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
     services = statement["Condition"]["StringEquals"]["kms:ViaService"]

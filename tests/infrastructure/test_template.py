@@ -58,7 +58,7 @@ EXPECTED_FUNCTION_STATEMENTS: dict[str, tuple[set[str], Any]] = {
         {"Fn::GetAtt": ["IdempotencyTable", "Arn"]},
     ),
     "PublishResultEvents": (
-        {"events:PutEvents"},
+        {"events:PutEvents", "events:DescribeEventBus"},
         {
             "Fn::If": [
                 "CreateEventBus",
@@ -85,8 +85,26 @@ def deployable_environments(template: dict[str, Any]) -> list[str]:
 
 
 def function_role_statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    """The statements the role always has (not the conditional KMS policy)."""
     policies = resources["TaggerFunctionRole"]["Properties"]["Policies"]
-    return [statement for policy in policies for statement in policy["PolicyDocument"]["Statement"]]
+    return [
+        statement
+        for policy in policies
+        if "Fn::If" not in policy
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+
+
+def role_policies(properties: dict[str, Any]) -> list[dict[str, Any]]:
+    """A role's inline policies, a conditional one (`Fn::If` with AWS::NoValue) as when its condition holds."""
+    policies = []
+    for entry in properties.get("Policies", []):
+        policy = entry
+        if "Fn::If" in entry:
+            _, policy, otherwise = entry["Fn::If"]
+            assert otherwise == {"Ref": "AWS::NoValue"}
+        policies.append(policy)
+    return policies
 
 
 def policy_documents(resources: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -95,7 +113,7 @@ def policy_documents(resources: dict[str, Any]) -> list[tuple[str, dict[str, Any
     for logical_id, resource in resources.items():
         properties = resource.get("Properties", {})
         if resource["Type"] == "AWS::IAM::Role":
-            documents += [(logical_id, policy["PolicyDocument"]) for policy in properties.get("Policies", [])]
+            documents += [(logical_id, policy["PolicyDocument"]) for policy in role_policies(properties)]
         if resource["Type"] in {"AWS::SQS::QueuePolicy", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
             documents.append((logical_id, properties["PolicyDocument"]))
     return documents

@@ -31,6 +31,14 @@ def test_the_rule_is_named_so_the_tagger_queues_accept_it() -> None:
     assert rule["Properties"]["Name"]["Fn::Sub"].startswith("${TaggerStackName}-map-")
 
 
+def test_the_rule_name_fits_eventbridges_64_characters_for_every_stack_name_the_parameter_takes() -> None:
+    template, _ = read_template(EXAMPLE_MAPPING_PATH)
+    [rule] = [r for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    longest_stack_name = "s" * template["Parameters"]["TaggerStackName"]["MaxLength"]
+    name = rule["Properties"]["Name"]["Fn::Sub"].replace("${TaggerStackName}", longest_stack_name)
+    assert len(name) <= 64
+
+
 def test_every_placeholder_is_mapped_and_every_event_field_it_reads_must_exist() -> None:
     [rule] = load_mapping_rules()
 

@@ -231,12 +231,25 @@ def test_rotated_key_in_secrets_manager_is_reread_after_a_401(harness: Harness, 
     assert harness.api.stats()["statuses"].get("401", 0) == 1
 
 
+def test_a_secret_in_another_region_is_read_in_the_region_its_arn_names(harness: Harness, seed: Seeder) -> None:
+    completion = seed()
+    elsewhere = boto3.client("secretsmanager", region_name="eu-west-1")
+    secret_arn = elsewhere.create_secret(Name=f"{harness.stack.table_name}-abroad", SecretString=API_KEY)["ARN"]
+    assert ":eu-west-1:" in secret_arn and boto3.session.Session().region_name != "eu-west-1"
+    service = harness.service(openai_api_key=None, openai_api_key_secret=secret_arn)
+    response, _ = harness.run(service, [replace(completion, v="1")])
+    assert response == {"batchItemFailures": []}
+    assert harness.api.metadata_of(completion) == {"v": "1"}
+
+
 def test_an_unreadable_key_secret_puts_the_record_back_with_a_warning_and_no_traceback(
     harness: Harness, seed: Seeder, function_logs: io.StringIO
 ) -> None:
+    """A secret that does not exist: moto's Secrets Manager answers ResourceNotFoundException, as AWS does."""
     completion = seed({"a": "1"})
     missing = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{harness.stack.table_name}-missing-AbCdEf"
     service = harness.service(openai_api_key=None, openai_api_key_secret=missing)
+    harness.metrics.clear_metrics()  # metrics are shared by every Metrics instance of the process
     response, [record] = harness.run(service, [replace(completion, v="1")])
     assert failures(response) == {record["messageId"]}
     assert harness.api.stats()["total"] == 0
@@ -245,8 +258,74 @@ def test_an_unreadable_key_secret_puts_the_record_back_with_a_warning_and_no_tra
     [put_back] = [line for line in lines if line["message"] == "record put back on the queue"]
     assert put_back["level"] == "WARNING"
     assert put_back["code"] == "upstream_error"
+    assert put_back["cause"] == "secret_unreadable"
     assert put_back["reason"].startswith("the API key is unavailable: could not read the API key secret")
+    assert "ResourceNotFoundException" in put_back["reason"]
     assert not [line for line in lines if "exception" in line or line["level"] == "ERROR"]
+    assert "Error_secret_unreadable" in harness.metrics.metric_set
+    assert "Error_upstream_error" not in harness.metrics.metric_set
+
+
+def deny_secret_reads(session: boto3.session.Session, code: str, message: str) -> list[str]:
+    """Answer every GetSecretValue as AWS does when IAM, a resource policy or the secret's KMS key refuses.
+
+    moto enforces none of these (it would hand the value out), so the refusal is answered in the client.
+    """
+    asked: list[str] = []
+
+    def refuse(**kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        asked.append(json.loads(kwargs["params"]["body"])["SecretId"])
+        return AWSResponse("https://secretsmanager", 400, {}, None), {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+
+    session.events.register("before-call.secrets-manager.GetSecretValue", refuse)
+    return asked
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (
+            # A partial ARN (no 6-character suffix) in the role's policy: IAM refuses the full ARN it reads.
+            "AccessDeniedException",
+            "User: arn:aws:sts::123456789012:assumed-role/tagger/fn is not authorized to perform: "
+            "secretsmanager:GetSecretValue on resource: key because no identity-based policy allows it",
+        ),
+        # The secret's own KMS key does not let the role decrypt.
+        ("DecryptionFailure", "Secrets Manager can't decrypt the protected secret text using the provided KMS key."),
+    ],
+)
+def test_a_secret_the_role_may_not_read_is_its_own_failure_not_an_api_outage(
+    harness: Harness, seed: Seeder, function_logs: io.StringIO, code: str, message: str
+) -> None:
+    completion = seed({"a": "1"})
+    secret_arn = boto3.client("secretsmanager").create_secret(
+        Name=f"{harness.stack.table_name}-denied", SecretString=API_KEY
+    )["ARN"]
+    session = boto3.session.Session()
+    asked = deny_secret_reads(session, code, message)
+    service = harness.service(session=session, openai_api_key=None, openai_api_key_secret=secret_arn)
+    harness.metrics.clear_metrics()
+    response, [record] = harness.run(service, [replace(completion, v="1")], receive_count=5)
+
+    assert asked == [secret_arn]
+    assert failures(response) == {record["messageId"]}  # put back: the last delivery goes to the DLQ
+    assert harness.api.stats()["total"] == 0
+    lines = [json.loads(line) for line in function_logs.getvalue().splitlines()]
+    [put_back] = [line for line in lines if line["message"] == "record put back on the queue"]
+    assert put_back["cause"] == "secret_unreadable"
+    assert code in put_back["reason"]
+    assert "Error_secret_unreadable" in harness.metrics.metric_set
+    assert "Error_upstream_error" not in harness.metrics.metric_set
+    # The event keeps to the interface's codes; its message names the cause.
+    [event] = harness.events(1)
+    assert event["detail-type"] == "CompletionTagFailed"
+    error = event["detail"]["error"]
+    assert (error["code"], error["retryable"]) == ("upstream_error", True)
+    assert "the API key is unavailable" in error["message"] and code in error["message"]
+    assert API_KEY not in json.dumps(event) + function_logs.getvalue()
 
 
 def test_the_key_never_reaches_logs_events_or_metrics_on_any_failure_path(
@@ -299,3 +378,62 @@ def test_a_batch_that_outlives_its_time_puts_back_unstarted_records(harness: Har
     assert len(harness.events(len(done))) == len(done)
     # At most one call was cut short by the deadline; the other put-back records never started.
     assert len(done) <= harness.api.stats()["total"] <= len(done) + 1 < 4
+
+
+def put_events_as_aws_answers_a_missing_bus(session: boto3.session.Session) -> list[dict[str, Any]]:
+    """PutEvents to a bus that does not exist: AWS answers success with event ids, and drops the events.
+
+    moto answers ResourceNotFoundException instead, which would hide the very fault under test, so the
+    client answers as AWS does. DescribeEventBus still goes to moto, which answers it as AWS does.
+    """
+    sent: list[dict[str, Any]] = []
+
+    def accept(**kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        entries = json.loads(kwargs["params"]["body"])["Entries"]
+        sent.extend(entries)
+        return AWSResponse("https://events", 200, {}, None), {
+            "FailedEntryCount": 0,
+            "Entries": [{"EventId": f"dropped-{index}"} for index, _ in enumerate(entries)],
+            "ResponseMetadata": {"HTTPStatusCode": 200},
+        }
+
+    session.events.register("before-call.events.PutEvents", accept)
+    return sent
+
+
+def test_a_missing_event_bus_puts_records_back_unstarted_instead_of_publishing_into_nothing(
+    harness: Harness, seed: Seeder, function_logs: io.StringIO
+) -> None:
+    completion = seed({"a": "1"})
+    session = boto3.session.Session()
+    sent = put_events_as_aws_answers_a_missing_bus(session)
+    service = harness.service(session=session, event_bus_name=f"{harness.stack.event_bus_name}-typo")
+    harness.metrics.clear_metrics()
+    response, records = harness.run(service, [replace(completion, v="1"), replace(seed(), v="1")])
+
+    assert failures(response) == {record["messageId"] for record in records}
+    assert harness.api.stats()["total"] == 0  # nothing written whose result event would be lost
+    assert harness.api.metadata_of(completion) == {"a": "1"}
+    assert sent == []
+    assert harness.metrics.metric_set["Error_event_bus_missing"]["Value"] == [2]
+    assert "Error_upstream_error" not in harness.metrics.metric_set
+    lines = [json.loads(line) for line in function_logs.getvalue().splitlines()]
+    [missing] = [line for line in lines if line["level"] == "ERROR"]
+    assert missing["event_bus"] == f"{harness.stack.event_bus_name}-typo"
+    put_backs = [line for line in lines if line["message"] == "record put back on the queue"]
+    assert {line["cause"] for line in put_backs} == {"event_bus_missing"}
+    assert all("-typo' for result events does not exist" in line["reason"] for line in put_backs)
+
+
+def test_the_bus_is_described_once_per_container_then_records_run_as_usual(harness: Harness, seed: Seeder) -> None:
+    session = boto3.session.Session()
+    described: list[str] = []
+    session.events.register(
+        "before-call.events.DescribeEventBus", lambda params, **_: described.append(json.loads(params["body"])["Name"])
+    )
+    service = harness.service(session=session)
+    for _ in range(3):
+        response, _records = harness.run(service, [replace(seed()), replace(seed())])
+        assert response == {"batchItemFailures": []}
+    assert described == [harness.stack.event_bus_name]
+    assert len(harness.events(6)) == 6

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from local_stack.lambda_context import LocalLambdaContext
 from tests.integration.conftest import Harness, Seeder, failures
@@ -19,8 +21,19 @@ def test_update_whose_event_was_lost_republishes_without_a_second_write(harness:
     completion = seed()
     request = {"completion_id": completion, "metadata": {"a": "1"}, "mode": "replace"}
 
-    # First delivery: the update succeeds but the bus does not exist, so PutEvents fails for the entry.
-    broken = harness.service(event_bus_name="no-such-bus")
+    # First delivery: the update succeeds but EventBridge fails every entry (as it does in an outage).
+    session = boto3.session.Session()
+
+    def fail_entries(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        entries = json.loads(params["body"])["Entries"]
+        return AWSResponse("https://events", 200, {}, None), {
+            "FailedEntryCount": len(entries),
+            "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "failed"} for _ in entries],
+            "ResponseMetadata": {"HTTPStatusCode": 200},
+        }
+
+    session.events.register("before-call.events.PutEvents", fail_entries)
+    broken = harness.service(session=session)
     response, [record] = harness.run(broken, [request])
     assert failures(response) == {record["messageId"]}
     assert harness.api.stats()["updates_by_completion"][completion] == 1

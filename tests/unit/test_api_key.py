@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parameters.base import BaseProvider
+from botocore.exceptions import ClientError
 
-from tagger.adapters.api_key import ApiKeyProvider
+from tagger.adapters.api_key import ApiKeyProvider, secret_region
 from tagger.errors import ApiKeyUnavailable
 
 SECRET_ID = "completion-tagger/openai"
@@ -170,3 +171,42 @@ def test_a_provider_error_is_not_cached() -> None:
         keys.get()
     secrets.value = SECRET_VALUE
     assert keys.get() == SECRET_VALUE
+
+
+@pytest.mark.parametrize(
+    ("code", "hint"),
+    [
+        ("AccessDeniedException", "full ARN"),
+        ("ResourceNotFoundException", "region"),
+        ("DecryptionFailure", "KMS key"),
+        ("KMSDisabledException", "disabled"),
+    ],
+)
+def test_a_refused_read_names_the_aws_error_code_and_what_to_check(code: str, hint: str) -> None:
+    # Powertools wraps the client's error in GetParameterError; the AWS code must survive the wrapping.
+    refusal = ClientError({"Error": {"Code": code, "Message": "refused"}}, "GetSecretValue")
+    keys, _ = provider(refusal)
+    with pytest.raises(ApiKeyUnavailable) as raised:
+        keys.get()
+    assert raised.value.aws_error_code == code
+    assert code in str(raised.value) and hint in str(raised.value)
+
+
+def test_a_failure_that_is_no_aws_error_is_named_by_its_type() -> None:
+    keys, _ = provider(TimeoutError("slow"))
+    with pytest.raises(ApiKeyUnavailable, match="GetParameterError") as raised:
+        keys.get()
+    assert raised.value.aws_error_code is None
+
+
+@pytest.mark.parametrize(
+    ("secret_id", "region"),
+    [
+        ("arn:aws:secretsmanager:eu-west-1:111122223333:secret:team/key-AbC123", "eu-west-1"),
+        ("arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:key-AbC123", "cn-north-1"),
+        ("team/key", None),
+        (None, None),
+    ],
+)
+def test_a_secret_is_read_in_the_region_its_arn_names(secret_id: str | None, region: str | None) -> None:
+    assert secret_region(secret_id) == region

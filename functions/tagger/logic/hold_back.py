@@ -29,6 +29,7 @@ class HoldBack:
                 "not started: an earlier request for this completion in the batch was put back",
                 status=earlier.status,
                 retry_after=earlier.retry_after,
+                cause=earlier.cause,
             )
 
     def put_back(self, chain: str, put_back: PutBack) -> None:

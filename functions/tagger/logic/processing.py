@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tagger.errors import InvalidTagRequest, PutBack
+from tagger.errors import EventBusMissing, InvalidTagRequest, PutBack
 from tagger.logic.hold_back import HoldBack
 from tagger.logic.leased import LeasedApply
 from tagger.logic.outcomes import InvocationOutcomes
@@ -15,7 +15,7 @@ from tagger.logic.records import ParsedRecord
 from tagger.logic.timing import Deadline, RateLimitGate
 from tagger.logic.unit_of_work import UnitOfWork, publish_or_put_back
 from tagger.models import TagFailedDetail, TaggedDetail, TagRequest
-from tagger.ports import PutBackRecord, ResultPublisher
+from tagger.ports import DestinationCheck, PutBackRecord, ResultPublisher
 from tagger.telemetry import logger
 
 
@@ -38,11 +38,13 @@ class RecordProcessor:
         publisher: ResultPublisher,
         gate: RateLimitGate,
         leased: LeasedApply | None = None,
+        destination: DestinationCheck | None = None,
     ):
         self._unit = unit
         self._publisher = publisher
         self._gate = gate
         self._leased = leased
+        self._destination = destination
 
     def handle(self, record: ParsedRecord, invocation: Invocation) -> None:
         receive_count = int(record.attributes.approximate_receive_count or 1)
@@ -62,7 +64,7 @@ class RecordProcessor:
                 # Last delivery: the queue moves the message to the dead-letter queue next; say so first.
                 self._publish_final_failure(record, put_back)
             invocation.outcomes.count_put_back(
-                put_back.code,
+                put_back.metric_code,
                 PutBackRecord(
                     queue_arn=record.event_source_arn,
                     receipt_handle=record.receipt_handle,
@@ -78,13 +80,24 @@ class RecordProcessor:
                 logger.error("OpenAI quota or credit exhausted (429): fix the billing, then redrive; records wait")
             logger.warning(
                 "record put back on the queue",
-                extra={"code": put_back.code, "reason": put_back.message, "last_delivery": is_last},
+                extra={
+                    "code": put_back.code,
+                    "cause": put_back.metric_code,
+                    "reason": put_back.message,
+                    "last_delivery": is_last,
+                },
             )
             raise put_back from error
 
     def _check_may_start(self, deadline: Deadline) -> None:
         if deadline.remaining() <= 0:
             raise PutBack("timeout", "not started: the invocation is about to run out of time")
+        if self._destination is not None:
+            try:
+                self._destination.ensure()
+            except EventBusMissing as error:
+                # Before any API write: its result event would be accepted by PutEvents and lost.
+                raise PutBack("upstream_error", f"not started: {error}", cause="event_bus_missing") from None
         wait = self._gate.wait_left()
         if wait > 0:
             raise PutBack("rate_limited", "not started: the API asked to back off (429)", retry_after=wait)
