@@ -166,6 +166,7 @@ def send_lines_and_wait(
     timeout_seconds: float,
     results_file: Path | None,
     total: int | None = None,
+    on_sent: Callable[[SendReport], None] | None = None,
 ) -> SendReport:
     """`send --wait`: the run's results are followed from before the first line is sent (waiting/run.py)."""
     try:
@@ -189,6 +190,7 @@ def send_lines_and_wait(
         prefix,
         timeout_seconds=timeout_seconds,
         progress=progress,
+        on_sent=on_sent,
     )
     report.results = results
     if results_file is not None:

@@ -1,7 +1,7 @@
-"""`make run` sends its queue samples as a user would send a backfill: `completion-tagger send --wait`'s Python
-API (`send_tag_requests(wait=True)`), on a thread of its own, so the run can show each result event as it
-arrives while the sender follows the same events to its own per-line report (docs/sending.md, "A backfill,
-end to end")."""
+"""`make run` sends its queue samples as a user would send a backfill: `completion-tagger send --wait`'s path
+(`send_lines_and_wait`, what `send_tag_requests(wait=True)` runs), on a thread of its own, so the run can show
+each result event as it arrives while the sender follows the same events to its own per-line report
+(docs/sending.md, "A backfill, end to end")."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from completion_tagger import send_tag_requests
+import boto3
+
+from completion_tagger.api import resolve_destination, send_lines_and_wait
 from completion_tagger.report import SendReport
-from completion_tagger.requests import Line
+from completion_tagger.requests import Line, object_lines
 from completion_tagger.validation import Rejected, validate
 from completion_tagger.waiting.run import ResultsLocation
 
@@ -36,22 +38,34 @@ class WaitedSend:
         return [item for item in checked if isinstance(item, Rejected)]
 
     def start(self, bodies: Sequence[str], queue_url: str) -> None:
+        """Send on the thread, and return once the bodies are sent (the run's other sends come after them, as
+        before); the thread goes on following the results."""
+        sent = threading.Event()
+
         def send() -> None:
             try:
-                self.report = send_tag_requests(
-                    list(bodies),
-                    queue_url=queue_url,
-                    wait=True,
-                    timeout_seconds=self._timeout,
-                    results_location=self._location,
-                    results_file=self._results_file,
+                session = boto3.session.Session()
+                self.report = send_lines_and_wait(
+                    object_lines(list(bodies)),
+                    session,
+                    resolve_destination(session, queue_url=queue_url, stack_name=None, event_bus=None),
+                    self._location,
+                    rate=None,
                     request_id_prefix=REQUEST_ID_PREFIX,
+                    progress=False,
+                    retry=None,
+                    timeout_seconds=self._timeout,
+                    results_file=self._results_file,
+                    on_sent=lambda report: sent.set(),
                 )
             except Exception as error:  # reported by the run, which keeps its own checks
                 self.error = error
+            finally:
+                sent.set()
 
         self._thread = threading.Thread(target=send, name="send-wait", daemon=True)
         self._thread.start()
+        sent.wait()
 
     def join(self, timeout_seconds: float) -> SendReport | None:
         """The sender's report once it has ended (None if it is still waiting, or failed: see `error`)."""

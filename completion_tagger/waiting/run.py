@@ -86,8 +86,10 @@ def send_and_wait(
     *,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     progress: bool = False,
+    on_sent: Callable[[SendReport], None] | None = None,
 ) -> tuple[SendReport, WaitReport]:
-    """Subscribe to the run's result events, send, follow until every sent line has ended; then clean up."""
+    """Subscribe to the run's result events, send, follow until every sent line has ended; then clean up.
+    `on_sent` hears when the sending is over and the following begins."""
     numbered = list(lines)  # read once: the lines' own request ids go into the subscription's pattern
     own_ids = [
         checked.request_id
@@ -109,6 +111,8 @@ def send_and_wait(
                 lines=[LineResult(line.number, None, None, "not_sent", message="interrupted") for line in numbered],
                 interrupted=True,
             )
+        if on_sent is not None:
+            on_sent(report)
         sent, not_sent = _split(numbered, destination, report, request_id_prefix)
         sources = ResultSources(
             subscription,
