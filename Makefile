@@ -14,7 +14,7 @@ SCAN_VENV := .venv-scan
 PORT ?= 8010
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test unit integration infrastructure lint typecheck validate scan schemas local-openai local-services
+.PHONY: local-stack run test unit integration infrastructure lint typecheck validate scan schemas local-openai local-services
 .PHONY: build build-host
 .PHONY: bench redrive clean
 
@@ -44,6 +44,11 @@ $(SCAN_VENV)/.installed: requirements-scan.txt
 	$(PYTHON) -m venv $(SCAN_VENV)
 	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
 	touch $@
+
+## local-stack: the local stack kept up (moto :5050, local OpenAI :8050, containers polling the queue) until
+##   Ctrl-C; it prints how to point `completion-tagger send --wait` at it. LOCAL_STACK_ARGS: e.g. --concurrency 3
+local-stack: $(VENV)/.installed
+	$(PY) -m local_stack up $(LOCAL_STACK_ARGS)
 
 ## run: the main job end to end on the embedded local stack (moto server + local OpenAI server)
 run: $(VENV)/.installed

@@ -2,5 +2,6 @@
 
 from completion_tagger.api import UsageError, send_tag_requests
 from completion_tagger.report import SendInterrupted, SendReport
+from completion_tagger.waiting.run import ResultsLocation
 
-__all__ = ["SendInterrupted", "SendReport", "UsageError", "send_tag_requests"]
+__all__ = ["ResultsLocation", "SendInterrupted", "SendReport", "UsageError", "send_tag_requests"]

@@ -16,6 +16,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -40,6 +41,13 @@ from completion_tagger.requests import Line, object_lines
 from completion_tagger.stack import QUEUE_URL_OUTPUT, StackError, stack_outputs
 from completion_tagger.stamping import IssuedAtStamps
 from completion_tagger.validation import Outgoing, check_request_id_prefix, validate
+from completion_tagger.waiting.run import (
+    DEFAULT_TIMEOUT_SECONDS,
+    ResultsLocation,
+    ResultsLocationError,
+    resolve_results_location,
+    send_and_wait,
+)
 
 # `event_bus=STACK_EVENT_BUS` with `stack_name`: the stack's bus (its EventBusName output), through its
 # upstream rule. Not a valid bus name, so it can never mean a bus of that name.
@@ -67,6 +75,10 @@ def send_tag_requests(
     source: str = DEFAULT_SOURCE,
     progress: bool = False,
     retry: RetryPolicy | None = None,
+    wait: bool = False,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    results_location: ResultsLocation | None = None,
+    results_file: Path | None = None,
 ) -> SendReport:
     """Validate each request with the function's models and send the valid ones to one destination.
 
@@ -84,12 +96,37 @@ def send_tag_requests(
 
     Raises only `UsageError` (no or several destinations, a stack that cannot be read, no AWS region, a
     bad prefix or rate: before anything is sent) and `SendInterrupted` (Ctrl-C, with the report so far).
+
+    `wait`: then follow the run's result events until every sent line has ended or `timeout_seconds` passed
+    (`report.results`, and `results_file` as JSON Lines); the results are found through `stack_name`'s
+    outputs, or `results_location`. `report.ok` is then true only when every line was tagged or a duplicate.
     """
+    session = session or boto3.session.Session()
+    if wait and not dry_run:
+        return send_lines_and_wait(
+            object_lines(requests),
+            session,
+            resolve_destination(
+                session,
+                queue_url=queue_url,
+                stack_name=stack_name,
+                event_bus=event_bus,
+                detail_type=detail_type,
+                source=source,
+            ),
+            results_location or _results_location(session, stack_name),
+            rate=rate,
+            request_id_prefix=request_id_prefix,
+            progress=progress,
+            retry=retry,
+            timeout_seconds=timeout_seconds,
+            results_file=results_file,
+        )
     destination = (
         None
         if dry_run
         else resolve_destination(
-            session or boto3.session.Session(),
+            session,
             queue_url=queue_url,
             stack_name=stack_name,
             event_bus=event_bus,
@@ -105,6 +142,60 @@ def send_tag_requests(
         progress=progress,
         retry=retry,
     )
+
+
+def _results_location(session: boto3.session.Session, stack_name: str | None) -> ResultsLocation:
+    try:
+        return resolve_results_location(
+            session, stack_name=stack_name, event_bus_name=None, dead_letter_queue_url=None, idempotency_table_name=None
+        )
+    except (ResultsLocationError, StackError) as error:
+        raise UsageError(str(error)) from None
+
+
+def send_lines_and_wait(
+    lines: Iterable[Line],
+    session: boto3.session.Session,
+    destination: Destination,
+    location: ResultsLocation,
+    *,
+    rate: float | None,
+    request_id_prefix: str | None,
+    progress: bool,
+    retry: RetryPolicy | None,
+    timeout_seconds: float,
+    results_file: Path | None,
+    total: int | None = None,
+    on_sent: Callable[[SendReport], None] | None = None,
+) -> SendReport:
+    """`send --wait`: the run's results are followed from before the first line is sent (waiting/run.py)."""
+    try:
+        prefix = check_request_id_prefix(request_id_prefix or default_request_id_prefix())
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    report, results = send_and_wait(
+        lines,
+        destination,
+        location,
+        session,
+        lambda numbered, run_prefix: send_lines(
+            numbered,
+            destination,
+            rate=rate,
+            request_id_prefix=run_prefix,
+            progress=progress,
+            total=total,
+            retry=retry,
+        ),
+        prefix,
+        timeout_seconds=timeout_seconds,
+        progress=progress,
+        on_sent=on_sent,
+    )
+    report.results = results
+    if results_file is not None:
+        results.write_jsonl(results_file)
+    return report
 
 
 def resolve_destination(

@@ -91,6 +91,7 @@ class QueueDestination:
         self.sqs = sqs
         self.queue_url = queue_url
         self.description = f"queue {queue_url}"
+        self.message_ids: dict[int, str] = {}  # line number -> SQS message id, of every entry accepted
         self.max_entry_bytes = MAX_ENTRY_BYTES
 
     def entry_size(self, entry: Outgoing) -> int:
@@ -104,6 +105,7 @@ class QueueDestination:
             )
         except (ClientError, BotoCoreError) as error:
             return _call_failed(entries, error)
+        self.message_ids.update((int(done["Id"]), done["MessageId"]) for done in response.get("Successful", []))
         return [
             EntryFailure(
                 int(failed["Id"]),
@@ -129,6 +131,7 @@ class EventBusDestination:
         self.detail_type = detail_type
         self.source = source
         self.description = f"event bus {event_bus_name} as {detail_type} events"
+        self.event_ids: dict[int, str] = {}  # line number -> EventBridge event id, of every entry accepted
         self.max_entry_bytes = MAX_ENTRY_BYTES
 
     def entry_size(self, entry: Outgoing) -> int:
@@ -151,6 +154,11 @@ class EventBusDestination:
             )
         except (ClientError, BotoCoreError) as error:
             return _call_failed(entries, error)
+        self.event_ids.update(
+            (entry.number, result["EventId"])
+            for entry, result in zip(entries, response.get("Entries", []), strict=False)
+            if result.get("EventId")
+        )
         if not response.get("FailedEntryCount"):
             return []
         return [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from completion_tagger.validation import Rejected
+from completion_tagger.waiting.outcomes import WaitReport
 
 
 @dataclass
@@ -22,10 +23,13 @@ class SendReport:
     calls: int = 0
     stopped: str | None = None  # why sending stopped before the end of the input
     last_line: int = 0  # the number of the last line read
+    results: WaitReport | None = None  # with --wait: what became of every line
 
     @property
     def ok(self) -> bool:
-        return not self.invalid and not self.failed and self.stopped is None
+        """Every line was sent; with --wait, also tagged or a duplicate."""
+        sent = not self.invalid and not self.failed and self.stopped is None
+        return sent and (self.results is None or self.results.ok)
 
     @property
     def valid(self) -> int:

@@ -15,7 +15,7 @@ from typing import IO
 import boto3
 import click
 
-from completion_tagger.api import STACK_EVENT_BUS, UsageError, resolve_destination, send_lines
+from completion_tagger.api import STACK_EVENT_BUS, UsageError, resolve_destination, send_lines, send_lines_and_wait
 from completion_tagger.destinations import DEFAULT_DETAIL_TYPE, DEFAULT_SOURCE
 from completion_tagger.input_text import TextLine, check_encoding
 from completion_tagger.interruption import interruptions_on_sigterm
@@ -24,6 +24,7 @@ from completion_tagger.requests import Line, TagSpec, completion_ids, id_lines, 
 from completion_tagger.selection import Selection, SelectionError, parse_selection, selected_completion_ids
 from completion_tagger.stack import StackError
 from completion_tagger.validation import Rejected, validate
+from completion_tagger.waiting.options import WaitOptions, wait_options
 from tagger.config import DEFAULT_OPENAI_BASE_URL
 
 EXIT_OK = 0
@@ -78,6 +79,7 @@ EXIT_USAGE = 2
     help="request_id for lines without one: TEXT-<line> (default send-<time>-<random>).",
 )
 @click.option("--dry-run", is_flag=True, help="Validate and report; send nothing.")
+@wait_options
 def send(
     requests_file: IO[bytes] | None,
     ids_file: IO[bytes] | None,
@@ -96,6 +98,7 @@ def send(
     rate: float | None,
     request_id_prefix: str | None,
     dry_run: bool,
+    **waiting: object,
 ) -> None:
     """Validate tag requests with the function's own models and send the valid ones to the stack.
 
@@ -109,14 +112,17 @@ def send(
     if requests_file is not None and (tags or remove or mode != "merge"):
         raise click.UsageError("--tag, --remove and --mode go with --ids or --select, not with JSON Lines")
     selection: Selection | None = None
+    wait = WaitOptions.from_click(waiting, dry_run=dry_run)
     try:
         encoding = check_encoding(encoding) if encoding else None
         spec = None if requests_file is not None else _spec(tags, remove, mode)
         selection = parse_selection(select, model) if select or model else None
         destination = None
+        session = boto3.session.Session(region_name=region)
+        location = wait.location(session, stack_name) if wait.enabled else None
         if not dry_run:
             destination = resolve_destination(
-                boto3.session.Session(region_name=region),
+                session,
                 queue_url=queue_url,
                 stack_name=stack_name,
                 event_bus=event_bus,
@@ -125,9 +131,24 @@ def send(
             )
         with interruptions_on_sigterm():
             lines, total = _lines(requests_file, ids_file, selection, spec, encoding)
-            report = send_lines(
-                lines, destination, rate=rate, request_id_prefix=request_id_prefix, progress=True, total=total
-            )
+            if destination is not None and location is not None:
+                report = send_lines_and_wait(
+                    lines,
+                    session,
+                    destination,
+                    location,
+                    rate=rate,
+                    request_id_prefix=request_id_prefix,
+                    progress=True,
+                    retry=None,
+                    timeout_seconds=wait.timeout_seconds,
+                    results_file=wait.results_file,
+                    total=total,
+                )
+            else:
+                report = send_lines(
+                    lines, destination, rate=rate, request_id_prefix=request_id_prefix, progress=True, total=total
+                )
     except SendInterrupted as interrupted:
         _print(interrupted.report)
         raise SystemExit(EXIT_NOT_ALL_SENT) from None
@@ -188,4 +209,9 @@ def _print(report: SendReport) -> None:
         click.echo(line, err=True)
     for line in report.summary_lines():
         click.echo(line)
+    if report.results is not None:
+        for line in report.results.problem_lines():
+            click.echo(line, err=True)
+        for line in report.results.table_lines():
+            click.echo(line)
     sys.stdout.flush()

@@ -153,7 +153,9 @@ class LocalOpenAIApp:
                 if decision.reset:
                     return Response(0, reset=True)
                 if decision.status is not None:
-                    response = error_response(for_status(decision.status, completion_id=route.completion_id))
+                    response = error_response(
+                        for_status(decision.status, completion_id=route.completion_id, reason=decision.reason)
+                    )
                     response.headers.update(decision.headers)
                     return response
             return self._dispatch(request, route)

@@ -81,8 +81,20 @@ def method_not_allowed(method: str, path: str, allowed: tuple[str, ...]) -> ApiE
     )
 
 
-def for_status(status: int, *, completion_id: str | None = None) -> ApiError:
+def quota_exhausted() -> ApiError:
+    """The 429 OpenAI answers when the organization's quota or prepaid credit is used up."""
+    return ApiError(
+        429,
+        "You exceeded your current quota, please check your plan and billing details." + INJECTED,
+        type_="insufficient_quota",
+        code="insufficient_quota",
+    )
+
+
+def for_status(status: int, *, completion_id: str | None = None, reason: str | None = None) -> ApiError:
     """The error a real server would plausibly send with ``status`` (used by fault injection)."""
+    if reason == "quota":
+        return quota_exhausted()
     if status == 404 and completion_id is not None:
         error = not_found(completion_id)
         error.message += INJECTED

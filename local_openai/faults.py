@@ -14,6 +14,9 @@ from typing import Any, Literal
 from local_openai.knobs import Knobs
 
 Action = Literal["reset"]
+# What an injected error says about itself, beyond its status: "quota" answers OpenAI's
+# `insufficient_quota` body (the organization's quota or credit is exhausted), not a rate limit.
+Reason = Literal["quota"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class ScriptedFault:
     retry_after_ms: int | None = None
     delay: float | None = None
     action: Action | None = None
+    reason: Reason | None = None
 
     def __post_init__(self) -> None:
         if self.status is not None and (
@@ -55,6 +59,10 @@ class ScriptedFault:
             raise ValueError("retry_after_ms must be a non-negative integer")
         if self.action not in (None, "reset"):
             raise ValueError("action must be 'reset' or null")
+        if self.reason not in (None, "quota"):
+            raise ValueError("reason must be 'quota' or null")
+        if self.reason == "quota" and self.status != 429:
+            raise ValueError("reason 'quota' needs status 429")
 
     @classmethod
     def from_json(cls, data: object) -> ScriptedFault:
@@ -83,6 +91,7 @@ class FaultDecision:
     delay: float = 0.0
     reset: bool = False
     headers: dict[str, str] = field(default_factory=dict)
+    reason: Reason | None = None
 
 
 def format_seconds(seconds: float) -> str:
@@ -153,6 +162,7 @@ class FaultInjector:
                         delay=fault.delay or 0.0,
                         reset=fault.action == "reset",
                         headers=retry_headers(fault.retry_after, fault.retry_after_ms),
+                        reason=fault.reason,
                     )
             if knobs.burst_429_every > 0 and knobs.burst_429_length > 0:
                 position = self._burst_position % knobs.burst_429_every

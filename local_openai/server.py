@@ -136,6 +136,7 @@ class LocalOpenAIServer:
         retry_after_ms: int | None = None,
         delay: float | None = None,
         action: Literal["reset"] | None = None,
+        reason: Literal["quota"] | None = None,
     ) -> None:
         """Queue a one-shot fault for the next ``count`` /v1 requests matching ``method``/``completion_id``."""
         fault = ScriptedFault(
@@ -147,6 +148,7 @@ class LocalOpenAIServer:
             retry_after_ms=retry_after_ms,
             delay=delay,
             action=action,
+            reason=reason,
         )
         self.app.push_faults([fault])
 
@@ -182,7 +184,8 @@ class LocalOpenAIServer:
 
     def stats(self) -> dict[str, Any]:
         """``total``, ``requests`` (by route template), ``statuses``, ``faults``,
-        ``updates_by_completion``, ``stored_completions`` and ``pending_faults``."""
+        ``updates_by_completion``, ``arrivals`` (epoch seconds of each /v1 request), ``stored_completions``
+        and ``pending_faults``."""
         return self.app.stats_snapshot()
 
     def reset(self) -> None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from typing import Any
+
+# Arrival times kept for rate measurements (the newest ones): enough for minutes at hundreds per second.
+MAX_ARRIVALS = 100_000
 
 
 class Stats:
@@ -15,12 +19,15 @@ class Stats:
         self._statuses: Counter[str] = Counter()
         self._faults: Counter[str] = Counter()
         self._updates: Counter[str] = Counter()
+        self._arrivals: deque[float] = deque(maxlen=MAX_ARRIVALS)
 
     def record_request(self, route: str) -> None:
-        """Count one /v1 request under its route template, e.g. ``POST /v1/chat/completions/{id}``."""
+        """Count one /v1 request under its route template, e.g. ``POST /v1/chat/completions/{id}``, and when
+        it arrived (epoch seconds), so a test can count requests per second."""
         with self._lock:
             self._total += 1
             self._requests[route] += 1
+            self._arrivals.append(time.time())
 
     def record_status(self, status: int | str) -> None:
         """Count one outcome: an HTTP status, or ``"reset"`` for a dropped connection."""
@@ -41,6 +48,7 @@ class Stats:
             self._total = 0
             for counter in (self._requests, self._statuses, self._faults, self._updates):
                 counter.clear()
+            self._arrivals.clear()
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -50,4 +58,5 @@ class Stats:
                 "statuses": dict(self._statuses),
                 "faults": dict(self._faults),
                 "updates_by_completion": dict(self._updates),
+                "arrivals": list(self._arrivals),
             }

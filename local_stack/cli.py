@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from completion_tagger.redrive import command as redrive_command
-from local_stack import services
+from local_stack import services, stay_up
 from local_stack.plan import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TAGS,
@@ -104,8 +104,15 @@ def build_parser(prog: str = "python -m local_stack") -> argparse.ArgumentParser
         metavar="PATH",
         help="also write every result event, as EventBridge delivered it, to PATH (JSON Lines)",
     )
+    run_parser.add_argument(
+        "--results-file",
+        type=Path,
+        metavar="PATH",
+        help="write `send --wait`'s outcome of each queue sample to PATH (JSON Lines)",
+    )
     redrive_command.add_parser(commands)  # `completion-tagger redrive` under its earlier name
     services.add_parser(commands)
+    stay_up.add_parser(commands)
     return parser
 
 
@@ -116,6 +123,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m local_stack")
         return redrive_command.main(arguments)
     if arguments.command == "services":
         return services.main(arguments)
+    if arguments.command == "up":
+        return stay_up.main(arguments)
     try:
         tags = parse_tags(arguments.tag) if arguments.tag else dict(DEFAULT_TAGS)
     except ValueError as error:
@@ -135,6 +144,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m local_stack")
         tags=tags,
         function_log=None if arguments.function_log == "-" else Path(arguments.function_log),
         events_file=arguments.events_file,
+        results_file=arguments.results_file,
     )
     try:
         return run(options)

@@ -46,6 +46,8 @@ class FunctionSettings:
     # None: the function's default. Shortened against the local server, so that a write whose outcome is
     # unknown settles (twice this) within the run.
     openai_timeout_seconds: float | None = None
+    # All containers together, per second; 0: no cap.
+    api_requests_per_second: float = 0
 
 
 def function_environment(settings: FunctionSettings) -> dict[str, str]:
@@ -59,6 +61,7 @@ def function_environment(settings: FunctionSettings) -> dict[str, str]:
         "MAX_RECEIVE_COUNT": str(settings.max_receive_count),
         "MAX_CONCURRENCY": str(settings.max_concurrency),
         "COMPLETION_LEASES": "true" if settings.completion_leases else "false",
+        "API_REQUESTS_PER_SECOND": f"{settings.api_requests_per_second:g}",
         "RETRY_BACKOFF_BASE_SECONDS": str(settings.retry_backoff_base_seconds),
         "RETRY_BACKOFF_MAX_SECONDS": str(settings.retry_backoff_max_seconds),
         "POWERTOOLS_SERVICE_NAME": "completion-tagger",

@@ -42,6 +42,7 @@ class RunOptions:
     tags: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TAGS))
     function_log: Path | None = None  # None: the function's output stays on the terminal
     events_file: Path | None = None  # every result event as delivered, one JSON object per line
+    results_file: Path | None = None  # `send --wait`'s outcome of each queue sample (JSON Lines)
     template: Path = TEMPLATE_PATH
 
 

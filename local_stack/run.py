@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import boto3
 
+from completion_tagger.waiting.run import ResultsLocation
 from local_stack.aws_endpoint import moto_environment
 from local_stack.container import ContainerExited, InvocationEnded, PollerError, Report
 from local_stack.fleet import ContainerFleet, ContainerStartError, container_spec
@@ -39,6 +40,7 @@ from local_stack.report import Redactor, RunTally, Summary, container_lines, eve
 from local_stack.send import SendCounts, SendError, send_requests
 from local_stack.send_order import Verification, verify_send_order
 from local_stack.template_defaults import TemplateDefaults, load_template_defaults
+from local_stack.waited_send import WaitedSend
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -118,6 +120,7 @@ class _Runner:
         self.visibility_timeout = defaults.function_timeout_seconds if visibility is None else visibility
         self.tally = RunTally()
         self._print_lock = threading.Lock()
+        self.waited: WaitedSend | None = None  # the queue samples' `send --wait`, once sending starts
         self._progress: tuple[int, int, int, int, int, int] = (0, 0, 0, 0, 0, 0)
 
     def say(self, text: str = "") -> None:
@@ -155,6 +158,11 @@ class _Runner:
             self.say(f"local_stack run: a container could not start: {error}")
             return EXIT_SETUP
         self._print_containers(fleet)
+        self.waited = WaitedSend(
+            ResultsLocation(resources.event_bus_name, resources.dead_letter_queue_url, resources.table_name),
+            self.options.timeout_seconds,
+            self.options.results_file,
+        )
         try:
             counts = send_requests(
                 self.plan.requests,
@@ -162,6 +170,7 @@ class _Runner:
                 resources.event_bus_name,
                 self.defaults.upstream_detail_type,
                 self.say,
+                self.waited,
             )
         except SendError as error:
             self.say(f"local_stack run: {error}")
@@ -255,6 +264,7 @@ class _Runner:
         self._show(observer.drain())
         verification = self._verify_shared()
         self._print_summary(fleet, resources, counts, verification, time.monotonic() - started)
+        self._print_waited()
         if reason:
             self.say(f"local_stack run: FAILED, {reason}")
             return EXIT_NOT_ENDED
@@ -266,6 +276,21 @@ class _Runner:
             return EXIT_MISMATCH
         self.say(f"local_stack run: OK, all {counts.total} messages ended")
         return EXIT_OK
+
+    def _print_waited(self) -> None:
+        """What `send --wait` reported for the queue samples it sent (its own view of the same run)."""
+        if self.waited is None:
+            return
+        report = self.waited.join(self.options.timeout_seconds)
+        self.say()
+        if report is None or report.results is None:
+            self.say(f"send --wait: no report ({self.waited.error or 'still waiting'})")
+            return
+        self.say(f"send --wait (the queue samples, as a user sends them; request ids {report.request_id_prefix}-N):")
+        for line in report.results.table_lines():
+            self.say(f"  {line}" if line else "")
+        if self.options.results_file is not None:
+            self.say(f"  per line: {self.options.results_file}")
 
     def _verify_shared(self) -> Verification | None:
         """The shared completions as the local server holds them, against their requests in send order."""

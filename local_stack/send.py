@@ -27,6 +27,7 @@ from completion_tagger.destinations import (
 )
 from completion_tagger.validation import Outgoing
 from local_stack.samples import TagRequest
+from local_stack.waited_send import WaitedSend
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -56,18 +57,28 @@ def send_requests(
     event_bus_name: str,
     detail_type: str,
     say: Callable[[str], None] = print,
+    waited: WaitedSend | None = None,
 ) -> SendCounts:
     """Send in order: tag requests to the queue, tag requests as `detail_type` events on the bus (the
     template's UpstreamDetailType, so they reach the queue only through the upstream rule), then the
     raw bodies and the foreign-shape events. Raises SendError if any request that was not refused
-    could not be sent."""
+    could not be sent. With `waited`, the tag requests to the queue go through `send --wait` in the
+    background instead (see `waited_send.py`)."""
     direct = [request for request in requests if request.via == "sqs"]
     upstream = [request for request in requests if request.via == "eventbridge" and request.detail_type is None]
     foreign = [request for request in requests if request.detail_type is not None]
     sqs: SQSClient = boto3.client("sqs")
     events: EventBridgeClient = boto3.client("events")
 
-    refused_direct = _send_validated([r for r in direct if not r.raw], say, queue_url=queue_url)
+    validated = [r for r in direct if not r.raw]
+    if waited is not None and validated:
+        refused = WaitedSend.refused([request.body for request in validated])
+        for rejected in refused:
+            say(f"  refused by the sender, not sent: {validated[rejected.number - 1].label}: {rejected.reason}")
+        waited.start([request.body for request in validated], queue_url)
+        refused_direct = len(refused)
+    else:
+        refused_direct = _send_validated(validated, say, queue_url=queue_url)
     refused_upstream = 0
     for source in dict.fromkeys(request.source for request in upstream):
         group = [request for request in upstream if request.source == source]

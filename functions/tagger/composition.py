@@ -15,6 +15,7 @@ from tagger.adapters.event_bus import EventBusCheck
 from tagger.adapters.lease_store import LeaseStore
 from tagger.adapters.openai_api import CompletionsApi, create_http_client
 from tagger.adapters.publisher import EventPublisher, events_client_config
+from tagger.adapters.request_slots import DynamoRequestSlots
 from tagger.adapters.requeue import SqsRequeue
 from tagger.adapters.visibility import VisibilityBackoff
 from tagger.config import Settings
@@ -23,6 +24,7 @@ from tagger.logic.leased import LeasedApply
 from tagger.logic.leases import CompletionLeases
 from tagger.logic.outcomes import OutcomeRecorder
 from tagger.logic.processing import RecordProcessor
+from tagger.logic.request_budget import RequestBudget
 from tagger.logic.service import TaggerService
 from tagger.logic.tagging import Tagger
 from tagger.logic.timing import RateLimitGate
@@ -44,7 +46,18 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
     )
     session = session or boto3.session.Session()
     recorder = OutcomeRecorder()
-    gate = RateLimitGate()
+    dynamodb = session.client("dynamodb", config=boto_config)
+    budget = (
+        RequestBudget(
+            DynamoRequestSlots(dynamodb, settings.idempotency_table_name),
+            settings.api_requests_per_second,
+            max_chunk=settings.max_concurrency,
+        )
+        if settings.api_requests_per_second > 0
+        else None
+    )
+    # With a shared budget, one container's 429 holds the whole fleet back.
+    gate = RateLimitGate(share=budget.hold_off if budget else None)
     api_key = ApiKeyProvider(
         settings.openai_api_key_secret,
         settings.openai_api_key,
@@ -61,6 +74,7 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         api_key,
         gate,
         on_call=recorder.api_call,
+        budget=budget,
     )
     # Calls after the API write (events, visibility) have short timeouts and bounded attempts: they must fit in
     # the invocation's reserve (README, "What happens to each message").
@@ -72,7 +86,6 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         settings.event_source,
         on_call=recorder.put_events_call,
     )
-    dynamodb = session.client("dynamodb", config=boto_config)
     # Calls made after an API write must fit in the invocation's rest (logic/leased.py, POST_WRITE_CALL_SECONDS).
     after_write = boto_config.merge(
         Config(connect_timeout=0.5, read_timeout=1.0, retries={"mode": "standard", "max_attempts": 1})

@@ -44,6 +44,8 @@ class Settings(BaseModel):
     # Backoff for records put back on the queue (README, "Configuration").
     retry_backoff_base_seconds: int = Field(default=5, ge=0, le=43200)
     retry_backoff_max_seconds: int = Field(default=900, ge=0, le=43200)
+    # All containers together send at most this many API requests per second; 0: no cap (README, "Configuration").
+    api_requests_per_second: float = Field(default=0, ge=0, le=10000)
     # Read timeout of one API call; a timed-out call is retried like a 5xx.
     openai_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
     # Time kept in reserve at the end of an invocation: no record starts, and no retry waits, inside it.

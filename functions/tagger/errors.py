@@ -109,6 +109,10 @@ class LeaseStoreUnavailable(Exception):
     """DynamoDB did not answer (throttled, down, or denied): no lease, so no API write."""
 
 
+class RequestBudgetUnavailable(Exception):
+    """The fleet's shared request budget could not be read or booked (DynamoDB throttled, down or denied)."""
+
+
 class PutBack(Exception):
     """The record goes back to the queue (it lands in `batchItemFailures`) to be delivered again.
 

@@ -29,6 +29,7 @@ ErrorCode = Literal[
     "invalid_request",
     "unauthorized",
     "rate_limited",
+    "quota_exceeded",
     "upstream_error",
     "timeout",
     "connection_error",

@@ -18,6 +18,40 @@ from tagger.models import ResultDetail
 
 
 @dataclass(frozen=True)
+class SlotGrant:
+    """The answer to a reservation of request slots in the fleet's shared budget.
+
+    `start_us` (epoch microseconds) is when the first reserved slot begins, or None when the reservation
+    was refused because the first free slot, `next_free_us`, lies beyond the horizon asked for.
+    """
+
+    start_us: int | None
+    next_free_us: int
+
+
+class RequestSlotStore(Protocol):
+    """The fleet's shared request schedule (README, "Configuration": `API_REQUESTS_PER_SECOND`).
+
+    One record says when the next free request slot begins; every container reserves a run of slots
+    after it and pushes it forward, so all containers together keep to the rate.
+    """
+
+    def reserve(self, span_us: int, horizon_us: int) -> SlotGrant:
+        """Reserve `span_us` of request time starting at the first free slot, if that is within `horizon_us`."""
+        ...
+
+    def hold_off_until(self, until_us: int) -> None:
+        """No slot may begin before `until_us` (the API asked the fleet to back off)."""
+        ...
+
+
+class RequestPacer(Protocol):
+    """Holds each API request back until its turn in the fleet's budget (`logic.request_budget`)."""
+
+    def wait_for_turn(self, deadline: Deadline) -> None: ...
+
+
+@dataclass(frozen=True)
 class LeaseRecord:
     """A completion's lease we hold, with the record it read: the history, the completed requests and the
     request in flight (ours, just written, or one left by a holder that never settled it)."""
@@ -38,6 +72,9 @@ class PutBackRecord:
     receive_count: int
     is_last_delivery: bool
     retry_after: float | None
+    # The quota is exhausted: nothing helps until someone fixes the billing, so the record stays away
+    # for the longest backoff at once (README, "What happens to each message").
+    longest_backoff: bool = False
 
 
 # Message attributes of a copy the function re-queued on a last delivery (docs/design.md, "Concurrency and

@@ -216,6 +216,7 @@ def test_alarms_on_function_metrics_name_emitted_metrics(resources: dict, emitte
     assert {properties["MetricName"] for properties in ours} == {
         "Error_unauthorized",
         "Error_rate_limited",
+        "Error_quota_exceeded",
         *(f"Error_{cause}" for cause in PUT_BACK_CAUSES),
     }
     for properties in ours:
@@ -228,6 +229,14 @@ def test_alarms_on_function_metrics_name_emitted_metrics(resources: dict, emitte
 def test_alarms_on_a_deployment_fault_fire_on_the_first_record_within_five_minutes(resources: dict, alarm: str) -> None:
     properties = resources[alarm]["Properties"]
     assert properties["Period"] * properties["EvaluationPeriods"] == 300
+    assert properties.get("DatapointsToAlarm", 1) == 1
+    assert (properties["ComparisonOperator"], properties["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert properties["TreatMissingData"] == "notBreaching"
+
+
+def test_quota_alarm_fires_on_the_first_exhausted_quota(resources: dict) -> None:
+    properties = resources["QuotaExceededAlarm"]["Properties"]
+    assert (properties["MetricName"], properties["EvaluationPeriods"]) == ("Error_quota_exceeded", 1)
     assert properties.get("DatapointsToAlarm", 1) == 1
     assert (properties["ComparisonOperator"], properties["Threshold"]) == ("GreaterThanThreshold", 0)
     assert properties["TreatMissingData"] == "notBreaching"

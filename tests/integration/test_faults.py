@@ -62,6 +62,28 @@ def test_put_back_records_back_off_by_receive_count(harness: Harness, seed: Seed
     assert harness.sqs.receive_message(QueueUrl=harness.stack.queue_url, WaitTimeSeconds=0).get("Messages")
 
 
+def test_an_exhausted_quota_is_not_retried_and_waits_the_longest_backoff(harness: Harness, seed: Seeder) -> None:
+    harness.api.inject_fault(429, count=100, reason="quota", retry_after=1)
+    # Base 0: any other put-back would be visible again at once (see the test above).
+    service = harness.service(retry_backoff_base_seconds=0, retry_backoff_max_seconds=60)
+    response, records = harness.run(service, [replace(seed()), replace(seed())])
+    assert failures(response) == {record["messageId"] for record in records}
+    assert harness.api.stats()["total"] == 2  # one request per record: no retry inside the invocation
+    assert harness.sqs.receive_message(QueueUrl=harness.stack.queue_url, WaitTimeSeconds=0).get("Messages") is None
+    assert harness.events(0, wait_seconds=0.5) == []  # not dead-lettered early: no final failure yet
+
+
+def test_an_exhausted_quota_ends_as_quota_exceeded_on_the_last_delivery(harness: Harness, seed: Seeder) -> None:
+    completion = seed()
+    harness.api.inject_fault(429, count=100, reason="quota")
+    response, [record] = harness.run(harness.service(), [replace(completion)], receive_count=5)
+    assert failures(response) == {record["messageId"]}
+    [event] = harness.events(1)
+    assert event["detail-type"] == "CompletionTagFailed"
+    assert event["detail"]["error"]["code"] == "quota_exceeded"
+    assert (event["detail"]["error"]["retryable"], event["detail"]["error"]["status"]) == (True, 429)
+
+
 @pytest.mark.parametrize("count", [1, 2])
 def test_connection_reset_on_a_read_is_retried(harness: Harness, seed: Seeder, count: int) -> None:
     completion = seed()

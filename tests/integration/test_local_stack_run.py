@@ -43,17 +43,26 @@ class MakeRun:
     result: subprocess.CompletedProcess[str]
     log: Path
     events_file: Path
+    results_file: Path
 
 
 @pytest.fixture(scope="module")
 def make_run(tmp_path_factory: pytest.TempPathFactory) -> MakeRun:
     """One `make run` with the defaults, shared by the tests that read its output."""
     directory = tmp_path_factory.mktemp("make-run")
-    log, events_file = directory / "function.log", directory / "events.jsonl"
+    log, events_file, results_file = directory / "function.log", directory / "events.jsonl", directory / "results.jsonl"
     result = run_local_stack(
-        "--function-log", str(log), "--events-file", str(events_file), "--timeout", "90", env=clean_environment()
+        "--function-log",
+        str(log),
+        "--events-file",
+        str(events_file),
+        "--results-file",
+        str(results_file),
+        "--timeout",
+        "90",
+        env=clean_environment(),
     )
-    return MakeRun(result, log, events_file)
+    return MakeRun(result, log, events_file, results_file)
 
 
 def test_make_run_ends_every_message_and_shows_both_outcomes(make_run: MakeRun) -> None:
@@ -96,6 +105,17 @@ def test_make_run_ends_every_message_and_shows_both_outcomes(make_run: MakeRun) 
         # moto's SQS target leaves out `account`, which EventBridge always sends; everything else is as delivered.
         delivered = {"account": "123456789012"} | event
         assert [error.message for error in schemas[event["detail-type"]].iter_errors(delivered)] == [], event
+
+
+def test_make_run_sends_its_queue_samples_with_send_wait_and_reports_each_line(make_run: MakeRun) -> None:
+    out = make_run.result.stdout
+    assert "send --wait (the queue samples" in out
+    results = [json.loads(line) for line in make_run.results_file.read_text().splitlines()]
+    outcomes = {record["outcome"] for record in results}
+    assert outcomes <= {"tagged", "duplicate", "failed", "not_sent"}, results  # every line ended, none lost
+    assert "tagged" in outcomes and "not_sent" in outcomes  # the typo was refused before sending
+    assert all(record["message_id"] for record in results if record["outcome"] != "not_sent")
+    assert re.search(r"^  tagged\s+\d+$", out, flags=re.MULTILINE), out
 
 
 def test_make_run_shared_completions_match_the_send_order_with_nothing_delivered_twice(make_run: MakeRun) -> None:

@@ -37,7 +37,7 @@ from tagger.logic.tagging import Tagger
 from tagger.logic.timing import Deadline, RateLimitGate
 from tagger.logic.unit_of_work import UnitOfWork, mark_replayed
 from tagger.models import ResultDetail
-from tagger.ports import LeaseRecord, PutBackRecord, RequeuedCopy
+from tagger.ports import LeaseRecord, PutBackRecord, RequeuedCopy, SlotGrant
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:tag-requests"
 
@@ -405,3 +405,25 @@ class Rig:
 def put_backs(response: PartialItemFailureResponse) -> list[str]:
     """The message ids a batch response puts back, in batch order."""
     return [str(item["itemIdentifier"]) for item in response["batchItemFailures"]]
+
+
+class InMemoryRequestSlots:
+    """The fleet's shared request schedule in memory, on the given clock (epoch seconds)."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self._clock = clock
+        self.next_free_us = 0
+        self.writes = 0
+
+    def reserve(self, span_us: int, horizon_us: int) -> SlotGrant:
+        now_us = round(self._clock() * 1_000_000)
+        if self.next_free_us - now_us > horizon_us:
+            return SlotGrant(start_us=None, next_free_us=self.next_free_us)
+        self.writes += 1
+        start = max(self.next_free_us, now_us)
+        self.next_free_us = start + span_us
+        return SlotGrant(start_us=start, next_free_us=start)
+
+    def hold_off_until(self, until_us: int) -> None:
+        self.writes += 1
+        self.next_free_us = max(self.next_free_us, until_us)

@@ -90,3 +90,41 @@ def test_every_form_of_the_key_is_redacted(quoted: str) -> None:
 
     assert "0123456789abcdef" not in redacted
     assert "[redacted]" in redacted
+
+
+# Quota exhausted: a 429 that retrying soon cannot help (README, "Result events").
+
+QUOTA_MESSAGE = "You exceeded your current quota, please check your plan and billing details."
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"message": QUOTA_MESSAGE, "type": "insufficient_quota", "param": None, "code": "insufficient_quota"},
+        {"message": QUOTA_MESSAGE, "type": "insufficient_quota", "param": None, "code": None},
+        {"message": QUOTA_MESSAGE, "type": "requests", "param": None, "code": None},
+        {"message": "Billing hard limit has been reached", "type": "invalid_request_error", "code": None},
+        {"message": "over limit", "type": "invalid_request_error", "code": "billing_hard_limit_reached"},
+    ],
+)
+def test_a_429_saying_the_quota_is_exhausted_is_quota_exceeded(error: dict[str, object]) -> None:
+    failure = error_from_response(429, {"retry-after": "20"}, {"error": error})
+    assert (failure.code, failure.retryable, failure.status) == ("quota_exceeded", True, 429)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": {"message": "Rate limit reached for requests", "type": "requests", "code": "rate_limit_exceeded"}},
+        {"error": {"message": "Rate limit reached for tokens", "type": "tokens", "code": "rate_limit_exceeded"}},
+        None,
+        "not json",
+    ],
+)
+def test_a_429_about_the_rate_is_rate_limited(body: object) -> None:
+    assert error_from_response(429, {}, body).code == "rate_limited"
+
+
+def test_only_a_429_is_read_for_quota() -> None:
+    body = {"error": {"message": QUOTA_MESSAGE, "type": "insufficient_quota", "code": "insufficient_quota"}}
+    assert error_from_response(403, {}, body).code == "unauthorized"

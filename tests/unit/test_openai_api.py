@@ -345,6 +345,17 @@ def test_a_429_without_retry_after_blocks_the_gate_for_a_first_backoff() -> None
     assert 0.125 <= harness.gate.wait_left() <= 0.25
 
 
+def test_a_quota_429_is_raised_at_once_and_leaves_the_gate_open() -> None:
+    quota = {"error": {"message": "You exceeded your current quota", "type": "insufficient_quota"}}
+    harness = Harness(Upstream(status(429, {"retry-after": "1"}, body=quota), ok()), max_attempts=5)
+    with pytest.raises(ApiError) as raised:
+        harness.post()
+    assert (raised.value.code, raised.value.retryable) == ("quota_exceeded", True)
+    assert len(harness.upstream.requests) == 1 and harness.sleeps == []
+    # Rate-limited records may still go (the quota is not the rate); each learns it with one request.
+    assert harness.gate.wait_left() == 0.0
+
+
 def test_other_retryable_statuses_leave_the_gate_open() -> None:
     harness = Harness(Upstream(status(503, {"retry-after": "7"})), max_attempts=1)
     with pytest.raises(ApiError):

@@ -25,6 +25,12 @@ def test_retry_after_is_capped_at_the_maximum_backoff(retry_after: float) -> Non
     assert backoff_seconds(1, retry_after, base_seconds=5, max_seconds=900) == 900
 
 
+def test_an_exhausted_quota_waits_the_longest_backoff_from_the_first_delivery() -> None:
+    assert backoff_seconds(1, None, base_seconds=5, max_seconds=900, longest=True) == 900
+    assert backoff_seconds(1, 20.0, base_seconds=5, max_seconds=900, longest=True) == 900
+    assert backoff_seconds(1, 1800.0, base_seconds=5, max_seconds=900, longest=True) == 900  # capped all the same
+
+
 @mock_aws
 def test_put_back_records_become_invisible_for_their_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

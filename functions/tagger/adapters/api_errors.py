@@ -14,6 +14,15 @@ from tagger.models import ErrorCode
 MAX_API_MESSAGE_LENGTH = 500
 # OpenAI echoes a masked key in 401 messages; nothing key-shaped may leave the function.
 _KEY_SHAPED = re.compile(r"sk-[A-Za-z0-9_\-*.]{3,}")
+# A 429 that is not a rate limit: the organization's quota, credit or spend limit is used up, so retrying
+# soon cannot help (README, "Result events"). OpenAI says so in the error's `code` or `type`, or only in
+# its message on older answers.
+QUOTA_ERROR_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"})
+_QUOTA_MESSAGE = re.compile(
+    r"exceeded your current quota|billing hard limit|hard limit has been reached|spend(ing)? limit"
+    r"|credit balance is too low|run out of credits",
+    re.IGNORECASE,
+)
 
 
 def classify_status(status: int) -> tuple[ErrorCode, bool]:
@@ -47,6 +56,8 @@ def write_may_have_been_applied(status: int) -> bool:
 def error_from_response(status: int, headers: Mapping[str, str], body: object, secret: str | None = None) -> ApiError:
     """Build the classified error for a non-2xx response."""
     code, retryable = classify_status(status)
+    if status == 429 and is_quota_exhausted(body):
+        code = "quota_exceeded"
     detail = _api_message(body)
     message = f"OpenAI API answered {status}" + (f": {detail}" if detail else "")
     return ApiError(
@@ -57,6 +68,16 @@ def error_from_response(status: int, headers: Mapping[str, str], body: object, s
         retry_after=retry_after_seconds(headers),
         request_id=headers.get("x-request-id"),
     )
+
+
+def is_quota_exhausted(body: object) -> bool:
+    """Whether an error body says the quota, credit or spend limit is exhausted (not a rate limit)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return False
+    if any(str(error.get(field) or "") in QUOTA_ERROR_CODES for field in ("code", "type")):
+        return True
+    return bool(_QUOTA_MESSAGE.search(str(error.get("message") or "")))
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:

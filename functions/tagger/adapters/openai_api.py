@@ -14,7 +14,7 @@ from tagger import __version__
 from tagger.adapters.api_errors import error_from_response, redact, write_may_have_been_applied
 from tagger.errors import ApiError
 from tagger.logic.timing import Deadline, RateLimitGate
-from tagger.ports import ApiKeySource
+from tagger.ports import ApiKeySource, RequestPacer
 from tagger.telemetry import logger
 
 USER_AGENT = f"completion-tagger/{__version__} (+httpx)"
@@ -47,7 +47,8 @@ class CompletionsApi:
 
     Retryable failures (408/409/429/5xx, timeouts, connection errors) are retried a bounded number of
     times inside the invocation, honouring `Retry-After` / `retry-after-ms`, never past the deadline.
-    A 401 re-reads the key once (it may have been rotated). Anything else raises `ApiError` at once.
+    A 401 re-reads the key once (it may have been rotated). A 429 that says the quota is exhausted
+    (`quota_exceeded`) is not retried: only fixing the billing helps. Anything else raises `ApiError` at once.
 
     A write whose outcome is unknown (timed out or cut off after it was sent, or answered with a 5xx, which
     a proxy in front of the API may send after the API applied it) is never re-sent blindly:
@@ -65,6 +66,7 @@ class CompletionsApi:
         max_attempts: int = MAX_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
         on_call: Callable[[float], None] | None = None,
+        budget: RequestPacer | None = None,
     ):
         self._http = http
         self._api_key = api_key
@@ -73,6 +75,7 @@ class CompletionsApi:
         self._read_timeout = http.timeout.read or CONNECT_TIMEOUT_SECONDS
         self._sleep = sleep
         self._on_call = on_call
+        self._budget = budget  # the fleet's shared requests-per-second cap, when one is set
 
     def retrieve(self, completion_id: str, deadline: Deadline) -> dict[str, Any]:
         return self._call("GET", completion_id, None, deadline)
@@ -98,7 +101,7 @@ class CompletionsApi:
                 wait = failure.retry_after if failure.retry_after is not None else backoff_delay(attempt)
                 if (
                     not failure.retryable
-                    or failure.code == "unauthorized"
+                    or failure.code in ("unauthorized", "quota_exceeded")
                     or failure.outcome_unknown
                     or attempt >= self._max_attempts
                     or not deadline.allows(wait)
@@ -111,6 +114,8 @@ class CompletionsApi:
                 self._sleep(wait)
 
     def _send(self, method: str, completion_id: str, body: dict[str, Any] | None, deadline: Deadline) -> dict[str, Any]:
+        if self._budget is not None:
+            self._budget.wait_for_turn(deadline)
         budget = deadline.remaining()
         if budget <= 0:
             raise ApiError("timeout", "no time left in the invocation for the API call", retryable=True)

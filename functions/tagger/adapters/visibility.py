@@ -19,13 +19,21 @@ MAX_VISIBILITY_SECONDS = 43200  # SQS' limit: 12 hours
 MAX_ENTRIES_PER_CALL = 10
 
 
-def backoff_seconds(receive_count: int, retry_after: float | None, base_seconds: int, max_seconds: int) -> int:
+def backoff_seconds(
+    receive_count: int, retry_after: float | None, base_seconds: int, max_seconds: int, *, longest: bool = False
+) -> int:
     """The API's Retry-After when it gave one, else base × 2^(deliveries − 1); capped at `max_seconds` either way.
+    `longest` (an exhausted quota, which only fixing the billing helps): the cap from the first delivery.
 
     The cap holds for Retry-After too: the configuration keeps MAX_RECEIVE_COUNT × RETRY_BACKOFF_MAX_SECONDS
     inside IDEMPOTENCY_EXPIRY_SECONDS (`tagger.config`), which an uncapped server-chosen wait would defeat.
     """
-    delay = math.ceil(retry_after) if retry_after is not None else base_seconds * 2 ** max(receive_count - 1, 0)
+    if longest:
+        delay = max_seconds
+    elif retry_after is not None:
+        delay = math.ceil(retry_after)
+    else:
+        delay = base_seconds * 2 ** max(receive_count - 1, 0)
     return int(min(delay, max_seconds, MAX_VISIBILITY_SECONDS))
 
 
@@ -71,7 +79,13 @@ class VisibilityBackoff:
                 # On the last delivery the message is due for the dead-letter queue: don't hold it back.
                 "VisibilityTimeout": 0
                 if record.is_last_delivery
-                else backoff_seconds(record.receive_count, record.retry_after, self._base_seconds, self._max_seconds),
+                else backoff_seconds(
+                    record.receive_count,
+                    record.retry_after,
+                    self._base_seconds,
+                    self._max_seconds,
+                    longest=record.longest_backoff,
+                ),
             }
             for index, record in enumerate(records)
         ]

@@ -82,10 +82,13 @@ class RecordProcessor:
                     receive_count=receive_count,
                     is_last_delivery=is_last,
                     retry_after=put_back.retry_after,
+                    longest_backoff=put_back.code == "quota_exceeded",
                 ),
             )
             if put_back.code == "unauthorized":
                 logger.error("OpenAI rejected the API key (401/403): check the key in the secret; records wait")
+            if put_back.code == "quota_exceeded":
+                logger.error("OpenAI quota or credit exhausted (429): fix the billing, then redrive; records wait")
             logger.warning(
                 "record put back on the queue",
                 extra={

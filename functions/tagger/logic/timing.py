@@ -31,16 +31,20 @@ class RateLimitGate:
     """Remembers, per container, until when the API asked us to back off (a 429's Retry-After).
 
     Records that have not started yet consult it, so the rest of a batch is not sent into the same wall.
+    `share`, when given, tells the other containers too (the fleet's shared request budget).
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, clock: Callable[[], float] = time.monotonic, share: Callable[[float], None] | None = None):
         self._clock = clock
+        self._share = share
         self._lock = threading.Lock()
         self._blocked_until = 0.0
 
     def block_for(self, seconds: float) -> None:
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock() + seconds)
+        if self._share is not None:
+            self._share(seconds)
 
     def wait_left(self) -> float:
         """Seconds until requests may be sent again; 0 when open."""
