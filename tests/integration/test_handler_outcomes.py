@@ -195,11 +195,10 @@ def test_transient_status_is_retried_inside_the_invocation(harness: Harness, see
 def test_persistent_transient_failure_is_put_back_then_dead_lettered_with_an_event(
     harness: Harness, seed: Seeder, status: int, code: str
 ) -> None:
-    # On the read, so no write is ever sent: a write answered with a 5xx has an unknown outcome and keeps the
-    # completion leased while it settles (test_faults.py), which is not what this test is about.
     completion = seed()
+    # A merge, which reads first: the read fails, so no write is ever sent (a write's 5xx is an unknown outcome).
     request = {"completion_id": completion, "metadata": {"a": "1"}}
-    harness.api.inject_fault(status, count=100, retry_after_ms=10, method="GET")
+    harness.api.inject_fault(status, count=100, retry_after_ms=10)
     response, [record] = harness.run(harness.service(), [request])
     assert failures(response) == {record["messageId"]}
     assert harness.events(0, wait_seconds=1.0) == []

@@ -142,8 +142,9 @@ def test_permanent_failure_is_remembered_as_completed(harness: Harness) -> None:
 
 def test_retryable_failure_releases_the_key_so_a_retry_can_succeed(harness: Harness, seed: Seeder) -> None:
     completion = seed()
-    request = {"completion_id": completion, "metadata": {"a": "1"}, "mode": "replace"}
-    harness.api.inject_fault(503, count=3, retry_after_ms=1)
+    # A merge whose read fails: a write's 5xx would be an unknown outcome, kept leased while it settles.
+    request = {"completion_id": completion, "metadata": {"a": "1"}}
+    harness.api.inject_fault(503, count=3, retry_after_ms=1, method="GET")
     response, [record] = harness.run(harness.service(), [request])
     assert failures(response) == {record["messageId"]}
     response, _ = harness.run(harness.service(), [request], receive_count=2)
