@@ -118,7 +118,7 @@ def test_idempotency_records_use_the_documented_table_shape(harness: Harness, se
 def test_without_leases_idempotency_records_are_powertools_own(harness: Harness, seed: Seeder) -> None:
     completion = seed()
     harness.run(
-        harness.service(idempotency_expiry_seconds=3600, completion_leases=False),
+        harness.service(idempotency_expiry_seconds=3600, retry_backoff_max_seconds=600, completion_leases=False),
         [{"completion_id": completion, "metadata": {"a": "1"}}],
     )
     items = {
