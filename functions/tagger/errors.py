@@ -160,5 +160,11 @@ class PutBack(Exception):
             outcome_unknown=error.outcome_unknown,
         )
 
+    @classmethod
+    def from_key_unavailable(cls, error: ApiKeyUnavailable) -> PutBack:
+        """Our side's fault (a secret mid-rotation, or one the role cannot read): the record waits, nothing is
+        lost, and its own metric and alarm tell it apart from an API outage."""
+        return cls("upstream_error", f"the API key is unavailable: {error}", cause="secret_unreadable")
+
     def info(self) -> ErrorInfo:
         return ErrorInfo(code=self.code, message=self.message, retryable=True, status=self.status)

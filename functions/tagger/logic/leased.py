@@ -116,7 +116,7 @@ class LeasedApply:
             current = None  # the completion cannot be read (gone, never stored): nothing was applied to it
         except ApiKeyUnavailable as error:
             self._release(lease, history, completed, deadline, keep_in_flight=left)
-            raise PutBack("upstream_error", f"the API key is unavailable: {error}") from None
+            raise PutBack.from_key_unavailable(error) from None
         earlier = completed.get(left.request_hash)
         # A holder that found its request completed was a duplicate and wrote nothing: the same record tells
         # the settler so (it is the record that holder read).
@@ -208,9 +208,8 @@ class LeasedApply:
                 error=error.info(),
             )
         except ApiKeyUnavailable as error:
-            # Our side's fault, usually passing (a secret mid-rotation): the record waits, nothing is lost.
             self._release(lease, state.history, state.completed, deadline)
-            raise PutBack("upstream_error", f"the API key is unavailable: {error}") from None
+            raise PutBack.from_key_unavailable(error) from None
         except BaseException:
             self._release(lease, state.history, state.completed, deadline)
             raise

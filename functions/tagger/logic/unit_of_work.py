@@ -77,9 +77,7 @@ class UnitOfWork:
         except ApiError as error:
             raise PutBack.from_api_error(error) from None
         except ApiKeyUnavailable as error:
-            # Our side's fault (a secret mid-rotation, or one the role cannot read): the record waits,
-            # nothing is lost, and its own metric and alarm tell it apart from an API outage.
-            raise PutBack("upstream_error", f"the API key is unavailable: {error}", cause="secret_unreadable") from None
+            raise PutBack.from_key_unavailable(error) from None
         except IdempotencyAlreadyInProgressError:
             raise PutBack("upstream_error", "the same request is being processed by another delivery") from None
         except IdempotencyPersistenceLayerError as error:
