@@ -81,6 +81,11 @@ class PutBackRecord:
 # ordering"): the copy keeps the original's identity and order, so re-queueing changes neither.
 ORIGINAL_MESSAGE_ID = "CompletionTaggerOriginalMessageId"
 ORIGINAL_SENT_TIMESTAMP = "CompletionTaggerOriginalSentTimestamp"
+# How many times the message has been re-queued as a copy: re-queueing is bounded, so a request that keeps
+# failing for another reason (a write answered with a 5xx keeps its completion leased while it settles, and
+# its next delivery finds the lease busy) still ends in the dead-letter queue instead of going round for ever.
+COPY_GENERATION = "CompletionTaggerCopyGeneration"
+MAX_COPY_GENERATIONS = 3
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class RequeuedCopy:
     sent_timestamp_ms: int
     attributes: Mapping[str, Any]
     delay_seconds: int
+    generation: int  # this copy's: one more than the record's
 
 
 class CompletionsApi(Protocol):

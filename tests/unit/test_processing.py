@@ -13,6 +13,7 @@ from tagger.logic.completion_record import InFlight
 from tagger.logic.leases import CONTENDED_DELAY_SECONDS, MAX_WAIT_SECONDS
 from tagger.logic.records import ParsedRecord
 from tagger.models import TagRequest
+from tagger.ports import MAX_COPY_GENERATIONS
 from tests.unit.fakes import Rig, put_backs, sqs_record
 
 
@@ -212,6 +213,26 @@ def test_contention_on_the_last_delivery_requeues_a_copy_that_keeps_identity_and
     assert put_backs(response) == [] and outcomes.tagged == 1
     [event] = rig.publisher.events()
     assert event["message_id"] == record["messageId"]  # the copy is the original message to consumers
+
+
+def test_a_message_is_requeued_as_a_copy_a_bounded_number_of_times_then_dead_lettered() -> None:
+    # A completion that stays busy delivery after delivery (e.g. its own earlier write, answered with a 5xx,
+    # keeps it leased each time): the copies must end, in the dead-letter queue with a failure event.
+    rig = Rig(max_receive_count=2)
+    rig.api.seed("c1")
+    rig.lease_store.held_by["c1"] = "other-container/m0/abc123"
+    record = sqs_record(merge("c1", a="1"), receive_count=2)
+    response, outcomes = rig.run([record])
+    for generation in range(1, MAX_COPY_GENERATIONS + 1):
+        assert put_backs(response) == [] and outcomes.requeued_copies == 1
+        [copy] = rig.requeue.copies
+        assert copy.generation == generation and copy.message_id == record["messageId"]
+        response, outcomes = rig.run(rig.requeue.as_records(receive_count=2))
+    [last] = rig.requeue.copies or [None]
+    assert last is None and outcomes.requeued_copies == 0
+    assert len(put_backs(response)) == 1  # the last copy goes to the dead-letter queue
+    [event] = rig.publisher.events()
+    assert event["message_id"] == record["messageId"] and event["error"]["retryable"] is True
 
 
 def test_a_copy_that_cannot_be_sent_falls_back_to_the_dead_letter_queue_with_a_failure_event() -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tagger.ports import ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP, RequeuedCopy
+from tagger.ports import COPY_GENERATION, ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP, RequeuedCopy
 from tagger.telemetry import logger
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ def copy_attributes(record: RequeuedCopy) -> dict[str, MessageAttributeValueType
     attributes: dict[str, MessageAttributeValueTypeDef] = {
         ORIGINAL_MESSAGE_ID: {"DataType": "String", "StringValue": record.message_id},
         ORIGINAL_SENT_TIMESTAMP: {"DataType": "Number", "StringValue": str(record.sent_timestamp_ms)},
+        COPY_GENERATION: {"DataType": "Number", "StringValue": str(record.generation)},
     }
     for name, value in _producer_attributes(record.attributes):
         if len(attributes) >= MAX_MESSAGE_ATTRIBUTES:
@@ -74,7 +75,7 @@ def copy_attributes(record: RequeuedCopy) -> dict[str, MessageAttributeValueType
 def _producer_attributes(raw: Mapping[str, Any]) -> list[tuple[str, MessageAttributeValueTypeDef]]:
     kept: list[tuple[str, MessageAttributeValueTypeDef]] = []
     for name, attribute in sorted(raw.items()):
-        if name in (ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP) or not isinstance(attribute, dict):
+        if name in (ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP, COPY_GENERATION) or not isinstance(attribute, dict):
             continue
         data_type, value = attribute.get("dataType"), attribute.get("stringValue")
         if isinstance(data_type, str) and isinstance(value, str) and not data_type.startswith("Binary"):

@@ -15,7 +15,7 @@ from tagger.logic.records import ParsedRecord
 from tagger.logic.timing import Deadline, RateLimitGate
 from tagger.logic.unit_of_work import UnitOfWork, publish_or_put_back
 from tagger.models import ResultDetail, TagFailedDetail, TaggedDetail, TagRequest
-from tagger.ports import DestinationCheck, PutBackRecord, Requeue, RequeuedCopy, ResultPublisher
+from tagger.ports import MAX_COPY_GENERATIONS, DestinationCheck, PutBackRecord, Requeue, RequeuedCopy, ResultPublisher
 from tagger.telemetry import logger
 
 MAX_COPY_DELAY_SECONDS = 900  # SQS' longest DelaySeconds
@@ -162,6 +162,12 @@ class RecordProcessor:
         left for the queue URL's lookup and the send, or the send failed)."""
         if self._requeue is None or invocation.deadline.until_end() < 2 * POST_WRITE_CALL_SECONDS:
             return False
+        if record.copy_generation >= MAX_COPY_GENERATIONS:
+            logger.warning(
+                "not re-queued again: the message has been re-queued as a copy as often as it may be",
+                extra={"copy_generation": record.copy_generation},
+            )
+            return False
         return self._requeue.send_copy(
             RequeuedCopy(
                 queue_arn=record.event_source_arn,
@@ -170,6 +176,7 @@ class RecordProcessor:
                 sent_timestamp_ms=record.sent_timestamp_ms,
                 attributes=record.raw_event.get("messageAttributes") or {},
                 delay_seconds=int(min(put_back.retry_after or 0, MAX_COPY_DELAY_SECONDS)),
+                generation=record.copy_generation + 1,
             )
         )
 

@@ -12,7 +12,7 @@ from tagger.errors import InvalidTagRequest
 from tagger.logic.key_versions import order_token
 from tagger.logic.parsing import read_body
 from tagger.models import TagRequest
-from tagger.ports import ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP
+from tagger.ports import COPY_GENERATION, ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP
 
 
 class ParsedRecord(SQSRecord):
@@ -31,6 +31,9 @@ class ParsedRecord(SQSRecord):
         # The message id events and idempotency decisions use: the original's for a re-queued copy.
         self.identity = _string_attribute(attributes, ORIGINAL_MESSAGE_ID) or own_id
         self.sent_timestamp_ms = _sent_timestamp_ms(data, attributes)
+        # 0 for a producer's message; n for the n-th re-queued copy of it.
+        generation = _string_attribute(attributes, COPY_GENERATION) or "0"
+        self.copy_generation = int(generation) if generation.isdigit() else 0
         read = read_body(str(data.get("body", "")), own_id, self.sent_timestamp_ms)
         self.request: TagRequest | InvalidTagRequest = read.request
         self.ordering_key = read.ordering_key
