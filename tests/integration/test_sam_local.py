@@ -1,10 +1,10 @@
 """`sam local invoke` and `sam local start-lambda` for real: SAM CLI, Docker, the built artifact in a container.
 
-What docs/deploying.md ("`sam local invoke`") documents, run as documented: `samconfig.toml`'s local sections
-(Environment=local, events/env.json, host.docker.internal mapped to the host, the local timeout), every
-`events/` sample, against `python -m local_stack services` (what `make local-services` runs). The only
-additions are `--invoke-image`/`--skip-pull-image` (the stand-in base image `make sam-local-setup` builds,
-tools/sam-local/README.md) and an env file whose ports are the test's free ones.
+The invoke lines docs/deploying.md ("`sam local invoke`") documents, run as written, with `samconfig.toml`'s
+local sections (Environment=local, events/env.json, host.docker.internal mapped to the host, the local
+timeout), against `python -m local_stack services` (what `make local-services` runs). The only additions are
+`--invoke-image`/`--skip-pull-image` (the stand-in base image `make sam-local-setup` builds,
+tools/sam-local/README.md), the built template's path and an env file whose ports are the test's free ones.
 
 The function runs on the host's architecture by default (`make build-host`, the built template's
 architecture set to the host's), a few seconds per invoke. `make sam-local-arm64` runs the same tests on
@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -64,11 +65,8 @@ def _docker_problem() -> str | None:
 
 
 PROBLEM = _docker_problem()
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.timeout(TIMEOUT_SECONDS),
-    pytest.mark.skipif(PROBLEM is not None, reason=PROBLEM or ""),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(TIMEOUT_SECONDS)]
+needs_docker = pytest.mark.skipif(PROBLEM is not None, reason=PROBLEM or "")
 
 
 def sam_environment() -> dict[str, str]:
@@ -178,13 +176,22 @@ def services(tmp_path: Path) -> Iterator[LocalServices]:
         process.wait()
 
 
+def documented_invokes() -> list[list[str]]:
+    """The `sam local invoke` lines of docs/deploying.md, as argument lists (comments dropped)."""
+    page = (REPO_ROOT / "docs" / "deploying.md").read_text(encoding="utf-8")
+    section = page.split("\n## `sam local invoke`", 1)[1].split("\n## ", 1)[0]
+    prefix = ".venv-sam/bin/sam local invoke "
+    return [shlex.split(line, comments=True) for line in section.splitlines() if line.startswith(prefix)]
+
+
 def sam_local(command: str, template: Path, services: LocalServices, *options: str) -> list[str]:
     """`sam local COMMAND` with samconfig.toml's settings, the stand-in image and the test's env file."""
+    return [str(SAM), "local", command, *options, *additions(template, services)]
+
+
+def additions(template: Path, services: LocalServices) -> list[str]:
+    """What the test adds to a documented line: the built template, the stand-in image, its env file."""
     return [
-        str(SAM),
-        "local",
-        command,
-        *options,
         "--template",
         str(template),
         "--config-file",
@@ -210,15 +217,26 @@ def check_the_samples_results(services: LocalServices) -> None:
     assert services.metadata_of("chatcmpl-demo-0004")["project"] == "demo"
 
 
+def test_the_documented_invokes_cover_every_sample() -> None:
+    lines = documented_invokes()
+    samples = [line[line.index("-e") + 1] for line in lines]
+    assert sorted(samples) == [str(sample.relative_to(REPO_ROOT)) for sample in SAMPLES]
+    assert {tuple(line[: line.index("-e")]) for line in lines} == {
+        (".venv-sam/bin/sam", "local", "invoke", "TaggerFunction", "--region", REGION)
+    }
+
+
+@needs_docker
 def test_sam_local_invoke_puts_nothing_back_for_every_sample(template: Path, services: LocalServices) -> None:
-    for sample in SAMPLES:  # the documented lines, one container each
-        command = sam_local("invoke", template, services, "TaggerFunction", "--region", REGION, "-e", str(sample))
-        done = run_or_raise(command, f"sam local invoke -e {sample.name}", cwd=REPO_ROOT, env=sam_environment())
+    for line in documented_invokes():  # one container each
+        command = [str(REPO_ROOT / line[0]), *line[1:], *additions(template, services)]
+        done = run_or_raise(command, " ".join(line), cwd=REPO_ROOT, env=sam_environment())
         response = json.loads(done.stdout.strip().splitlines()[-1])
-        assert failures(response) == set(), f"{sample.name}: {done.stderr[-2000:]}"
+        assert failures(response) == set(), f"{' '.join(line)}: {done.stderr[-2000:]}"
     check_the_samples_results(services)
 
 
+@needs_docker
 def test_sam_local_start_lambda_answers_the_lambda_client(template: Path, services: LocalServices) -> None:
     port = free_port()
     command = sam_local("start-lambda", template, services, "--region", REGION, "--port", str(port))
