@@ -116,7 +116,7 @@ export DEBIAN_MIRROR
 
 ## sam-local-setup: prepare this Debian machine for `sam local` (as root): Docker Engine (started), qemu's
 ##   arm64 emulation where the host is not arm64, and the stand-in base image SAM_LOCAL_IMAGE:<arch> for
-##   SAM_LOCAL_ARCHS, built offline with debootstrap from DEBIAN_MIRROR. An image already there is kept
+##   SAM_LOCAL_ARCHS, built offline with mmdebstrap from DEBIAN_MIRROR. An image already there is kept
 ##   (REBUILD=1 builds it again)
 sam-local-setup: $(VENV)/.installed $(SAM_VENV)/.installed
 	sh tools/sam-local/setup-docker.sh

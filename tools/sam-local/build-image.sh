@@ -1,6 +1,6 @@
 #!/bin/sh
 # Build the stand-in for AWS's python3.13 Lambda base image offline, for machines that cannot pull
-# public.ecr.aws/lambda/python:3.13 (README.md beside this script). Needs root (debootstrap), Docker and,
+# public.ecr.aws/lambda/python:3.13 (README.md beside this script). Needs root (mmdebstrap), Docker and,
 # for an architecture other than the host's, qemu-user-static's binfmt handler (setup-docker.sh).
 #
 #   build-image.sh ARCH IMAGE WORKDIR      ARCH: arm64 or x86_64 (Lambda's names)
@@ -25,12 +25,12 @@ rootfs=$workdir/rootfs
 rm -rf "$workdir"
 mkdir -p "$workdir"
 
-# Two stages, so one recipe serves the host's architecture and an emulated one alike.
-echo "build-image.sh: debootstrap $suite ($debian_arch) from $mirror"
-debootstrap --foreign --arch "$debian_arch" --variant=minbase --include=python3 "$suite" "$rootfs" "$mirror"
-chroot "$rootfs" /debootstrap/debootstrap --second-stage
+# mmdebstrap resolves and unpacks with the host's apt and dpkg, so only the packages' own scripts run
+# under emulation for a foreign architecture (debootstrap's second stage runs everything there: far slower).
+echo "build-image.sh: mmdebstrap $suite ($debian_arch) from $mirror"
+mmdebstrap --quiet --mode=root --variant=minbase --architectures="$debian_arch" --include=python3 \
+    "$suite" "$rootfs" "$mirror"
 chroot "$rootfs" python3 -c 'import sys; assert sys.version_info[:2] == (3, 13), sys.version'
-rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
 
 # The runtime's packages are wheels for the image's platform, installed from the host: no pip in the image.
 echo "build-image.sh: /var/runtime from $here/runtime-requirements.txt ($wheel_platform)"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Prepare a Debian machine (a CI runner, a Linux workstation) to run `sam local`: Docker Engine running,
-# debootstrap for build-image.sh, and, where the host is not arm64, qemu-user-static's binfmt handler so
+# mmdebstrap for build-image.sh, and, where the host is not arm64, qemu-user-static's binfmt handler so
 # the template's arm64 function runs under emulation. Needs root. On Docker Desktop there is nothing to
 # do: it runs arm64 images itself.
 set -eu
@@ -8,7 +8,7 @@ set -eu
 missing=""
 need() { command -v "$1" >/dev/null 2>&1 || missing="$missing $2"; }
 need dockerd docker.io
-need debootstrap debootstrap
+need mmdebstrap mmdebstrap
 host_arch=$(uname -m)
 if [ "$host_arch" != aarch64 ] && [ "$host_arch" != arm64 ]; then
     need qemu-aarch64-static qemu-user-static
