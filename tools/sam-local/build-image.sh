@@ -39,6 +39,9 @@ $pip install --quiet --disable-pip-version-check --no-compile --target "$rootfs/
     --requirement "$here/runtime-requirements.txt"
 install -m 0755 "$here/bootstrap" "$rootfs/var/runtime/bootstrap"
 mkdir -p "$rootfs/var/task" "$rootfs/opt"
+# Bytecode by the image's own python3, as the runtime ships it: no cold start compiles boto3 (under
+# emulation that alone takes a minute).
+chroot "$rootfs" python3 -m compileall -q -j 0 /var/runtime
 chroot "$rootfs" env PYTHONPATH=/var/runtime python3 -c 'import awslambdaric.bootstrap, boto3'
 
 tar -C "$rootfs" --numeric-owner -cf "$workdir/rootfs.tar" .
