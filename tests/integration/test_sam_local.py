@@ -231,8 +231,9 @@ def test_sam_local_invoke_puts_nothing_back_for_every_sample(template: Path, ser
     for line in documented_invokes():  # one container each
         command = [str(REPO_ROOT / line[0]), *line[1:], *additions(template, services)]
         done = run_or_raise(command, " ".join(line), cwd=REPO_ROOT, env=sam_environment())
-        response = json.loads(done.stdout.strip().splitlines()[-1])
-        assert failures(response) == set(), f"{' '.join(line)}: {done.stderr[-2000:]}"
+        printed = done.stdout.strip().splitlines()  # the response; SAM CLI's and the function's logs: stderr
+        assert printed, f"{' '.join(line)} answered nothing: {done.stderr[-3000:]}"
+        assert failures(json.loads(printed[-1])) == set(), f"{' '.join(line)}: {done.stderr[-2000:]}"
     check_the_samples_results(services)
 
 
