@@ -47,7 +47,7 @@ HOST_ARCH = "arm64" if platform.machine() in {"aarch64", "arm64"} else "x86_64"
 ARCH = os.environ.get("SAM_LOCAL_ARCH", HOST_ARCH)
 IMAGE = f"{os.environ.get('SAM_LOCAL_IMAGE', 'completion-tagger/lambda-python3.13')}:{ARCH}"
 # Emulated, one invoke takes about 20 s: the build, five invokes and a start-lambda session fit in this.
-TIMEOUT_SECONDS = 900 if ARCH != HOST_ARCH else 300
+TIMEOUT_SECONDS = 1200 if ARCH != HOST_ARCH else 600
 
 
 def _docker_problem() -> str | None:
