@@ -7,7 +7,7 @@ timeout), against `python -m local_stack services` (what `make local-services` r
 tools/sam-local/README.md), the built template's path and an env file whose ports are the test's free ones.
 
 The function runs on the host's architecture by default (`make build-host`, the built template's
-architecture set to the host's), a few seconds per invoke. `make sam-local-arm64` runs the same tests on
+architecture set to the host's), without emulation. `make sam-local-arm64` runs the same tests on
 the template's arm64 build (`make build`) as deployed, under emulation on x86_64 (about 20 s per invoke).
 Without Docker, SAM CLI or the stand-in image the tests skip and say which is missing.
 """
