@@ -15,7 +15,7 @@ PORT ?= 8010
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: local-stack run test unit integration infrastructure lint typecheck validate scan schemas local-openai local-services
-.PHONY: build build-host
+.PHONY: build build-host sam-local-setup sam-local-arm64
 .PHONY: bench redrive clean
 
 # The stamp names the interpreter's version, so choosing another Python rebuilds the venv from scratch.
@@ -110,6 +110,34 @@ build: $(SAM_VENV)/.installed
 build-host: $(SAM_VENV)/.installed
 	TARGET_PLATFORM=manylinux2014_$$(uname -m) $(SAM_BUILD) \
 		--build-dir $(HOST_BUILD_DIR)/build --cache-dir $(HOST_BUILD_DIR)/cache
+
+# `sam local` on a machine that cannot pull AWS's base image (tools/sam-local/README.md). The stand-in is
+# built for the template's arm64 and, on another host, for the host's architecture too (what the tests use).
+SAM_LOCAL_IMAGE ?= completion-tagger/lambda-python3.13
+HOST_LAMBDA_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+SAM_LOCAL_ARCHS ?= $(sort arm64 $(HOST_LAMBDA_ARCH))
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+export DEBIAN_MIRROR
+
+## sam-local-setup: prepare this Debian machine for `sam local` (as root): Docker Engine (started), qemu's
+##   arm64 emulation where the host is not arm64, and the stand-in base image SAM_LOCAL_IMAGE:<arch> for
+##   SAM_LOCAL_ARCHS, built offline with mmdebstrap from DEBIAN_MIRROR. An image already there is kept
+##   (REBUILD=1 builds it again)
+sam-local-setup: $(VENV)/.installed $(SAM_VENV)/.installed
+	sh tools/sam-local/setup-docker.sh
+	@for arch in $(SAM_LOCAL_ARCHS); do \
+		if [ -z "$(REBUILD)" ] && docker image inspect $(SAM_LOCAL_IMAGE):$$arch >/dev/null 2>&1; then \
+			echo "make: $(SAM_LOCAL_IMAGE):$$arch is there (REBUILD=1 builds it again)"; \
+		else \
+			PIP="$(PY) -m pip" sh tools/sam-local/build-image.sh $$arch $(SAM_LOCAL_IMAGE):$$arch \
+				.aws-sam/stand-in-$$arch || exit 1; \
+		fi; \
+	done
+
+## sam-local-arm64: tests/integration/test_sam_local.py on the template's arm64 build, as deployed (`make
+##   test` runs it on the host's architecture); under emulation on x86_64, several minutes
+sam-local-arm64: $(VENV)/.installed $(SAM_VENV)/.installed
+	SAM_LOCAL_ARCH=arm64 SAM_LOCAL_IMAGE=$(SAM_LOCAL_IMAGE) $(PY) -m pytest tests/integration/test_sam_local.py
 
 ## local-openai: the local OpenAI-compatible server alone, in the foreground (PORT=8010)
 local-openai: $(VENV)/.installed

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import tomllib
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.infrastructure._template import SAMCONFIG_PATH
+from tests.infrastructure._template import EVENTS_DIR, SAMCONFIG_PATH
 
 pytestmark = pytest.mark.infrastructure
 
@@ -73,8 +75,43 @@ def test_prod_differs_from_default(config: dict) -> None:
     assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
 
 
-def test_local_invoke_selects_the_local_environment_and_env_file(config: dict) -> None:
-    for command in ("local_invoke", "local_start_lambda"):
-        parameters = config["default"][command]["parameters"]
-        assert overrides(parameters["parameter_overrides"]) == {"Environment": "local"}
-        assert parameters["env_vars"] == "events/env.json"
+LOCAL_COMMANDS = ("local_invoke", "local_start_lambda")
+
+
+@pytest.mark.parametrize("command", LOCAL_COMMANDS)
+def test_local_invoke_selects_the_local_environment_and_env_file(config: dict, template: dict, command: str) -> None:
+    parameters = config["default"][command]["parameters"]
+    values = overrides(parameters["parameter_overrides"])
+    assert set(values) == {"Environment", "FunctionTimeoutSeconds"}
+    for name, value in values.items():
+        check_against_parameter(template["Parameters"][name], value)
+    assert values["Environment"] == "local"
+    assert parameters["env_vars"] == "events/env.json"
+
+
+@pytest.mark.parametrize("command", LOCAL_COMMANDS)
+def test_local_invokes_get_time_for_emulation(config: dict, template: dict, command: str) -> None:
+    """arm64 under emulation on x86_64 takes about 20 s for a sample batch: the deployed 30 s is too near."""
+    local = overrides(config["default"][command]["parameters"]["parameter_overrides"])
+    deployed = overrides(config["default"]["deploy"]["parameters"]["parameter_overrides"])
+    deployed_timeout = deployed.get(
+        "FunctionTimeoutSeconds", template["Parameters"]["FunctionTimeoutSeconds"]["Default"]
+    )
+    assert int(local["FunctionTimeoutSeconds"]) >= 60
+    assert int(local["FunctionTimeoutSeconds"]) > int(deployed_timeout)
+
+
+@pytest.mark.parametrize("command", LOCAL_COMMANDS)
+def test_local_containers_reach_the_host_where_env_json_points_them(config: dict, command: str) -> None:
+    """Only Docker Desktop resolves host.docker.internal by itself; Linux's Docker Engine needs the mapping."""
+    env = json.loads((EVENTS_DIR / "env.json").read_text(encoding="utf-8"))["TaggerFunction"]
+    hosts = {urlsplit(env[name]).hostname for name in ("AWS_ENDPOINT_URL", "OPENAI_BASE_URL")}
+    assert hosts == {"host.docker.internal"}
+    add_host = config["default"][command]["parameters"]["add_host"]
+    assert isinstance(add_host, list)  # SAM CLI's --add-host is repeatable: the config gives a list
+    assert "host.docker.internal:host-gateway" in add_host
+
+
+def test_local_sections_are_the_same_for_invoke_and_start_lambda(config: dict) -> None:
+    invoke, start_lambda = (config["default"][command]["parameters"] for command in LOCAL_COMMANDS)
+    assert invoke == start_lambda
