@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tagger.adapters.queue_urls import QueueUrls
 from tagger.ports import COPY_GENERATION, ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP, RequeuedCopy
 from tagger.telemetry import logger
 
@@ -30,14 +31,14 @@ class SqsRequeue:
     def __init__(self, sqs_factory: Callable[[], SQSClient]):
         self._sqs_factory = sqs_factory
         self._sqs: SQSClient | None = None
-        self._queue_urls: dict[str, str] = {}
+        self._queue_urls = QueueUrls()
 
     def send_copy(self, record: RequeuedCopy) -> bool:
         try:
             if self._sqs is None:
                 self._sqs = self._sqs_factory()
             self._sqs.send_message(
-                QueueUrl=self._queue_url(self._sqs, record.queue_arn),
+                QueueUrl=self._queue_urls.url(self._sqs, record.queue_arn),
                 MessageBody=record.body,
                 DelaySeconds=record.delay_seconds,
                 MessageAttributes=copy_attributes(record),
@@ -46,15 +47,6 @@ class SqsRequeue:
             logger.error("could not re-queue the record as a copy", extra={"error": type(error).__name__})
             return False
         return True
-
-    def _queue_url(self, sqs: SQSClient, queue_arn: str) -> str:
-        if queue_arn not in self._queue_urls:
-            parts = queue_arn.split(":")
-            if len(parts) != 6 or parts[2] != "sqs":
-                raise ValueError("not an SQS queue ARN")
-            account, name = parts[4], parts[5]
-            self._queue_urls[queue_arn] = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
-        return self._queue_urls[queue_arn]
 
 
 def copy_attributes(record: RequeuedCopy) -> dict[str, MessageAttributeValueTypeDef]:

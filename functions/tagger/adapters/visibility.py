@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tagger.adapters.queue_urls import QueueUrls
 from tagger.ports import PutBackRecord
 from tagger.telemetry import logger
 
@@ -50,7 +51,7 @@ class VisibilityBackoff:
         self._sqs: SQSClient | None = None
         self._base_seconds = base_seconds
         self._max_seconds = max_seconds
-        self._queue_urls: dict[str, str] = {}
+        self._queue_urls = QueueUrls()
 
     def apply(self, records: Sequence[PutBackRecord]) -> None:
         if not records:
@@ -71,7 +72,7 @@ class VisibilityBackoff:
         if self._sqs is None:
             self._sqs = self._sqs_factory()
         sqs = self._sqs
-        queue_url = self._queue_url(sqs, queue_arn)
+        queue_url = self._queue_urls.url(sqs, queue_arn)
         entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
             {
                 "Id": str(index),
@@ -95,12 +96,3 @@ class VisibilityBackoff:
             )
             if response.get("Failed"):
                 logger.warning("some visibility changes failed", extra={"failed": len(response["Failed"])})
-
-    def _queue_url(self, sqs: SQSClient, queue_arn: str) -> str:
-        if queue_arn not in self._queue_urls:
-            parts = queue_arn.split(":")
-            if len(parts) != 6 or parts[2] != "sqs":
-                raise ValueError("not an SQS queue ARN")
-            account, name = parts[4], parts[5]
-            self._queue_urls[queue_arn] = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
-        return self._queue_urls[queue_arn]
