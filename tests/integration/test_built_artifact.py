@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,7 @@ from artifact.runtime import BuiltArtifact, build_host, run_probe, runtime_packa
 from local_stack.aws_endpoint import aws_environment
 from local_stack.services import LocalInvokeSetup
 from tests.integration.conftest import EVENTS, Harness, Seeder, failures, sample_environment, seed_sample_completions
+from tests.integration.local_services import start_local_services
 
 RUNTIME_PYTHON = pythons.runtime_python()
 pytestmark = [
@@ -139,40 +137,13 @@ def test_the_built_artifact_imports_only_itself_and_the_runtime_and_never_compil
         assert cached.read_bytes()[4:8] == b"\x01\x00\x00\x00", f"{cached.name} is not unchecked-hash bytecode"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def local_services() -> Iterator[tuple[int, int, subprocess.Popen[str]]]:
     """`python -m local_stack services` (what `make local-services` runs) on free loopback ports."""
-    aws_port, openai_port = free_port(), free_port()
-    command = [sys.executable, "-m", "local_stack", "services", "--host", "127.0.0.1"]
-    process = subprocess.Popen(
-        [*command, "--aws-port", str(aws_port), "--openai-port", str(openai_port)],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    output = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (line := process.stdout.readline()):
-        output.append(line)
-        if "local services ready" in line:
-            break
-    else:
-        process.kill()
-        pytest.fail("local services did not start:\n" + "".join(output))
-    assert "sam local invoke TaggerFunction --region us-east-1 -e events/sqs-merge.json" in "".join(output)
-    yield aws_port, openai_port, process
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+    running = start_local_services("127.0.0.1")
+    assert "sam local invoke TaggerFunction --region us-east-1 -e events/sqs-merge.json" in running.banner
+    yield running.aws_port, running.openai_port, running.process
+    running.stop()
 
 
 def test_local_services_serve_every_sample_as_events_env_json_points_sam_local(

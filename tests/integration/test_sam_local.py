@@ -23,7 +23,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,8 +37,8 @@ from botocore.config import Config
 from artifact.runtime import build_host, run_or_raise
 from local_stack.services import LocalInvokeSetup
 from tests.integration.conftest import EVENTS, failures
+from tests.integration.local_services import REPO_ROOT, free_port, start_local_services
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SAM = REPO_ROOT / ".venv-sam" / "bin" / "sam"
 SAMPLES = sorted(EVENTS.glob("sqs-*.json"))
 REGION = "us-east-1"  # as the documented invoke lines give it
@@ -90,13 +89,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @dataclass(frozen=True)
 class LocalServices:
     """`python -m local_stack services` on free ports of every interface, and the env file that points at it."""
@@ -142,25 +134,8 @@ class LocalServices:
 def services(tmp_path: Path) -> Iterator[LocalServices]:
     """On all interfaces, as `make local-services`: the container reaches it through host.docker.internal."""
     setup = LocalInvokeSetup.from_events()
-    aws_port, openai_port = free_port(), free_port()
-    command = [sys.executable, "-m", "local_stack", "services", "--host", "0.0.0.0"]
-    process = subprocess.Popen(
-        [*command, "--aws-port", str(aws_port), "--openai-port", str(openai_port)],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    output = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (line := process.stdout.readline()):
-        output.append(line)
-        if "local services ready" in line:
-            break
-    else:
-        process.kill()
-        pytest.fail("local services did not start:\n" + "".join(output))
+    running = start_local_services("0.0.0.0")
+    aws_port, openai_port, process = running.aws_port, running.openai_port, running.process
     # events/env.json as it is, but for the ports: the host stays host.docker.internal.
     env = (EVENTS / "env.json").read_text(encoding="utf-8")
     env = env.replace(f"host.docker.internal:{setup.aws_port}", f"host.docker.internal:{aws_port}")
