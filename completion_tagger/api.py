@@ -102,26 +102,6 @@ def send_tag_requests(
     outputs, or `results_location`. `report.ok` is then true only when every line was tagged or a duplicate.
     """
     session = session or boto3.session.Session()
-    if wait and not dry_run:
-        return send_lines_and_wait(
-            object_lines(requests),
-            session,
-            resolve_destination(
-                session,
-                queue_url=queue_url,
-                stack_name=stack_name,
-                event_bus=event_bus,
-                detail_type=detail_type,
-                source=source,
-            ),
-            results_location or _results_location(session, stack_name),
-            rate=rate,
-            request_id_prefix=request_id_prefix,
-            progress=progress,
-            retry=retry,
-            timeout_seconds=timeout_seconds,
-            results_file=results_file,
-        )
     destination = (
         None
         if dry_run
@@ -134,6 +114,19 @@ def send_tag_requests(
             source=source,
         )
     )
+    if wait and destination is not None:
+        return send_lines_and_wait(
+            object_lines(requests),
+            session,
+            destination,
+            results_location or _results_location(session, stack_name),
+            rate=rate,
+            request_id_prefix=request_id_prefix,
+            progress=progress,
+            retry=retry,
+            timeout_seconds=timeout_seconds,
+            results_file=results_file,
+        )
     return send_lines(
         object_lines(requests),
         destination,
