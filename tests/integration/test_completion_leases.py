@@ -24,7 +24,7 @@ from tagger.logic.key_versions import CompletionHistory
 from tagger.logic.records import ParsedRecord
 from tagger.logic.unit_of_work import IDEMPOTENCY_KEY_PREFIX
 from tagger.models import TagRequest
-from tagger.ports import ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP
+from tagger.ports import COPY_GENERATION, ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP
 from tests.integration.conftest import Harness, Seeder, failures, sqs_record
 
 pytestmark = pytest.mark.integration
@@ -354,6 +354,7 @@ def test_contention_on_the_last_delivery_sends_a_copy_that_keeps_the_message_id(
     assert attributes == {
         ORIGINAL_MESSAGE_ID: record["messageId"],
         ORIGINAL_SENT_TIMESTAMP: record["attributes"]["SentTimestamp"],
+        COPY_GENERATION: "1",
     }
 
     store.release(other, CompletionHistory())
