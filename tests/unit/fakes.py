@@ -304,8 +304,18 @@ class RecordingVisibility:
 
 
 _message_ids = itertools.count(1)
-# Strictly increasing SentTimestamps, so records order as they were made (message ids do not sort: m10 < m9).
-_sent_ms = itertools.count(int(time.time() * 1000))
+_last_sent_ms = 0
+_sent_lock = threading.Lock()
+
+
+def next_sent_ms() -> int:
+    """Strictly increasing SentTimestamps, so records order as they were made (message ids do not sort: m10 < m9),
+    and never behind the clock: a record is sent now, as SQS would stamp it, however long after the test session
+    began (an `issued_at` is checked against it)."""
+    global _last_sent_ms  # noqa: PLW0603 - one sequence for the whole test session
+    with _sent_lock:
+        _last_sent_ms = max(int(time.time() * 1000), _last_sent_ms + 1)
+        return _last_sent_ms
 
 
 def sqs_record(body: str | dict[str, Any], *, receive_count: int = 1, sent_ms: int | None = None) -> dict[str, Any]:
@@ -316,7 +326,7 @@ def sqs_record(body: str | dict[str, Any], *, receive_count: int = 1, sent_ms: i
         "body": body if isinstance(body, str) else json.dumps(body),
         "attributes": {
             "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": str(sent_ms if sent_ms is not None else next(_sent_ms)),
+            "SentTimestamp": str(sent_ms if sent_ms is not None else next_sent_ms()),
         },
         "messageAttributes": {},
         "eventSource": "aws:sqs",
