@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from completion_tagger.redrive.order import with_issued_at
 from completion_tagger.redrive.queues import QueuePair, RedriveError
 from completion_tagger.sqs_queues import BATCH_LIMIT, delete_messages
-from tagger.ports import ORIGINAL_SENT_TIMESTAMP
+from tagger.ports import COPY_GENERATION, ORIGINAL_SENT_TIMESTAMP
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -159,10 +159,19 @@ def _original_sent_timestamp(message: MessageTypeDef) -> str | None:
 
 def _entry(message: MessageTypeDef) -> SendMessageBatchRequestEntryTypeDef:
     """The message as SendMessageBatch takes it: its body (given its original SentTimestamp as `issued_at`
-    where it has none, so it keeps its order), its attributes and its trace header."""
+    where it has none, so it keeps its order), its attributes and its trace header.
+
+    A redrive starts a new life, so the count of copies the function made of the message is left out: a
+    copy dead-lettered after its last allowed re-queue may be re-queued again if it only has to wait. Its
+    identity and order attributes stay.
+    """
     body = with_issued_at(message["Body"], _original_sent_timestamp(message))
     entry: SendMessageBatchRequestEntryTypeDef = {"Id": "0", "MessageBody": body}
-    attributes = {name: _attribute(value) for name, value in (message.get("MessageAttributes") or {}).items()}
+    attributes = {
+        name: _attribute(value)
+        for name, value in (message.get("MessageAttributes") or {}).items()
+        if name != COPY_GENERATION
+    }
     if attributes:
         entry["MessageAttributes"] = attributes
     trace_header = (message.get("Attributes") or {}).get("AWSTraceHeader")

@@ -15,6 +15,7 @@ from botocore.stub import ANY, Stubber
 
 from completion_tagger.redrive.client_move import move_messages
 from completion_tagger.redrive.queues import QueuePair, RedriveError
+from tagger.ports import COPY_GENERATION, ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP
 
 DLQ_URL = "https://sqs.us-east-1.amazonaws.com/111122223333/tagger-dlq"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/111122223333/tagger-requests"
@@ -93,6 +94,37 @@ def test_body_attributes_and_trace_header_are_sent_before_the_message_is_deleted
                 }
             ],
         },
+    )
+    stub.add_response(
+        "delete_message_batch",
+        {"Successful": [{"Id": "0"}], "Failed": []},
+        {"QueueUrl": DLQ_URL, "Entries": [{"Id": "0", "ReceiptHandle": "rh1"}]},
+    )
+    expect_receive(stub, [])
+
+    result = move_messages(client, QUEUES, out=lambda line: None)
+
+    assert (result.received, result.sent, result.deleted, result.clean) == (1, 1, 1, True)
+
+
+def test_a_redriven_copy_keeps_its_identity_and_order_and_starts_its_copy_count_again(
+    sqs: tuple[Any, Stubber],
+) -> None:
+    client, stub = sqs
+    identity_and_order = {
+        ORIGINAL_MESSAGE_ID: {"DataType": "String", "StringValue": "m-original"},
+        ORIGINAL_SENT_TIMESTAMP: {"DataType": "Number", "StringValue": "1764900000000"},
+    }
+    received = message(
+        1,
+        Attributes={"SentTimestamp": "1764900099000"},
+        MessageAttributes={**identity_and_order, COPY_GENERATION: {"DataType": "Number", "StringValue": "3"}},
+    )
+    expect_receive(stub, [received])
+    stub.add_response(
+        "send_message_batch",
+        {"Successful": [{"Id": "0", "MessageId": "new1", "MD5OfMessageBody": "0" * 32}], "Failed": []},
+        {"QueueUrl": QUEUE_URL, "Entries": [{"Id": "0", "MessageBody": ANY, "MessageAttributes": identity_and_order}]},
     )
     stub.add_response(
         "delete_message_batch",
