@@ -365,11 +365,12 @@ def test_the_key_never_reaches_logs_events_or_metrics_on_any_failure_path(
 
 def test_a_batch_that_outlives_its_time_puts_back_unstarted_records(harness: Harness, seed: Seeder) -> None:
     completions = [seed() for _ in range(4)]
-    harness.api.configure(latency=0.4)
+    # Four calls of 0.8 s each, one at a time, cannot fit in 2 s of work; the first fits even on a loaded machine.
+    harness.api.configure(latency=0.8)
     try:
         records = harness.deliver([replace(c) for c in completions])
         service = harness.service(max_concurrency=1, time_reserve_millis=500)
-        response = service.handle({"Records": records}, LocalLambdaContext(timeout_seconds=1.5), harness.metrics)
+        response = service.handle({"Records": records}, LocalLambdaContext(timeout_seconds=2.5), harness.metrics)
     finally:
         harness.api.configure(latency=0.0)
     put_back = failures(response)
