@@ -162,6 +162,8 @@ def test_the_dashboard_shows_what_an_operator_needs(dashboard: dict, emitted: Em
     outcomes |= {f"Error_{code}" for code in get_args(ErrorCode)}
     outcomes |= {f"Error_{cause}" for cause in PUT_BACK_CAUSES}
     assert {(ours, name) for name in outcomes} <= names
+    # Every count the function emits is charted: a steady rate of any of them means something to an operator.
+    assert {(ours, name) for name, unit in emitted.units.items() if unit == "Count"} <= names
     assert {(ours, "ApiLatency", stat) for stat in PERCENTILES} <= shown
     assert {
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
@@ -217,6 +219,7 @@ def test_alarms_on_function_metrics_name_emitted_metrics(resources: dict, emitte
         "Error_unauthorized",
         "Error_rate_limited",
         "Error_quota_exceeded",
+        "MetadataMismatch",
         *(f"Error_{cause}" for cause in PUT_BACK_CAUSES),
     }
     for properties in ours:
@@ -234,9 +237,14 @@ def test_alarms_on_a_deployment_fault_fire_on_the_first_record_within_five_minut
     assert properties["TreatMissingData"] == "notBreaching"
 
 
-def test_quota_alarm_fires_on_the_first_exhausted_quota(resources: dict) -> None:
-    properties = resources["QuotaExceededAlarm"]["Properties"]
-    assert (properties["MetricName"], properties["EvaluationPeriods"]) == ("Error_quota_exceeded", 1)
+@pytest.mark.parametrize(
+    ("alarm", "metric"), [("QuotaExceededAlarm", "Error_quota_exceeded"), ("MetadataMismatchAlarm", "MetadataMismatch")]
+)
+def test_alarms_on_what_does_not_pass_by_itself_fire_on_the_first_occurrence(
+    resources: dict, alarm: str, metric: str
+) -> None:
+    properties = resources[alarm]["Properties"]
+    assert (properties["MetricName"], properties["EvaluationPeriods"]) == (metric, 1)
     assert properties.get("DatapointsToAlarm", 1) == 1
     assert (properties["ComparisonOperator"], properties["Threshold"]) == ("GreaterThanThreshold", 0)
     assert properties["TreatMissingData"] == "notBreaching"
