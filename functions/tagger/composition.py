@@ -12,18 +12,18 @@ from botocore.config import Config
 
 from tagger.adapters.api_key import ApiKeyProvider, secret_region
 from tagger.adapters.event_bus import EventBusCheck
-from tagger.adapters.lease_store import LeaseStore
-from tagger.adapters.openai_api import CompletionsApi, create_http_client
+from tagger.adapters.lease_store import DynamoDBLeaseStore
+from tagger.adapters.openai_api import HttpxCompletionsApi, create_http_client
 from tagger.adapters.publisher import EventPublisher, events_client_config
 from tagger.adapters.request_slots import DynamoRequestSlots
 from tagger.adapters.requeue import SqsRequeue
-from tagger.adapters.visibility import VisibilityBackoff
+from tagger.adapters.visibility import SqsVisibilityBackoff
 from tagger.config import Settings
 from tagger.logic.batch import OrderedConcurrentBatchProcessor
-from tagger.logic.leased import LeasedApply
+from tagger.logic.leased_apply import LeasedApply
 from tagger.logic.leases import CompletionLeases
 from tagger.logic.outcomes import OutcomeRecorder
-from tagger.logic.processing import RecordProcessor
+from tagger.logic.record_handler import RecordHandler
 from tagger.logic.request_budget import RequestBudget
 from tagger.logic.service import TaggerService
 from tagger.logic.tagging import Tagger
@@ -69,7 +69,7 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         if settings.openai_api_key_secret
         else None,
     )
-    api = CompletionsApi(
+    api = HttpxCompletionsApi(
         create_http_client(settings.openai_base_url, settings.max_concurrency, settings.openai_timeout_seconds),
         api_key,
         gate,
@@ -86,7 +86,7 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         settings.event_source,
         on_call=recorder.put_events_call,
     )
-    # Calls made after an API write must fit in the invocation's rest (logic/leased.py, POST_WRITE_CALL_SECONDS).
+    # Calls made after an API write must fit in the invocation's rest (logic/leased_apply.py, POST_WRITE_CALL_SECONDS).
     after_write = boto_config.merge(
         Config(connect_timeout=0.5, read_timeout=1.0, retries={"mode": "standard", "max_attempts": 1})
     )
@@ -94,7 +94,7 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name, boto3_client=dynamodb)
     leases = (
         CompletionLeases(
-            LeaseStore(
+            DynamoDBLeaseStore(
                 dynamodb,
                 settings.idempotency_table_name,
                 settings.idempotency_expiry_seconds,
@@ -115,7 +115,7 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
     tagger = Tagger(api, on_mismatch=recorder.metadata_mismatch)
     unit = UnitOfWork(tagger, publisher, persistence, idempotency_config)
     sqs_factory = _lazy(lambda: session.client("sqs", config=after_write))
-    processor = RecordProcessor(
+    processor = RecordHandler(
         unit,
         publisher,
         gate,
@@ -129,7 +129,7 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         processor,
         OrderedConcurrentBatchProcessor(settings.max_concurrency, publisher.participant),
         idempotency_config,
-        VisibilityBackoff(
+        SqsVisibilityBackoff(
             sqs_factory,
             settings.retry_backoff_base_seconds,
             settings.retry_backoff_max_seconds,

@@ -33,7 +33,7 @@ class InvalidTagRequest(ValueError):
         self.request_id = request_id
 
 
-class ApiError(Exception):
+class CompletionsApiError(Exception):
     """A failed API call, classified. `retry_after` is the server's requested wait in seconds, if any."""
 
     def __init__(
@@ -150,7 +150,7 @@ class PutBack(Exception):
         return self.cause or self.code
 
     @classmethod
-    def from_api_error(cls, error: ApiError) -> PutBack:
+    def from_api_error(cls, error: CompletionsApiError) -> PutBack:
         """A retryable API failure: the record comes back after the wait the API asked for, if any."""
         return cls(
             error.code,

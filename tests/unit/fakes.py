@@ -24,14 +24,14 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import S
 from local_stack.lambda_context import LocalLambdaContext
 from tagger.adapters.requeue import copy_attributes
 from tagger.config import Settings
-from tagger.errors import ApiError, LeaseHeld, LeaseLost, LeaseStoreUnavailable
+from tagger.errors import CompletionsApiError, LeaseHeld, LeaseLost, LeaseStoreUnavailable
 from tagger.logic.batch import OrderedConcurrentBatchProcessor
 from tagger.logic.completion_record import CompletedRequest, InFlight
 from tagger.logic.key_versions import CompletionHistory
-from tagger.logic.leased import LeasedApply
+from tagger.logic.leased_apply import LeasedApply
 from tagger.logic.leases import CompletionLeases
 from tagger.logic.outcomes import InvocationOutcomes, OutcomeRecorder
-from tagger.logic.processing import RecordProcessor
+from tagger.logic.record_handler import RecordHandler
 from tagger.logic.service import TaggerService
 from tagger.logic.tagging import Tagger
 from tagger.logic.timing import Deadline, RateLimitGate
@@ -89,7 +89,7 @@ class FakeApi:
 
     def __init__(self) -> None:
         self.metadata: dict[str, Any] = {}
-        self.failures: dict[str, list[ApiError]] = {}
+        self.failures: dict[str, list[CompletionsApiError]] = {}
         self.calls: list[tuple[str, str]] = []
         self.written: list[dict[str, str]] = []
         self.lock = threading.Lock()
@@ -108,7 +108,7 @@ class FakeApi:
             if script:
                 raise script.pop(0)
             if completion_id not in self.metadata:
-                raise ApiError("not_found", "OpenAI API answered 404", retryable=False, status=404)
+                raise CompletionsApiError("not_found", "OpenAI API answered 404", retryable=False, status=404)
 
     def retrieve(self, completion_id: str, deadline: Deadline) -> dict[str, Any]:
         self._answer("GET", completion_id)
@@ -376,7 +376,7 @@ class Rig:
         )
         tagger = Tagger(self.api)
         unit = UnitOfWork(tagger, self.publisher, self.persistence, config)
-        processor = RecordProcessor(
+        processor = RecordHandler(
             unit,
             self.publisher,
             self.gate,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tagger.errors import ApiError
+from tagger.errors import CompletionsApiError
 from tagger.logic.key_versions import CompletionHistory, KeyVersion, order_token
 from tagger.logic.tagging import Applied, Ordering, Tagger
 from tagger.logic.timing import Deadline
@@ -94,7 +94,7 @@ def test_merge_up_to_the_key_limit_is_written() -> None:
 def test_merge_over_the_key_limit_is_invalid_not_retryable_and_writes_nothing() -> None:
     current = {f"k{n}": "v" for n in range(MAX_METADATA_KEYS - 1)}
     api = api_holding(current)
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         apply(api, request(extra1="1", extra2="2"))
     assert raised.value.code == "invalid_request"
     assert not raised.value.retryable
@@ -114,7 +114,7 @@ def test_merge_that_removes_as_many_as_it_adds_stays_within_the_limit() -> None:
 def test_metadata_that_is_not_an_object_is_an_upstream_error(metadata: Any) -> None:
     api = api_holding()
     api.metadata[COMPLETION_ID] = metadata
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         apply(api, request(team="b"))
     assert raised.value.code == "upstream_error"
     assert raised.value.retryable

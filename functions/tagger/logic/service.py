@@ -1,4 +1,4 @@
-"""One invocation: run the batch through the record processor, back off what was put back, report it."""
+"""One invocation: run the batch through the record handler, back off what was put back, report it."""
 
 from __future__ import annotations
 
@@ -16,18 +16,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from tagger.config import Settings
 from tagger.logic.batch import OrderedConcurrentBatchProcessor
 from tagger.logic.outcomes import InvocationOutcomes, OutcomeRecorder
-from tagger.logic.processing import Invocation, RecordProcessor
+from tagger.logic.record_handler import Invocation, RecordHandler
 from tagger.logic.timing import Deadline
 from tagger.ports import VisibilityBackoff
 
 
 class TaggerService:
-    """Runs one SQS batch through the record processor and reports it."""
+    """Runs one SQS batch through the record handler and reports it."""
 
     def __init__(
         self,
         settings: Settings,
-        processor: RecordProcessor,
+        processor: RecordHandler,
         batch_processor: OrderedConcurrentBatchProcessor,
         idempotency_config: IdempotencyConfig,
         visibility: VisibilityBackoff,

@@ -1,6 +1,6 @@
 """The idempotent unit of work without per-completion leases (`COMPLETION_LEASES=false`): one request's API
 update *and* the publishing of its result event, through Powertools' idempotency utility. (With leases, the
-completed requests live in the per-completion record instead: `leased.py`.)
+completed requests live in the per-completion record instead: `leased_apply.py`.)
 
 Its stored result says whether the event went out: a redelivery of a request whose update succeeded but
 whose event was not published publishes it then, with no second API write; a true duplicate does nothing
@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
-from tagger.errors import ApiError, ApiKeyUnavailable, PutBack
+from tagger.errors import ApiKeyUnavailable, CompletionsApiError, PutBack
 from tagger.logic.tagging import Tagger
 from tagger.logic.timing import Deadline
 from tagger.models import ResultDetail, TagFailedDetail, TaggedDetail, TagRequest, detail_from_dict
@@ -74,7 +74,7 @@ class UnitOfWork:
         }
         try:
             stored: dict[str, Any] = self._apply_once(idempotency_key=request.idempotency_payload(), **arguments)
-        except ApiError as error:
+        except CompletionsApiError as error:
             raise PutBack.from_api_error(error) from None
         except ApiKeyUnavailable as error:
             raise PutBack.from_key_unavailable(error) from None
@@ -120,7 +120,7 @@ class UnitOfWork:
                 message_id=message_id,
                 superseded=applied.superseded or None,
             )
-        except ApiError as error:
+        except CompletionsApiError as error:
             if error.retryable:
                 raise
             detail = TagFailedDetail(

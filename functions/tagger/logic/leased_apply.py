@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from tagger.errors import ApiError, ApiKeyUnavailable, LeaseLost, LeaseStoreUnavailable, PutBack
+from tagger.errors import ApiKeyUnavailable, CompletionsApiError, LeaseLost, LeaseStoreUnavailable, PutBack
 from tagger.logic.completion_record import (
     CompletedRequest,
     CompletionState,
@@ -109,7 +109,7 @@ class LeasedApply:
         history, completed = state.history, dict(state.completed)
         try:
             current: dict[str, str] | None = self._tagger.read(lease.completion_id, deadline)
-        except ApiError as error:
+        except CompletionsApiError as error:
             if error.retryable:
                 self._release(lease, history, completed, deadline, keep_in_flight=left)
                 raise PutBack.from_api_error(error) from None
@@ -193,7 +193,7 @@ class LeasedApply:
             applied = self._tagger.apply(
                 request, deadline, redelivered=redelivered, ordering=Ordering(mine.token, state.history)
             )
-        except ApiError as error:
+        except CompletionsApiError as error:
             if error.retryable:
                 if error.outcome_unknown:
                     self._keep_until_settled(lease, error.retry_after or 0.0, deadline)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from tagger.errors import EventBusMissing, InvalidTagRequest, PutBack
 from tagger.logic.hold_back import HoldBack
-from tagger.logic.leased import POST_WRITE_CALL_SECONDS, LeasedApply
+from tagger.logic.leased_apply import POST_WRITE_CALL_SECONDS, LeasedApply
 from tagger.logic.outcomes import InvocationOutcomes
 from tagger.logic.records import ParsedRecord
 from tagger.logic.timing import Deadline, RateLimitGate
@@ -31,7 +31,7 @@ class Invocation:
     hold_back: HoldBack = field(default_factory=HoldBack)
 
 
-class RecordProcessor:
+class RecordHandler:
     """Handles one record; raises PutBack (so the record is put back) only when a later delivery can help."""
 
     def __init__(
