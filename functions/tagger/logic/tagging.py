@@ -9,6 +9,7 @@ from typing import Any
 from tagger.errors import CompletionsApiError, MergeTooLarge
 from tagger.logic.key_versions import CompletionHistory, is_newest_everywhere, resolve
 from tagger.logic.metadata_merge import check_key_limit, merge_metadata
+from tagger.logic.records import Delivery
 from tagger.logic.timing import Deadline
 from tagger.models import TagRequest
 from tagger.ports import CompletionsApi
@@ -51,11 +52,10 @@ class Tagger:
         self._api = api
         self._on_mismatch = on_mismatch
 
-    def apply(
-        self, request: TagRequest, deadline: Deadline, *, redelivered: bool = False, ordering: Ordering | None = None
-    ) -> Applied:
+    def apply(self, delivery: Delivery, ordering: Ordering | None = None) -> Applied:
         """Update the completion. Raises CompletionsApiError when that fails."""
-        blind_replace = request.mode == "replace" and not redelivered
+        request, deadline = delivery.request, delivery.deadline
+        blind_replace = request.mode == "replace" and not delivery.redelivered
         if blind_replace and (ordering is None or is_newest_everywhere(ordering.token, ordering.history)):
             return Applied(self._write(request.completion_id, request.metadata, deadline))
         current = _metadata_of(self._api.retrieve(request.completion_id, deadline))

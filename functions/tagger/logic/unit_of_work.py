@@ -20,8 +20,9 @@ from aws_lambda_powertools.utilities.idempotency.idempotency import idempotent_f
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from tagger.errors import ApiKeyUnavailable, CompletionsApiError, PutBack
+from tagger.logic.outcomes import InvocationOutcomes
+from tagger.logic.records import Delivery
 from tagger.logic.tagging import Tagger
-from tagger.logic.timing import Deadline
 from tagger.models import ResultDetail, TagFailedDetail, TaggedDetail, TagRequest, detail_from_dict
 from tagger.ports import ResultPublisher
 from tagger.telemetry import logger
@@ -61,19 +62,20 @@ class UnitOfWork:
             key_prefix=IDEMPOTENCY_KEY_PREFIX,
         )(self._apply_and_publish)
 
-    def run(self, request: TagRequest, message_id: str, deadline: Deadline, *, redelivered: bool) -> dict[str, Any]:
-        """The stored result of the unit: run now, or replayed from an earlier delivery.
+    def apply(self, delivery: Delivery, outcomes: InvocationOutcomes) -> ResultDetail | None:
+        """The record's result once its event is out, or None for a duplicate that owes nothing (without
+        leases there is nothing else to count in `outcomes`: the record handler counts the result).
 
         Raises PutBack when a later delivery can help.
         """
-        arguments: dict[str, Any] = {
-            "request": request,
-            "message_id": message_id,
-            "deadline": deadline,
-            "redelivered": redelivered,
-        }
+        return self._conclude(delivery.request, self._run(delivery))
+
+    def _run(self, delivery: Delivery) -> dict[str, Any]:
+        """The stored result of the unit: run now, or replayed from an earlier delivery."""
         try:
-            stored: dict[str, Any] = self._apply_once(idempotency_key=request.idempotency_payload(), **arguments)
+            stored: dict[str, Any] = self._apply_once(
+                idempotency_key=delivery.request.idempotency_payload(), delivery=delivery
+            )
         except CompletionsApiError as error:
             raise PutBack.from_api_error(error) from None
         except ApiKeyUnavailable as error:
@@ -84,12 +86,9 @@ class UnitOfWork:
             raise PutBack("upstream_error", f"idempotency store unavailable: {error}") from None
         return stored
 
-    def conclude(self, request: TagRequest, stored: dict[str, Any]) -> ResultDetail | None:
-        """The record's result once its event is out, or None for a duplicate that owes nothing.
-
-        A replayed result whose event was lost is published now; a fresh one whose event could not be
-        published puts the record back (its redelivery publishes it without a second write).
-        """
+    def _conclude(self, request: TagRequest, stored: dict[str, Any]) -> ResultDetail | None:
+        """A replayed result whose event was lost is published now; a fresh one whose event could not be
+        published puts the record back (its redelivery publishes it without a second write)."""
         detail = detail_from_dict(stored["detail"])
         if stored.get(REPLAYED):
             if stored["published"]:
@@ -100,24 +99,18 @@ class UnitOfWork:
             raise PutBack("upstream_error", "the result event could not be published")
         return detail
 
-    def _apply_and_publish(
-        self,
-        idempotency_key: dict[str, str],
-        request: TagRequest,
-        message_id: str,
-        deadline: Deadline,
-        redelivered: bool,
-    ) -> dict[str, Any]:
+    def _apply_and_publish(self, idempotency_key: dict[str, str], delivery: Delivery) -> dict[str, Any]:
         """The idempotent unit. Retryable API errors propagate, so the idempotency record is released."""
+        request = delivery.request
         detail: ResultDetail
         try:
-            applied = self._tagger.apply(request, deadline, redelivered=redelivered)
+            applied = self._tagger.apply(delivery)
             detail = TaggedDetail(
                 completion_id=request.completion_id,
                 metadata=applied.metadata,
                 mode=request.mode,
                 request_id=request.request_id,
-                message_id=message_id,
+                message_id=delivery.message_id,
                 superseded=applied.superseded or None,
             )
         except CompletionsApiError as error:
@@ -126,7 +119,7 @@ class UnitOfWork:
             detail = TagFailedDetail(
                 completion_id=request.completion_id,
                 request_id=request.request_id,
-                message_id=message_id,
+                message_id=delivery.message_id,
                 error=error.info(),
             )
         published = self._publisher.publish(detail)
