@@ -18,7 +18,7 @@ from botocore.config import Config
 from tagger.adapters.api_key import ApiKeyProvider, secret_region
 from tagger.adapters.event_bus import EventBusCheck
 from tagger.adapters.lease_store import DynamoDBLeaseStore
-from tagger.adapters.openai_api import HttpxCompletionsApi, create_http_client
+from tagger.adapters.openai_api import HttpxCompletionsApi, Pacing, create_http_client
 from tagger.adapters.publisher import EventPublisher, events_client_config
 from tagger.adapters.request_slots import DynamoRequestSlots
 from tagger.adapters.requeue import SqsRequeue
@@ -78,9 +78,8 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
     api = HttpxCompletionsApi(
         create_http_client(settings.openai_base_url, settings.max_concurrency, settings.openai_timeout_seconds),
         api_key,
-        gate,
+        Pacing(gate, budget),
         on_call=recorder.api_call,
-        budget=budget,
     )
     # Calls after the API write (events, visibility) have short timeouts and bounded attempts: they must fit in
     # the invocation's reserve (README, "What happens to each message").

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tagger.adapters.openai_api import HttpxCompletionsApi
+from tagger.adapters.openai_api import HttpxCompletionsApi, Pacing, Retries
 from tagger.errors import CompletionsApiError
 from tagger.logic.timing import Deadline, RateLimitGate
 from tests.unit.fakes import FakeClock, FakeKeys, deadline_on
@@ -63,9 +63,8 @@ class Harness:
         self.api = HttpxCompletionsApi(
             http,
             self.keys,  # type: ignore[arg-type]
-            self.gate,
-            max_attempts=max_attempts,
-            sleep=self.clock.sleep,
+            Pacing(self.gate),
+            retries=Retries(max_attempts, self.clock.sleep),
             on_call=self.on_call.append,
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -42,6 +43,26 @@ def completion_path(completion_id: str) -> str:
     return f"chat/completions/{quote(completion_id, safe='')}"
 
 
+@dataclass(frozen=True)
+class Pacing:
+    """When a request may go: not while the API asks us to back off (`gate`, closed by a 429), and, with a
+    fleet-wide cap (README, "Configuration": `API_REQUESTS_PER_SECOND`), not before its turn (`budget`)."""
+
+    gate: RateLimitGate
+    budget: RequestPacer | None = None
+
+
+@dataclass(frozen=True)
+class Retries:
+    """How often a failing call is tried, and how the wait between tries passes (on a fake clock in tests)."""
+
+    max_attempts: int = MAX_ATTEMPTS
+    sleep: Callable[[float], None] = time.sleep
+
+
+DEFAULT_RETRIES = Retries()
+
+
 class HttpxCompletionsApi:
     """Retrieve a stored completion and replace its metadata.
 
@@ -62,21 +83,19 @@ class HttpxCompletionsApi:
         self,
         http: httpx.Client,
         api_key: ApiKeySource,
-        gate: RateLimitGate,
+        pacing: Pacing,
         *,
-        max_attempts: int = MAX_ATTEMPTS,
-        sleep: Callable[[float], None] = time.sleep,
+        retries: Retries = DEFAULT_RETRIES,
         on_call: Callable[[float], None] | None = None,
-        budget: RequestPacer | None = None,
     ):
         self._http = http
         self._api_key = api_key
-        self._gate = gate
-        self._max_attempts = max_attempts
+        self._gate = pacing.gate
+        self._budget = pacing.budget
+        self._max_attempts = retries.max_attempts
+        self._sleep = retries.sleep
         self._read_timeout = http.timeout.read or CONNECT_TIMEOUT_SECONDS
-        self._sleep = sleep
         self._on_call = on_call
-        self._budget = budget  # the fleet's shared requests-per-second cap, when one is set
 
     def retrieve(self, completion_id: str, deadline: Deadline) -> dict[str, Any]:
         return self._call("GET", completion_id, None, deadline)
