@@ -37,8 +37,9 @@ from tagger.logic.outcomes import InvocationOutcomes
 from tagger.logic.records import Delivery
 from tagger.logic.tagging import Ordering, Tagger
 from tagger.logic.timing import Deadline
-from tagger.models import ResultDetail, TagFailedDetail, TaggedDetail, detail_from_dict
+from tagger.models import ResultDetail, TagFailedDetail, TaggedDetail
 from tagger.ports import LeaseRecord, ResultPublisher
+from tagger.result_events import detail_from_dict
 from tagger.telemetry import logger
 
 # Time one call after the API write may take (the lease store's bounded client: 0.5 s to connect, 1 s to

@@ -23,8 +23,9 @@ from tagger.errors import ApiKeyUnavailable, CompletionsApiError, PutBack
 from tagger.logic.outcomes import InvocationOutcomes
 from tagger.logic.records import Delivery
 from tagger.logic.tagging import Tagger
-from tagger.models import ResultDetail, TagFailedDetail, TaggedDetail, TagRequest, detail_from_dict
+from tagger.models import ResultDetail, TagFailedDetail, TaggedDetail, TagRequest
 from tagger.ports import ResultPublisher
+from tagger.result_events import detail_from_dict
 from tagger.telemetry import logger
 
 IDEMPOTENCY_KEY_PREFIX = "completion-tagger"
