@@ -166,7 +166,7 @@ def wire_service(settings: Settings, parts: ServiceParts) -> TaggerService:
     tagger = Tagger(parts.api, on_mismatch=parts.recorder.metadata_mismatch)
     applier: RequestApplier = (
         LeasedApply(parts.leases, tagger, parts.publisher)
-        if parts.leases
+        if parts.leases is not None
         else UnitOfWork(tagger, parts.publisher, parts.persistence, idempotency_config)
     )
     return TaggerService(

@@ -1,6 +1,7 @@
 """The record handler: one SQS record from body to outcome, as the README's "What happens to each message"
-says. It decides whether a record may start, hands the request to the unit of work (under its completion's
-lease when leases are on), counts what became of it, and turns every failure into a put-back.
+says. It decides whether a record may start, builds the `Delivery` of its request and hands it to the
+unit of work (under its completion's lease when leases are on), counts what became of it, and turns every
+failure into a put-back.
 """
 
 from __future__ import annotations
