@@ -20,7 +20,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tagger import __version__
 from tagger.adapters.api_errors import error_from_response, redact
 from tagger.config import DEFAULT_OPENAI_BASE_URL, is_loopback_host
-from tagger.errors import ApiError
+from tagger.errors import CompletionsApiError
 
 PAGE_SIZE = 100  # the list endpoint's largest page
 ATTEMPTS = 5
@@ -120,14 +120,14 @@ def _get_page(
     )
     try:
         return retrying(get)
-    except ApiError as error:
+    except CompletionsApiError as error:
         raise SelectionError(f"listing completions failed: {error.message}") from None
     except httpx.HTTPError as error:
         raise SelectionError(f"listing completions failed: {redact(str(error), api_key)}") from None
 
 
 def _retryable(error: BaseException) -> bool:
-    if isinstance(error, ApiError):
+    if isinstance(error, CompletionsApiError):
         return error.retryable and error.code != "unauthorized"
     # A request httpx refuses to build (an illegal header value: a key with a line break) never gets better.
     return isinstance(error, httpx.TransportError) and not isinstance(error, httpx.LocalProtocolError)
@@ -139,7 +139,7 @@ _backoff = wait_exponential_jitter(multiplier=0.5, max=10.0)
 def _wait(state: RetryCallState) -> float:
     """Exponential backoff, or longer when the API asks for it (`Retry-After`)."""
     error = state.outcome.exception() if state.outcome is not None else None
-    asked = error.retry_after if isinstance(error, ApiError) and error.retry_after else 0.0
+    asked = error.retry_after if isinstance(error, CompletionsApiError) and error.retry_after else 0.0
     return max(_backoff(state), asked)
 
 

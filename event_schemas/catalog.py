@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -9,8 +10,9 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from event_schemas.draft4 import to_draft4
-from event_schemas.envelopes import CompletionTagFailed, CompletionTagged, CompletionTagRequested
+from event_schemas.envelopes import CompletionTagRequested, result_envelope
 from tagger.models import TagRequest
+from tagger.result_events import RESULT_EVENTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS_DIR = REPO_ROOT / "schemas"
@@ -37,6 +39,15 @@ class EventSchema:
         return to_draft4(self.model.model_json_schema(mode=self.mode), self.schema_name, self.description)
 
 
+# The registry's schema name of a result event: the events the function publishes, under its name.
+RESULT_SCHEMA_PREFIX = "completion-tagger@"
+
+
+def _kebab_case(name: str) -> str:
+    """`CompletionTagFailed` -> `completion-tag-failed`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
 SCHEMAS = (
     EventSchema(
         "tag-request.json",
@@ -57,22 +68,15 @@ SCHEMAS = (
         CompletionTagRequested,
         "validation",
     ),
-    EventSchema(
-        "completion-tagged.json",
-        "completion-tagger@CompletionTagged",
-        "CompletionTaggedSchema",
-        "Published by completion-tagger when a tag request was applied: metadata is the completion's "
-        "metadata after the update.",
-        CompletionTagged,
-        "serialization",
-    ),
-    EventSchema(
-        "completion-tag-failed.json",
-        "completion-tagger@CompletionTagFailed",
-        "CompletionTagFailedSchema",
-        "Published by completion-tagger when a tag request failed for good (retryable false), or on its last "
-        "delivery before the dead-letter queue (retryable true).",
-        CompletionTagFailed,
-        "serialization",
+    *(
+        EventSchema(
+            f"{_kebab_case(event.detail_type)}.json",
+            f"{RESULT_SCHEMA_PREFIX}{event.detail_type}",
+            f"{event.detail_type}Schema",
+            event.description,
+            result_envelope(event),
+            "serialization",
+        )
+        for event in RESULT_EVENTS
     ),
 )

@@ -9,11 +9,13 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, cast
+
+from pydantic import model_validator
 
 from local_stack import FUNCTIONS_DIR
 from local_stack.event_source import Handler
+from tagger.config import Settings
 
 HANDLER_MODULE = "tagger.app"
 HANDLER_FUNCTION = "lambda_handler"
@@ -27,52 +29,46 @@ class HandlerUnavailableError(RuntimeError):
     """The handler module is missing or failed to import (for example, rejected its configuration)."""
 
 
-@dataclass(frozen=True)
-class FunctionSettings:
-    """What the local stack gives the function: its APIs, its resources, and the local timings."""
+class FunctionSettings(Settings):
+    """The function's own `Settings`, as the local stack gives them: its APIs, its resources and the local
+    timings, validated by the function's rules before any container starts; plus Powertools' log level.
 
-    openai_base_url: str
-    openai_api_key: str
-    idempotency_table_name: str
-    event_bus_name: str
-    event_source: str
-    max_receive_count: int
-    max_concurrency: int
-    # Backoff of put-back records, shortened to the local visibility timeout so retries happen in-run.
-    retry_backoff_base_seconds: int
-    retry_backoff_max_seconds: int
+    A value given as None takes the function's default (the local server's API timeout, for example, is
+    only shortened when the stack runs one).
+    """
+
     log_level: str = "INFO"
-    completion_leases: bool = True
-    # None: the function's default. Shortened against the local server, so that a write whose outcome is
-    # unknown settles (twice this) within the run.
-    openai_timeout_seconds: float | None = None
-    # All containers together, per second; 0: no cap.
-    api_requests_per_second: float = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _none_takes_the_default(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            return {name: value for name, value in values.items() if value is not None}
+        return values
 
 
 def function_environment(settings: FunctionSettings) -> dict[str, str]:
     """The function's environment variables, as `template.yaml` sets them on Lambda (plus Powertools')."""
-    return {
-        "OPENAI_BASE_URL": settings.openai_base_url,
-        "OPENAI_API_KEY": settings.openai_api_key,
-        "IDEMPOTENCY_TABLE_NAME": settings.idempotency_table_name,
-        "EVENT_BUS_NAME": settings.event_bus_name,
-        "EVENT_SOURCE": settings.event_source,
-        "MAX_RECEIVE_COUNT": str(settings.max_receive_count),
-        "MAX_CONCURRENCY": str(settings.max_concurrency),
-        "COMPLETION_LEASES": "true" if settings.completion_leases else "false",
-        "API_REQUESTS_PER_SECOND": f"{settings.api_requests_per_second:g}",
-        "RETRY_BACKOFF_BASE_SECONDS": str(settings.retry_backoff_base_seconds),
-        "RETRY_BACKOFF_MAX_SECONDS": str(settings.retry_backoff_max_seconds),
+    variables = {
+        name.upper(): _as_variable(value)
+        for name in Settings.model_fields
+        if (value := getattr(settings, name)) is not None
+    }
+    return variables | {
         "POWERTOOLS_SERVICE_NAME": "completion-tagger",
         "POWERTOOLS_METRICS_NAMESPACE": "CompletionTagger",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": settings.log_level,
-    } | (
-        {}
-        if settings.openai_timeout_seconds is None
-        else {"OPENAI_TIMEOUT_SECONDS": f"{settings.openai_timeout_seconds:g}"}
-    )
+    }
+
+
+def _as_variable(value: object) -> str:
+    """A setting as its environment variable spells it (`Settings.from_environment` reads it back)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def load_handler(environment: Mapping[str, str]) -> Handler:

@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from completion_tagger.sqs_queues import delete_messages
+from tagger.models import TAG_FAILED_DETAIL_TYPE, TAGGED_DETAIL_TYPE
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-TAGGED = "CompletionTagged"
-FAILED = "CompletionTagFailed"
+# The result events' detail types, as the function's registry of them names them.
+TAGGED = TAGGED_DETAIL_TYPE
+FAILED = TAG_FAILED_DETAIL_TYPE
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tagger.models import TAG_FAILED_DETAIL_TYPE, TAGGED_DETAIL_TYPE
+from tagger.result_events import RESULT_DETAIL_TYPES
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -41,7 +41,7 @@ def event_pattern(source: str, request_id_prefix: str, other_request_ids: Sequen
     matchers: list[Any] = [{"prefix": f"{request_id_prefix}-"}, *sorted(set(other_request_ids))]
     pattern: dict[str, Any] = {
         "source": [source],
-        "detail-type": [TAGGED_DETAIL_TYPE, TAG_FAILED_DETAIL_TYPE],
+        "detail-type": list(RESULT_DETAIL_TYPES),
         "detail": {"request_id": matchers},
     }
     if len(json.dumps(pattern)) > MAX_PATTERN_CHARACTERS:

@@ -3,32 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import boto3
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+from aws_lambda_powertools.utilities.idempotency import (
+    BasePersistenceLayer,
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+)
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
 from tagger.adapters.api_key import ApiKeyProvider, secret_region
 from tagger.adapters.event_bus import EventBusCheck
-from tagger.adapters.lease_store import LeaseStore
-from tagger.adapters.openai_api import CompletionsApi, create_http_client
+from tagger.adapters.lease_store import DynamoDBLeaseStore
+from tagger.adapters.openai_api import HttpxCompletionsApi, Pacing, create_http_client
 from tagger.adapters.publisher import EventPublisher, events_client_config
 from tagger.adapters.request_slots import DynamoRequestSlots
 from tagger.adapters.requeue import SqsRequeue
-from tagger.adapters.visibility import VisibilityBackoff
+from tagger.adapters.visibility import SqsVisibilityBackoff
 from tagger.config import Settings
 from tagger.logic.batch import OrderedConcurrentBatchProcessor
-from tagger.logic.leased import LeasedApply
+from tagger.logic.leased_apply import LeasedApply
 from tagger.logic.leases import CompletionLeases
 from tagger.logic.outcomes import OutcomeRecorder
-from tagger.logic.processing import RecordProcessor
+from tagger.logic.record_handler import RecordHandler, RequestApplier
 from tagger.logic.request_budget import RequestBudget
 from tagger.logic.service import TaggerService
 from tagger.logic.tagging import Tagger
-from tagger.logic.timing import RateLimitGate
+from tagger.logic.timing import Deadline, RateLimitGate
 from tagger.logic.unit_of_work import UnitOfWork, mark_replayed
+from tagger.ports import CompletionsApi, DestinationCheck, Requeue, ResultPublisher, VisibilityBackoff
 
 T = TypeVar("T")
 
@@ -69,12 +75,11 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         if settings.openai_api_key_secret
         else None,
     )
-    api = CompletionsApi(
+    api = HttpxCompletionsApi(
         create_http_client(settings.openai_base_url, settings.max_concurrency, settings.openai_timeout_seconds),
         api_key,
-        gate,
+        Pacing(gate, budget),
         on_call=recorder.api_call,
-        budget=budget,
     )
     # Calls after the API write (events, visibility) have short timeouts and bounded attempts: they must fit in
     # the invocation's reserve (README, "What happens to each message").
@@ -86,15 +91,15 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         settings.event_source,
         on_call=recorder.put_events_call,
     )
-    # Calls made after an API write must fit in the invocation's rest (logic/leased.py, POST_WRITE_CALL_SECONDS).
+    # Calls made after an API write must fit in the invocation's rest (POST_WRITE_CALL_SECONDS in
+    # logic/leased_apply.py).
     after_write = boto_config.merge(
         Config(connect_timeout=0.5, read_timeout=1.0, retries={"mode": "standard", "max_attempts": 1})
     )
     bounded_dynamodb = session.client("dynamodb", config=after_write)
-    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name, boto3_client=dynamodb)
     leases = (
         CompletionLeases(
-            LeaseStore(
+            DynamoDBLeaseStore(
                 dynamodb,
                 settings.idempotency_table_name,
                 settings.idempotency_expiry_seconds,
@@ -106,36 +111,72 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         if settings.completion_leases
         else None
     )
+    sqs_factory = _lazy(lambda: session.client("sqs", config=after_write))
+    return wire_service(
+        settings,
+        ServiceParts(
+            api=api,
+            publisher=publisher,
+            persistence=DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name, boto3_client=dynamodb),
+            leases=leases,
+            # A copy may be re-queued after an applied write (its event unpublished): bounded like the calls above.
+            requeue=SqsRequeue(sqs_factory),
+            visibility=SqsVisibilityBackoff(
+                sqs_factory,
+                settings.retry_backoff_base_seconds,
+                settings.retry_backoff_max_seconds,
+            ),
+            gate=gate,
+            recorder=recorder,
+            destination=EventBusCheck(events, settings.event_bus_name),
+            on_invocation=publisher.bind_deadline,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ServiceParts:
+    """What the service is built from: the adapters behind its ports (real ones in `create_service`, fakes in
+    unit tests), its completion leases, and the container-lived state the adapters share with the logic."""
+
+    api: CompletionsApi
+    publisher: ResultPublisher
+    persistence: BasePersistenceLayer
+    # None: per-completion leases are off (`COMPLETION_LEASES=false`); the idempotency store is used instead.
+    leases: CompletionLeases | None
+    requeue: Requeue
+    visibility: VisibilityBackoff
+    # The API adapter closes it on a 429, the record handler consults it before a record starts.
+    gate: RateLimitGate
+    # Counts what adapters and logic see in the invocation under way.
+    recorder: OutcomeRecorder
+    destination: DestinationCheck | None = None
+    # Told each invocation's deadline before its records start (the publisher bounds its calls by it).
+    on_invocation: Callable[[Deadline], None] | None = None
+
+
+def wire_service(settings: Settings, parts: ServiceParts) -> TaggerService:
+    """The service's logic, wired to `parts`: the one place that decides how the logic fits together."""
     idempotency_config = IdempotencyConfig(
         expires_after_seconds=settings.idempotency_expiry_seconds,
         hash_function="sha256",
         raise_on_no_idempotency_key=True,
         response_hook=mark_replayed,
     )
-    tagger = Tagger(api, on_mismatch=recorder.metadata_mismatch)
-    unit = UnitOfWork(tagger, publisher, persistence, idempotency_config)
-    sqs_factory = _lazy(lambda: session.client("sqs", config=after_write))
-    processor = RecordProcessor(
-        unit,
-        publisher,
-        gate,
-        LeasedApply(leases, tagger, publisher) if leases else None,
-        # A copy may be re-queued after an applied write (its event unpublished): bounded like the calls above.
-        SqsRequeue(sqs_factory),
-        destination=EventBusCheck(events, settings.event_bus_name),
+    tagger = Tagger(parts.api, on_mismatch=parts.recorder.metadata_mismatch)
+    applier: RequestApplier = (
+        LeasedApply(parts.leases, tagger, parts.publisher)
+        if parts.leases is not None
+        else UnitOfWork(tagger, parts.publisher, parts.persistence, idempotency_config)
     )
     return TaggerService(
-        settings,
-        processor,
-        OrderedConcurrentBatchProcessor(settings.max_concurrency, publisher.participant),
-        idempotency_config,
-        VisibilityBackoff(
-            sqs_factory,
-            settings.retry_backoff_base_seconds,
-            settings.retry_backoff_max_seconds,
-        ),
-        recorder,
-        on_invocation=publisher.bind_deadline,
+        settings=settings,
+        handler=RecordHandler(applier, parts.publisher, parts.gate, parts.requeue, parts.destination),
+        batch_processor=OrderedConcurrentBatchProcessor(settings.max_concurrency, parts.publisher.participant),
+        idempotency_config=idempotency_config,
+        visibility=parts.visibility,
+        recorder=parts.recorder,
+        on_invocation=parts.on_invocation,
     )
 
 

@@ -7,6 +7,7 @@ each message").
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass
 from typing import Literal, get_args
 
 from tagger.models import ErrorCode, ErrorInfo
@@ -33,29 +34,22 @@ class InvalidTagRequest(ValueError):
         self.request_id = request_id
 
 
-class ApiError(Exception):
+@dataclass(eq=False, repr=False)
+class CompletionsApiError(Exception):
     """A failed API call, classified. `retry_after` is the server's requested wait in seconds, if any."""
 
-    def __init__(
-        self,
-        code: ErrorCode,
-        message: str,
-        *,
-        retryable: bool,
-        status: int | None = None,
-        retry_after: float | None = None,
-        request_id: str | None = None,
-        outcome_unknown: bool = False,
-    ):
-        super().__init__(message)
-        self.code: ErrorCode = code
-        self.message = message
-        self.retryable = retryable
-        self.status = status
-        self.retry_after = retry_after
-        self.request_id = request_id
-        # A write may have reached the API and been applied (a read timeout, a connection cut mid-call).
-        self.outcome_unknown = outcome_unknown
+    code: ErrorCode
+    message: str
+    _: KW_ONLY
+    retryable: bool
+    status: int | None = None
+    retry_after: float | None = None
+    request_id: str | None = None
+    # A write may have reached the API and been applied (a read timeout, a connection cut mid-call).
+    outcome_unknown: bool = False
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
 
     def info(self) -> ErrorInfo:
         """The error as it appears in a `CompletionTagFailed` event."""
@@ -113,6 +107,7 @@ class RequestBudgetUnavailable(Exception):
     """The fleet's shared request budget could not be read or booked (DynamoDB throttled, down or denied)."""
 
 
+@dataclass(eq=False, repr=False)
 class PutBack(Exception):
     """The record goes back to the queue (it lands in `batchItemFailures`) to be delivered again.
 
@@ -121,28 +116,20 @@ class PutBack(Exception):
     decides.
     """
 
-    def __init__(
-        self,
-        code: ErrorCode,
-        message: str,
-        *,
-        status: int | None = None,
-        retry_after: float | None = None,
-        outcome_unknown: bool = False,
-        requeue_on_last_delivery: bool = False,
-        cause: PutBackCause | None = None,
-    ):
-        super().__init__(message)
-        self.code: ErrorCode = code
-        self.message = message
-        self.status = status
-        self.retry_after = retry_after
-        # A write was sent and may still be applied: its completion stays leased until it has settled.
-        self.outcome_unknown = outcome_unknown
-        # Put back only for contention, or for an event not yet published after an applied write: on the
-        # last delivery the record is re-queued as a copy instead of being dead-lettered.
-        self.requeue_on_last_delivery = requeue_on_last_delivery
-        self.cause = cause
+    code: ErrorCode
+    message: str
+    _: KW_ONLY
+    status: int | None = None
+    retry_after: float | None = None
+    # A write was sent and may still be applied: its completion stays leased until it has settled.
+    outcome_unknown: bool = False
+    # Put back only for contention, or for an event not yet published after an applied write: on the
+    # last delivery the record is re-queued as a copy instead of being dead-lettered.
+    requeue_on_last_delivery: bool = False
+    cause: PutBackCause | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
 
     @property
     def metric_code(self) -> str:
@@ -150,7 +137,7 @@ class PutBack(Exception):
         return self.cause or self.code
 
     @classmethod
-    def from_api_error(cls, error: ApiError) -> PutBack:
+    def from_api_error(cls, error: CompletionsApiError) -> PutBack:
         """A retryable API failure: the record comes back after the wait the API asked for, if any."""
         return cls(
             error.code,

@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -164,16 +164,5 @@ class TagFailedDetail(BaseModel):
     error: ErrorInfo
 
 
+# Every result event's detail; each has its entry in `result_events.RESULT_EVENTS`.
 ResultDetail = TaggedDetail | TagFailedDetail
-
-
-def detail_type_of(detail: ResultDetail) -> str:
-    """The EventBridge DetailType for a result detail."""
-    return TAGGED_DETAIL_TYPE if isinstance(detail, TaggedDetail) else TAG_FAILED_DETAIL_TYPE
-
-
-def detail_from_dict(data: dict[str, Any]) -> ResultDetail:
-    """Rebuild a result detail saved by the idempotency store."""
-    if "error" in data:
-        return TagFailedDetail.model_validate(data)
-    return TaggedDetail.model_validate(data)

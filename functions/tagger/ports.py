@@ -102,7 +102,7 @@ class RequeuedCopy:
 
 
 class CompletionsApi(Protocol):
-    """The stored-completions API. Both calls raise `ApiError` when they fail."""
+    """The stored-completions API. Both calls raise `CompletionsApiError` when they fail."""
 
     def retrieve(self, completion_id: str, deadline: Deadline) -> dict[str, Any]: ...
 

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from botocore.awsrequest import AWSResponse
 
 from local_stack.lambda_context import LocalLambdaContext
-from tagger.adapters.lease_store import LeaseStore
+from tagger.adapters.lease_store import DynamoDBLeaseStore
 from tagger.errors import LeaseHeld, LeaseLost
 from tagger.logic.completion_record import InFlight
 from tagger.logic.key_versions import CompletionHistory
@@ -34,8 +34,8 @@ def verdict(completion: str, value: str, **extra: Any) -> dict[str, Any]:
     return {"completion_id": completion, "metadata": {"verdict": value}, **extra}
 
 
-def lease_store(harness: Harness) -> LeaseStore:
-    return LeaseStore(boto3.client("dynamodb"), harness.stack.table_name, history_ttl_seconds=3600)
+def lease_store(harness: Harness) -> DynamoDBLeaseStore:
+    return DynamoDBLeaseStore(boto3.client("dynamodb"), harness.stack.table_name, history_ttl_seconds=3600)
 
 
 def metric(harness: Harness, name: str) -> list[float]:
@@ -84,7 +84,7 @@ def test_only_one_of_many_simultaneous_takers_gets_the_lease(harness: Harness) -
     won: list[str] = []
 
     def take(owner: str) -> None:
-        store = LeaseStore(boto3.session.Session().client("dynamodb"), harness.stack.table_name, 3600)
+        store = DynamoDBLeaseStore(boto3.session.Session().client("dynamodb"), harness.stack.table_name, 3600)
         barrier.wait()
         try:
             store.acquire("chatcmpl-hot", owner, hold_ms=30_000)
@@ -306,7 +306,7 @@ def test_a_write_left_in_flight_by_a_crashed_holder_is_settled_by_the_next_reque
     [crashed] = harness.deliver([verdict(completion, "reject")])
     parsed = ParsedRecord(crashed, 0)
     # The crashed holder took the lease (recording its request in flight), wrote, and died.
-    store = LeaseStore(boto3.client("dynamodb"), harness.stack.table_name, history_ttl_seconds=3600)
+    store = DynamoDBLeaseStore(boto3.client("dynamodb"), harness.stack.table_name, history_ttl_seconds=3600)
     owner = "dead-container/" + crashed["messageId"] + "/abc123"
     assert isinstance(parsed.request, TagRequest)
     store.acquire(completion, owner, 200, InFlight.of(parsed.request, parsed.identity, owner, parsed.order_token))

@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig
+from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyItemAlreadyExistsError,
     IdempotencyItemNotFoundError,
@@ -23,19 +23,14 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import S
 
 from local_stack.lambda_context import LocalLambdaContext
 from tagger.adapters.requeue import copy_attributes
+from tagger.composition import ServiceParts, wire_service
 from tagger.config import Settings
-from tagger.errors import ApiError, LeaseHeld, LeaseLost, LeaseStoreUnavailable
-from tagger.logic.batch import OrderedConcurrentBatchProcessor
+from tagger.errors import CompletionsApiError, LeaseHeld, LeaseLost, LeaseStoreUnavailable
 from tagger.logic.completion_record import CompletedRequest, InFlight
 from tagger.logic.key_versions import CompletionHistory
-from tagger.logic.leased import LeasedApply
 from tagger.logic.leases import CompletionLeases
 from tagger.logic.outcomes import InvocationOutcomes, OutcomeRecorder
-from tagger.logic.processing import RecordProcessor
-from tagger.logic.service import TaggerService
-from tagger.logic.tagging import Tagger
 from tagger.logic.timing import Deadline, RateLimitGate
-from tagger.logic.unit_of_work import UnitOfWork, mark_replayed
 from tagger.models import ResultDetail
 from tagger.ports import LeaseRecord, PutBackRecord, RequeuedCopy, SlotGrant
 
@@ -89,7 +84,7 @@ class FakeApi:
 
     def __init__(self) -> None:
         self.metadata: dict[str, Any] = {}
-        self.failures: dict[str, list[ApiError]] = {}
+        self.failures: dict[str, list[CompletionsApiError]] = {}
         self.calls: list[tuple[str, str]] = []
         self.written: list[dict[str, str]] = []
         self.lock = threading.Lock()
@@ -108,7 +103,7 @@ class FakeApi:
             if script:
                 raise script.pop(0)
             if completion_id not in self.metadata:
-                raise ApiError("not_found", "OpenAI API answered 404", retryable=False, status=404)
+                raise CompletionsApiError("not_found", "OpenAI API answered 404", retryable=False, status=404)
 
     def retrieve(self, completion_id: str, deadline: Deadline) -> dict[str, Any]:
         self._answer("GET", completion_id)
@@ -360,12 +355,6 @@ class Rig:
             completion_leases=self.leases,
             time_reserve_millis=1000,
         )
-        config = IdempotencyConfig(
-            expires_after_seconds=settings.idempotency_expiry_seconds,
-            hash_function="sha256",
-            raise_on_no_idempotency_key=True,
-            response_hook=mark_replayed,
-        )
         # Waiting for a lease passes on a fake clock: every pause is recorded in `lease_sleeps`, none is slept.
         lease_clock = FakeClock()
         lease_clock.sleeps = self.lease_sleeps
@@ -374,22 +363,18 @@ class Rig:
             if self.leases
             else None
         )
-        tagger = Tagger(self.api)
-        unit = UnitOfWork(tagger, self.publisher, self.persistence, config)
-        processor = RecordProcessor(
-            unit,
-            self.publisher,
-            self.gate,
-            LeasedApply(leases, tagger, self.publisher) if leases else None,
-            self.requeue,
-        )
-        self.service = TaggerService(
+        self.service = wire_service(
             settings,
-            processor,
-            OrderedConcurrentBatchProcessor(self.max_concurrency, self.publisher.participant),
-            config,
-            self.visibility,
-            self.recorder,
+            ServiceParts(
+                api=self.api,
+                publisher=self.publisher,
+                persistence=self.persistence,
+                leases=leases,
+                requeue=self.requeue,
+                visibility=self.visibility,
+                gate=self.gate,
+                recorder=self.recorder,
+            ),
         )
 
     def run(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tagger.errors import ApiError, PutBack
+from tagger.errors import CompletionsApiError, PutBack
 from tagger.logic.hold_back import HoldBack
 from tests.unit.fakes import Rig, put_backs, sqs_record
 
@@ -29,7 +29,9 @@ def test_through_a_batch_only_the_failed_completions_later_records_go_back() -> 
     rig = Rig()
     rig.api.seed("c1")
     rig.api.seed("c2")
-    rig.api.failures["c1"] = [ApiError("upstream_error", "OpenAI API answered 503", retryable=True, status=503)]
+    rig.api.failures["c1"] = [
+        CompletionsApiError("upstream_error", "OpenAI API answered 503", retryable=True, status=503)
+    ]
     records = [
         sqs_record({"completion_id": "c1", "metadata": {"a": "1"}}),
         sqs_record({"completion_id": "c2", "metadata": {"a": "1"}}),

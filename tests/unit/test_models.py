@@ -2,20 +2,21 @@
 
 import hashlib
 import json
+from typing import get_args
 
 import pytest
 from pydantic import ValidationError
 
 from tagger.models import (
+    ResultDetail,
     TagFailedDetail,
     TaggedDetail,
     TagRequest,
-    detail_from_dict,
-    detail_type_of,
     format_issued_at,
     issued_at_instant,
     to_micros,
 )
+from tagger.result_events import RESULT_EVENTS, detail_from_dict, detail_type_of
 
 
 def request(**fields: object) -> TagRequest:
@@ -132,3 +133,9 @@ def test_remove_holds_at_most_64_keys() -> None:
     request(metadata={}, remove=[f"k{n}" for n in range(64)])
     with pytest.raises(ValidationError, match="remove"):
         request(metadata={}, remove=[f"k{n}" for n in range(65)])
+
+
+def test_every_result_detail_model_has_one_registry_entry() -> None:
+    assert sorted(event.detail.__name__ for event in RESULT_EVENTS) == sorted(
+        model.__name__ for model in get_args(ResultDetail)
+    )

@@ -1,4 +1,4 @@
-"""CompletionsApi's retry loop on a real httpx client whose transport is a handler function (no server)."""
+"""HttpxCompletionsApi's retry loop on a real httpx client whose transport is a handler function (no server)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tagger.adapters.openai_api import CompletionsApi
-from tagger.errors import ApiError
+from tagger.adapters.openai_api import HttpxCompletionsApi, Pacing, Retries
+from tagger.errors import CompletionsApiError
 from tagger.logic.timing import Deadline, RateLimitGate
 from tests.unit.fakes import FakeClock, FakeKeys, deadline_on
 
@@ -47,7 +47,7 @@ class Upstream:
 
 
 class Harness:
-    """One CompletionsApi with its fakes: key source, gate and sleep on a fake clock, calls recorded."""
+    """One HttpxCompletionsApi with its fakes: key source, gate and sleep on a fake clock, calls recorded."""
 
     def __init__(self, upstream: Upstream, *, keys: FakeKeys | None = None, max_attempts: int = 3) -> None:
         self.upstream = upstream
@@ -60,12 +60,11 @@ class Harness:
             transport=httpx.MockTransport(upstream),
             timeout=httpx.Timeout(READ_TIMEOUT, connect=3.0),
         )
-        self.api = CompletionsApi(
+        self.api = HttpxCompletionsApi(
             http,
             self.keys,  # type: ignore[arg-type]
-            self.gate,
-            max_attempts=max_attempts,
-            sleep=self.clock.sleep,
+            Pacing(self.gate),
+            retries=Retries(max_attempts, self.clock.sleep),
             on_call=self.on_call.append,
         )
 
@@ -131,7 +130,7 @@ def test_without_retry_after_the_wait_is_jittered_exponential_backoff_within_its
     first_waits = set()
     for _ in range(20):
         harness = Harness(Upstream(status(500)), max_attempts=7)
-        with pytest.raises(ApiError):
+        with pytest.raises(CompletionsApiError):
             harness.get(seconds_left=600)
         waits = harness.sleeps
         assert len(waits) == 6
@@ -145,7 +144,7 @@ def test_without_retry_after_the_wait_is_jittered_exponential_backoff_within_its
 
 def test_retries_stop_at_max_attempts_and_raise_the_last_failure() -> None:
     harness = Harness(Upstream(status(502, {"x-request-id": "req_9"})), max_attempts=3)
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         harness.get()
     assert len(harness.upstream.requests) == 3
     assert len(harness.sleeps) == 2
@@ -157,7 +156,7 @@ def test_retries_stop_at_max_attempts_and_raise_the_last_failure() -> None:
 
 def test_no_retry_when_the_wait_would_pass_the_deadline() -> None:
     harness = Harness(Upstream(status(503, {"retry-after": "30"}), ok()))
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         harness.get(seconds_left=10)
     assert len(harness.upstream.requests) == 1
     assert harness.sleeps == []
@@ -167,7 +166,7 @@ def test_no_retry_when_the_wait_would_pass_the_deadline() -> None:
 
 def test_retries_continue_while_the_waits_fit_in_the_deadline() -> None:
     harness = Harness(Upstream(status(503, {"retry-after": "4"})), max_attempts=10)
-    with pytest.raises(ApiError):
+    with pytest.raises(CompletionsApiError):
         harness.get(seconds_left=10)
     # 4 s fits in 10 s, another 4 s fits in the 6 s left, a third would leave nothing
     assert harness.sleeps == [4.0, 4.0]
@@ -176,7 +175,7 @@ def test_retries_continue_while_the_waits_fit_in_the_deadline() -> None:
 
 def test_no_call_at_all_when_no_time_is_left() -> None:
     harness = Harness(Upstream(ok()))
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         harness.get(seconds_left=0)
     assert harness.upstream.requests == []
     assert harness.on_call == []
@@ -197,7 +196,7 @@ def test_no_call_at_all_when_no_time_is_left() -> None:
 )
 def test_a_write_that_may_have_been_applied_is_not_resent(error: type[httpx.TransportError], code: str) -> None:
     harness = Harness(Upstream(cut(error), ok()))
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         harness.post()
     assert len(harness.upstream.requests) == 1
     assert harness.sleeps == []
@@ -211,7 +210,7 @@ def test_a_write_that_may_have_been_applied_is_not_resent(error: type[httpx.Tran
 def test_a_write_answered_with_a_5xx_is_not_resent_and_waits_to_settle(code: int) -> None:
     # A proxy in front of the API answers 502/503/504 when it gives up on the API, which may still apply the write.
     harness = Harness(Upstream(status(code), ok()))
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         harness.post()
     assert len(harness.upstream.requests) == 1
     assert harness.sleeps == []
@@ -224,7 +223,7 @@ def test_a_write_answered_with_a_5xx_is_not_resent_and_waits_to_settle(code: int
 
 def test_a_write_5xx_with_a_longer_retry_after_keeps_the_longer_wait() -> None:
     harness = Harness(Upstream(status(503, {"retry-after": "60"})))
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         harness.post()
     assert raised.value.outcome_unknown
     assert raised.value.retry_after == 60.0
@@ -240,7 +239,7 @@ def test_a_write_refused_by_the_api_itself_is_retried(code: int) -> None:
 
 def test_a_read_answered_with_a_5xx_is_retried_and_not_reported_as_outcome_unknown() -> None:
     harness = Harness(Upstream(status(502)))
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         harness.get()
     assert len(harness.upstream.requests) == 3
     assert not raised.value.outcome_unknown
@@ -256,7 +255,7 @@ def test_the_same_failure_on_a_read_is_retried(error: type[httpx.TransportError]
 
 def test_a_read_that_keeps_failing_is_not_reported_as_outcome_unknown() -> None:
     harness = Harness(Upstream(cut(httpx.ReadTimeout)))
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         harness.get()
     assert len(harness.upstream.requests) == 3
     assert raised.value.code == "timeout"
@@ -286,7 +285,7 @@ def test_a_401_rereads_the_key_once_and_retries_with_the_new_key() -> None:
 
 def test_a_second_401_raises_unauthorized() -> None:
     harness = Harness(Upstream(status(401)), keys=FakeKeys(KEY, ROTATED_KEY), max_attempts=5)
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         harness.get()
     assert harness.upstream.authorizations == [f"Bearer {KEY}", f"Bearer {ROTATED_KEY}"]
     assert harness.keys.refreshes == 1
@@ -309,7 +308,7 @@ def test_the_key_never_appears_in_an_error_message(echoed_status: int) -> None:
         return status(echoed_status, body={"error": {"message": f"Incorrect API key provided: {sent}"}})
 
     harness = Harness(Upstream(echo_key), keys=FakeKeys(secret), max_attempts=1)
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         harness.get()
     assert "Incorrect API key provided" in raised.value.message
     assert secret not in raised.value.message
@@ -319,7 +318,7 @@ def test_the_key_never_appears_in_an_error_message(echoed_status: int) -> None:
 
 def test_the_key_never_appears_in_a_transport_error_message() -> None:
     harness = Harness(Upstream(cut(httpx.ConnectError, f"refused for Bearer {KEY}")), max_attempts=1)
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         harness.get()
     assert raised.value.code == "connection_error"
     assert KEY not in str(raised.value)
@@ -331,7 +330,7 @@ def test_the_key_never_appears_in_a_transport_error_message() -> None:
 
 def test_a_429_blocks_the_gate_for_its_retry_after() -> None:
     harness = Harness(Upstream(status(429, {"retry-after": "7"})), max_attempts=1)
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         harness.get()
     assert raised.value.code == "rate_limited"
     assert harness.gate.wait_left() == 7.0
@@ -339,7 +338,7 @@ def test_a_429_blocks_the_gate_for_its_retry_after() -> None:
 
 def test_a_429_without_retry_after_blocks_the_gate_for_a_first_backoff() -> None:
     harness = Harness(Upstream(status(429)), max_attempts=1)
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         harness.get()
     assert raised.value.retry_after is None
     assert 0.125 <= harness.gate.wait_left() <= 0.25
@@ -348,7 +347,7 @@ def test_a_429_without_retry_after_blocks_the_gate_for_a_first_backoff() -> None
 def test_a_quota_429_is_raised_at_once_and_leaves_the_gate_open() -> None:
     quota = {"error": {"message": "You exceeded your current quota", "type": "insufficient_quota"}}
     harness = Harness(Upstream(status(429, {"retry-after": "1"}, body=quota), ok()), max_attempts=5)
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         harness.post()
     assert (raised.value.code, raised.value.retryable) == ("quota_exceeded", True)
     assert len(harness.upstream.requests) == 1 and harness.sleeps == []
@@ -358,7 +357,7 @@ def test_a_quota_429_is_raised_at_once_and_leaves_the_gate_open() -> None:
 
 def test_other_retryable_statuses_leave_the_gate_open() -> None:
     harness = Harness(Upstream(status(503, {"retry-after": "7"})), max_attempts=1)
-    with pytest.raises(ApiError):
+    with pytest.raises(CompletionsApiError):
         harness.get()
     assert harness.gate.wait_left() == 0.0
 
@@ -368,7 +367,7 @@ def test_other_retryable_statuses_leave_the_gate_open() -> None:
 )
 def test_a_client_error_raises_at_once_without_retry(code: int, error_code: str) -> None:
     harness = Harness(Upstream(status(code), ok()), max_attempts=5)
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         harness.post()
     assert len(harness.upstream.requests) == 1
     assert harness.sleeps == []
@@ -388,7 +387,7 @@ def test_a_client_error_raises_at_once_without_retry(code: int, error_code: str)
 )
 def test_a_success_without_a_json_object_is_an_upstream_error(response: httpx.Response) -> None:
     harness = Harness(Upstream(response), max_attempts=1)
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         harness.get()
     assert raised.value.code == "upstream_error"
     assert raised.value.retryable

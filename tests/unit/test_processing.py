@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tagger.errors import ApiError
+from tagger.errors import CompletionsApiError
 from tagger.logic.completion_record import InFlight
 from tagger.logic.leases import CONTENDED_DELAY_SECONDS, MAX_WAIT_SECONDS
 from tagger.logic.records import ParsedRecord
@@ -30,8 +30,8 @@ def replace(completion_id: str, **metadata: str) -> dict[str, Any]:
     return {"completion_id": completion_id, "metadata": metadata, "mode": "replace"}
 
 
-def server_error(**options: Any) -> ApiError:
-    return ApiError("upstream_error", "OpenAI API answered 500", retryable=True, status=500, **options)
+def server_error(**options: Any) -> CompletionsApiError:
+    return CompletionsApiError("upstream_error", "OpenAI API answered 500", retryable=True, status=500, **options)
 
 
 def test_an_invalid_body_is_published_as_a_validation_error_and_not_put_back(rig: Rig) -> None:
@@ -157,7 +157,9 @@ def test_a_write_whose_outcome_is_unknown_keeps_the_lease_for_its_settle_window(
     rig = Rig()
     rig.api.seed("c1")
     rig.api.failures["c1"] = [
-        ApiError("timeout", "OpenAI API did not answer in time", retryable=True, retry_after=4.0, outcome_unknown=True)
+        CompletionsApiError(
+            "timeout", "OpenAI API did not answer in time", retryable=True, retry_after=4.0, outcome_unknown=True
+        )
     ]
     put_back, _ = rig.send(replace("c1", a="1"))
     assert len(put_back) == 1

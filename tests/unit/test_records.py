@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tagger.errors import ApiError, InvalidTagRequest
+from tagger.errors import CompletionsApiError, InvalidTagRequest
 from tagger.logic import parsing
 from tagger.logic.records import ParsedRecord
 from tagger.models import TagRequest
@@ -33,7 +33,9 @@ def test_every_body_is_read_exactly_once_through_a_whole_batch(reads: Counter[st
     rig = Rig(max_receive_count=1)  # last delivery: a put-back record also publishes its failure
     rig.api.seed("c1")
     rig.api.seed("c2")
-    rig.api.failures["c2"] = [ApiError("upstream_error", "OpenAI API answered 500", retryable=True, status=500)] * 3
+    rig.api.failures["c2"] = [
+        CompletionsApiError("upstream_error", "OpenAI API answered 500", retryable=True, status=500)
+    ] * 3
     bodies: list[str | dict[str, Any]] = [
         {"completion_id": "c1", "metadata": {"a": "1"}},
         {"completion_id": "c1", "metadata": {"b": "2"}},

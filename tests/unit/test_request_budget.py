@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from tagger.errors import ApiError
+from tagger.errors import CompletionsApiError
 from tagger.logic.request_budget import RequestBudget
 from tagger.logic.timing import RateLimitGate
 from tests.unit.fakes import FakeClock, InMemoryRequestSlots, deadline_on
@@ -42,7 +42,7 @@ def test_a_schedule_booked_past_the_invocation_refuses_and_puts_back_for_that_lo
     clock = FakeClock()
     store = InMemoryRequestSlots(clock)
     store.next_free_us = round((clock.now + 30) * 1_000_000)
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         budget_on(store, clock).wait_for_turn(deadline_on(clock, 10))
     assert (raised.value.code, raised.value.retryable, raised.value.retry_after) == ("rate_limited", True, 30.0)
     assert clock.sleeps == []
@@ -63,7 +63,7 @@ def test_its_own_refusal_is_not_written_back_to_the_schedule() -> None:
     store.next_free_us = round((clock.now + 30) * 1_000_000)
     budget = budget_on(store, clock)
     gate = RateLimitGate(clock, share=budget.hold_off)
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         budget.wait_for_turn(deadline_on(clock, 10))
     gate.block_for(raised.value.retry_after or 0)  # what the API client does with a rate_limited failure
     assert store.writes == 0

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from tagger.errors import ApiError
+from tagger.errors import CompletionsApiError
 from tagger.logic.key_versions import CompletionHistory, KeyVersion, order_token
+from tagger.logic.records import Delivery
 from tagger.logic.tagging import Applied, Ordering, Tagger
 from tagger.logic.timing import Deadline
 from tagger.models import MAX_METADATA_KEYS, TagRequest
@@ -31,8 +32,19 @@ def api_holding(metadata: dict[str, str] | None = None) -> FakeApi:
     return api
 
 
+def delivery(tag: TagRequest, *, redelivered: bool = False) -> Delivery:
+    return Delivery(
+        request=tag,
+        message_id="m1",
+        order_token=order_token(1_000, "m1"),
+        receive_count=2 if redelivered else 1,
+        is_last=False,
+        deadline=DEADLINE,
+    )
+
+
 def apply(api: FakeApi, tag: TagRequest, *, redelivered: bool = False, ordering: Ordering | None = None) -> Applied:
-    return Tagger(api).apply(tag, DEADLINE, redelivered=redelivered, ordering=ordering)  # type: ignore[arg-type]
+    return Tagger(api).apply(delivery(tag, redelivered=redelivered), ordering)  # type: ignore[arg-type]
 
 
 # Without ordering
@@ -94,7 +106,7 @@ def test_merge_up_to_the_key_limit_is_written() -> None:
 def test_merge_over_the_key_limit_is_invalid_not_retryable_and_writes_nothing() -> None:
     current = {f"k{n}": "v" for n in range(MAX_METADATA_KEYS - 1)}
     api = api_holding(current)
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         apply(api, request(extra1="1", extra2="2"))
     assert raised.value.code == "invalid_request"
     assert not raised.value.retryable
@@ -114,7 +126,7 @@ def test_merge_that_removes_as_many_as_it_adds_stays_within_the_limit() -> None:
 def test_metadata_that_is_not_an_object_is_an_upstream_error(metadata: Any) -> None:
     api = api_holding()
     api.metadata[COMPLETION_ID] = metadata
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(CompletionsApiError) as raised:
         apply(api, request(team="b"))
     assert raised.value.code == "upstream_error"
     assert raised.value.retryable
@@ -191,7 +203,7 @@ def test_an_answer_that_kept_a_removed_key_is_reported_and_returned() -> None:
     api = MergingApi()
     api.seed(COMPLETION_ID, {"keep": "1", "drop": "x"})
     mismatches: list[None] = []
-    applied = Tagger(api, on_mismatch=lambda: mismatches.append(None)).apply(request(remove=["drop"]), DEADLINE)
+    applied = Tagger(api, on_mismatch=lambda: mismatches.append(None)).apply(delivery(request(remove=["drop"])))
     assert api.written == [{"keep": "1"}]
     assert applied.metadata == {"keep": "1", "drop": "x"}  # the API's answer, as the event reports it
     assert len(mismatches) == 1
@@ -207,7 +219,7 @@ def test_an_answer_with_a_value_not_as_written_is_reported() -> None:
 
     api.update_metadata = rewriting  # type: ignore[method-assign]
     mismatches: list[None] = []
-    applied = Tagger(api, on_mismatch=lambda: mismatches.append(None)).apply(request(a="2"), DEADLINE)
+    applied = Tagger(api, on_mismatch=lambda: mismatches.append(None)).apply(delivery(request(a="2")))
     assert applied.metadata == {"a": "2 (normalised)"}
     assert len(mismatches) == 1
 
@@ -216,6 +228,6 @@ def test_an_answer_with_a_value_not_as_written_is_reported() -> None:
 def test_an_answer_equal_to_what_was_written_is_not_reported(tag: TagRequest) -> None:
     api = api_holding({"a": "1"})
     mismatches: list[None] = []
-    Tagger(api, on_mismatch=lambda: mismatches.append(None)).apply(tag, DEADLINE)
+    Tagger(api, on_mismatch=lambda: mismatches.append(None)).apply(delivery(tag))
     assert api.writes() == 1
     assert mismatches == []

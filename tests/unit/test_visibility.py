@@ -4,7 +4,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tagger.adapters.visibility import VisibilityBackoff, backoff_seconds
+from tagger.adapters.visibility import SqsVisibilityBackoff, backoff_seconds
 from tagger.ports import PutBackRecord
 
 
@@ -42,7 +42,7 @@ def test_put_back_records_become_invisible_for_their_backoff(monkeypatch: pytest
     received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     by_body = {message["Body"]: message["ReceiptHandle"] for message in received}
 
-    VisibilityBackoff(lambda: sqs, base_seconds=30, max_seconds=900).apply(
+    SqsVisibilityBackoff(lambda: sqs, base_seconds=30, max_seconds=900).apply(
         [
             PutBackRecord(arn, by_body["held"], receive_count=1, is_last_delivery=False, retry_after=None),
             PutBackRecord(arn, by_body["last"], receive_count=5, is_last_delivery=True, retry_after=None),
@@ -56,6 +56,6 @@ def test_put_back_records_become_invisible_for_their_backoff(monkeypatch: pytest
 @mock_aws
 def test_failure_to_change_visibility_loses_nothing() -> None:
     sqs = boto3.client("sqs", region_name="us-east-1")
-    VisibilityBackoff(lambda: sqs, 5, 900).apply(
+    SqsVisibilityBackoff(lambda: sqs, 5, 900).apply(
         [PutBackRecord("arn:aws:sqs:us-east-1:123456789012:missing", "rh", 1, False, None)]
     )  # an unknown queue is logged, not raised

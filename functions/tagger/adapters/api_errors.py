@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Mapping
 
-from tagger.errors import ApiError
+from tagger.errors import CompletionsApiError
 from tagger.models import ErrorCode
 
 MAX_API_MESSAGE_LENGTH = 500
@@ -53,14 +53,16 @@ def write_may_have_been_applied(status: int) -> bool:
     return status >= 500
 
 
-def error_from_response(status: int, headers: Mapping[str, str], body: object, secret: str | None = None) -> ApiError:
+def error_from_response(
+    status: int, headers: Mapping[str, str], body: object, secret: str | None = None
+) -> CompletionsApiError:
     """Build the classified error for a non-2xx response."""
     code, retryable = classify_status(status)
     if status == 429 and is_quota_exhausted(body):
         code = "quota_exceeded"
     detail = _api_message(body)
     message = f"OpenAI API answered {status}" + (f": {detail}" if detail else "")
-    return ApiError(
+    return CompletionsApiError(
         code,
         redact(message, secret)[:MAX_API_MESSAGE_LENGTH],
         retryable=retryable,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tagger.models import ResultDetail, TaggedDetail, detail_type_of
+from tagger.models import ResultDetail, TaggedDetail
+from tagger.result_events import detail_type_of
 from tagger.telemetry import logger
 
 if TYPE_CHECKING:

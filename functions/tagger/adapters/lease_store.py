@@ -36,7 +36,7 @@ KEY_PREFIX = "completion-tagger-completion#"
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
-class LeaseStore:
+class DynamoDBLeaseStore:
     """Conditional writes on one item per completion. `clock` gives epoch seconds (shared across containers).
 
     `bounded_client` makes the calls that come after an API write (release, extend): a client with short

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -12,7 +13,7 @@ import httpx
 
 from tagger import __version__
 from tagger.adapters.api_errors import error_from_response, redact, write_may_have_been_applied
-from tagger.errors import ApiError
+from tagger.errors import CompletionsApiError
 from tagger.logic.timing import Deadline, RateLimitGate
 from tagger.ports import ApiKeySource, RequestPacer
 from tagger.telemetry import logger
@@ -42,13 +43,34 @@ def completion_path(completion_id: str) -> str:
     return f"chat/completions/{quote(completion_id, safe='')}"
 
 
-class CompletionsApi:
+@dataclass(frozen=True)
+class Pacing:
+    """When a request may go: not while the API asks us to back off (`gate`, closed by a 429), and, with a
+    fleet-wide cap (README, "Configuration": `API_REQUESTS_PER_SECOND`), not before its turn (`budget`)."""
+
+    gate: RateLimitGate
+    budget: RequestPacer | None = None
+
+
+@dataclass(frozen=True)
+class Retries:
+    """How often a failing call is tried, and how the wait between tries passes (on a fake clock in tests)."""
+
+    max_attempts: int = MAX_ATTEMPTS
+    sleep: Callable[[float], None] = time.sleep
+
+
+DEFAULT_RETRIES = Retries()
+
+
+class HttpxCompletionsApi:
     """Retrieve a stored completion and replace its metadata.
 
     Retryable failures (408/409/429/5xx, timeouts, connection errors) are retried a bounded number of
     times inside the invocation, honouring `Retry-After` / `retry-after-ms`, never past the deadline.
     A 401 re-reads the key once (it may have been rotated). A 429 that says the quota is exhausted
-    (`quota_exceeded`) is not retried: only fixing the billing helps. Anything else raises `ApiError` at once.
+    (`quota_exceeded`) is not retried: only fixing the billing helps. Anything else raises
+    `CompletionsApiError` at once.
 
     A write whose outcome is unknown (timed out or cut off after it was sent, or answered with a 5xx, which
     a proxy in front of the API may send after the API applied it) is never re-sent blindly:
@@ -61,21 +83,19 @@ class CompletionsApi:
         self,
         http: httpx.Client,
         api_key: ApiKeySource,
-        gate: RateLimitGate,
+        pacing: Pacing,
         *,
-        max_attempts: int = MAX_ATTEMPTS,
-        sleep: Callable[[float], None] = time.sleep,
+        retries: Retries = DEFAULT_RETRIES,
         on_call: Callable[[float], None] | None = None,
-        budget: RequestPacer | None = None,
     ):
         self._http = http
         self._api_key = api_key
-        self._gate = gate
-        self._max_attempts = max_attempts
+        self._gate = pacing.gate
+        self._budget = pacing.budget
+        self._max_attempts = retries.max_attempts
+        self._sleep = retries.sleep
         self._read_timeout = http.timeout.read or CONNECT_TIMEOUT_SECONDS
-        self._sleep = sleep
         self._on_call = on_call
-        self._budget = budget  # the fleet's shared requests-per-second cap, when one is set
 
     def retrieve(self, completion_id: str, deadline: Deadline) -> dict[str, Any]:
         return self._call("GET", completion_id, None, deadline)
@@ -90,7 +110,7 @@ class CompletionsApi:
             attempt += 1
             try:
                 return self._send(method, completion_id, body, deadline)
-            except ApiError as failure:
+            except CompletionsApiError as failure:
                 if failure.status == 401 and not key_refreshed:
                     key_refreshed = True
                     self._api_key.refresh()
@@ -118,7 +138,7 @@ class CompletionsApi:
             self._budget.wait_for_turn(deadline)
         budget = deadline.remaining()
         if budget <= 0:
-            raise ApiError("timeout", "no time left in the invocation for the API call", retryable=True)
+            raise CompletionsApiError("timeout", "no time left in the invocation for the API call", retryable=True)
         key = self._api_key.get()
         timeout = httpx.Timeout(min(self._read_timeout, budget), connect=min(CONNECT_TIMEOUT_SECONDS, budget))
         started = time.perf_counter()
@@ -136,7 +156,7 @@ class CompletionsApi:
             # A read that may have been answered changes nothing; only a write's outcome can be unknown.
             sent = method != "GET" and not isinstance(error, NOT_SENT)
             timed_out = isinstance(error, httpx.TimeoutException)
-            raise ApiError(
+            raise CompletionsApiError(
                 "timeout" if timed_out else "connection_error",
                 redact(
                     f"OpenAI API did not answer in time ({type(error).__name__})"
@@ -155,14 +175,16 @@ class CompletionsApi:
             try:
                 document = response.json()
             except ValueError:
-                raise ApiError(
+                raise CompletionsApiError(
                     "upstream_error",
                     "OpenAI API answered with a body that is not JSON",
                     retryable=True,
                     status=status,
                 ) from None
             if not isinstance(document, dict):
-                raise ApiError("upstream_error", "OpenAI API answered with an unexpected body", retryable=True)
+                raise CompletionsApiError(
+                    "upstream_error", "OpenAI API answered with an unexpected body", retryable=True
+                )
             return document
         try:
             error_body: object = response.json()

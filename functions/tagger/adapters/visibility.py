@@ -38,7 +38,7 @@ def backoff_seconds(
     return int(min(delay, max_seconds, MAX_VISIBILITY_SECONDS))
 
 
-class VisibilityBackoff:
+class SqsVisibilityBackoff:
     """Sets the visibility of put-back records. Best effort: when it fails, the queue's own visibility
     timeout still brings the record back, so nothing is lost.
 

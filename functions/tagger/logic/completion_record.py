@@ -2,7 +2,7 @@
 ordering", "Crash safety"): the request *in flight* (written ahead of its API write) and the requests
 *completed* on the completion (keyed by request hash: the idempotency key is the completion id plus it).
 
-Pure: the lease store (`adapters/lease_store.py`) stores these as JSON; `leased.py` decides with them.
+Pure: the lease store (`adapters/lease_store.py`) stores these as JSON; `leased_apply.py` decides with them.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The SQS record as the function handles it: Powertools' `SQSRecord`, with its body read once, its identity
-and its order."""
+and its order; and the `Delivery` of its request that the layers below the record handler work on."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -11,6 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from tagger.errors import InvalidTagRequest
 from tagger.logic.key_versions import order_token
 from tagger.logic.parsing import read_body
+from tagger.logic.timing import Deadline
 from tagger.models import TagRequest
 from tagger.ports import COPY_GENERATION, ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP
 
@@ -47,6 +49,26 @@ class ParsedRecord(SQSRecord):
     def correlation_ids(self) -> tuple[str | None, str | None]:
         """Completion and request ids for a failure event: the request's, or those an invalid body carried."""
         return self.request.completion_id, self.request.request_id
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery of a valid tag request: everything about it that the unit of work, the leased apply and
+    the tagger need, built once per record by the record handler and passed down whole."""
+
+    request: TagRequest
+    # The record's identity: the original's message id for a re-queued copy.
+    message_id: str
+    order_token: str
+    receive_count: int
+    # The queue dead-letters the message after this delivery unless it is put back as a copy.
+    is_last: bool
+    deadline: Deadline
+
+    @property
+    def redelivered(self) -> bool:
+        """An earlier delivery may have written already (its outcome unknown, or its event lost)."""
+        return self.receive_count > 1
 
 
 def _string_attribute(attributes: dict[str, Any], name: str) -> str | None:

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from tagger.errors import ApiError, RequestBudgetUnavailable
+from tagger.errors import CompletionsApiError, RequestBudgetUnavailable
 from tagger.logic.timing import Deadline
 from tagger.ports import RequestSlotStore
 
@@ -48,8 +48,8 @@ class RequestBudget:
         self._known_next_free_us = 0  # the shared schedule's first free slot, as last seen
 
     def wait_for_turn(self, deadline: Deadline) -> None:
-        """Sleep until this request's slot; raises a retryable `rate_limited` ApiError when the first free slot
-        is beyond what the invocation has left (the record is put back for that long)."""
+        """Sleep until this request's slot; raises a retryable `rate_limited` CompletionsApiError when the first
+        free slot is beyond what the invocation has left (the record is put back for that long)."""
         slot_us = self._take_slot(deadline)
         wait = slot_us / MICROS - self._clock()
         if wait > 0:
@@ -80,11 +80,11 @@ class RequestBudget:
         try:
             grant = self._store.reserve(span_us, horizon_us)
         except RequestBudgetUnavailable as error:
-            raise ApiError("upstream_error", f"not sent: {error}", retryable=True) from None
+            raise CompletionsApiError("upstream_error", f"not sent: {error}", retryable=True) from None
         if grant.start_us is None:
             self._known_next_free_us = grant.next_free_us
             wait = max(grant.next_free_us - now_us, 0) / MICROS
-            raise ApiError(
+            raise CompletionsApiError(
                 "rate_limited",
                 f"not sent: the fleet's request budget (API_REQUESTS_PER_SECOND) is booked for the next {wait:.1f} s",
                 retryable=True,

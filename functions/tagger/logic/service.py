@@ -1,8 +1,9 @@
-"""One invocation: run the batch through the record processor, back off what was put back, report it."""
+"""One invocation: run the batch through the record handler, back off what was put back, report it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -16,52 +17,42 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from tagger.config import Settings
 from tagger.logic.batch import OrderedConcurrentBatchProcessor
 from tagger.logic.outcomes import InvocationOutcomes, OutcomeRecorder
-from tagger.logic.processing import Invocation, RecordProcessor
+from tagger.logic.record_handler import Invocation, RecordHandler
 from tagger.logic.timing import Deadline
 from tagger.ports import VisibilityBackoff
 
 
+@dataclass(frozen=True)
 class TaggerService:
-    """Runs one SQS batch through the record processor and reports it."""
+    """Runs one SQS batch through the record handler and reports it."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        processor: RecordProcessor,
-        batch_processor: OrderedConcurrentBatchProcessor,
-        idempotency_config: IdempotencyConfig,
-        visibility: VisibilityBackoff,
-        recorder: OutcomeRecorder,
-        on_invocation: Callable[[Deadline], None] | None = None,
-    ):
-        """`on_invocation` is told each invocation's deadline before its records start (the publisher bounds
-        its calls by it)."""
-        self._on_invocation = on_invocation
-        self._settings = settings
-        self._processor = processor
-        self._batch_processor = batch_processor
-        self._idempotency_config = idempotency_config
-        self._visibility = visibility
-        self._recorder = recorder
+    settings: Settings
+    handler: RecordHandler
+    batch_processor: OrderedConcurrentBatchProcessor
+    idempotency_config: IdempotencyConfig
+    visibility: VisibilityBackoff
+    recorder: OutcomeRecorder
+    # Told each invocation's deadline before its records start (the publisher bounds its calls by it).
+    on_invocation: Callable[[Deadline], None] | None = None
 
     def handle(self, event: dict[str, Any], context: LambdaContext, metrics: Metrics) -> PartialItemFailureResponse:
-        self._idempotency_config.register_lambda_context(context)
-        outcomes = self._recorder.begin()
-        deadline = Deadline(context.get_remaining_time_in_millis, self._settings.time_reserve_millis)
-        if self._on_invocation:
-            self._on_invocation(deadline)
+        self.idempotency_config.register_lambda_context(context)
+        outcomes = self.recorder.begin()
+        deadline = Deadline(context.get_remaining_time_in_millis, self.settings.time_reserve_millis)
+        if self.on_invocation:
+            self.on_invocation(deadline)
         invocation = Invocation(
             deadline=deadline,
             outcomes=outcomes,
-            max_receive_count=self._settings.max_receive_count,
+            max_receive_count=self.settings.max_receive_count,
         )
         response = process_partial_response(
             event=event,
-            record_handler=partial(self._processor.handle, invocation=invocation),
-            processor=self._batch_processor,
+            record_handler=partial(self.handler.handle, invocation=invocation),
+            processor=self.batch_processor,
             context=context,
         )
-        self._visibility.apply(outcomes.put_back_records)
+        self.visibility.apply(outcomes.put_back_records)
         emit_metrics(metrics, outcomes)
         return response
 

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tagger.errors import ApiError, MergeTooLarge
+from tagger.errors import CompletionsApiError, MergeTooLarge
 from tagger.logic.key_versions import CompletionHistory, is_newest_everywhere, resolve
 from tagger.logic.metadata_merge import check_key_limit, merge_metadata
+from tagger.logic.records import Delivery
 from tagger.logic.timing import Deadline
 from tagger.models import TagRequest
 from tagger.ports import CompletionsApi
@@ -51,11 +52,10 @@ class Tagger:
         self._api = api
         self._on_mismatch = on_mismatch
 
-    def apply(
-        self, request: TagRequest, deadline: Deadline, *, redelivered: bool = False, ordering: Ordering | None = None
-    ) -> Applied:
-        """Update the completion. Raises ApiError when that fails."""
-        blind_replace = request.mode == "replace" and not redelivered
+    def apply(self, delivery: Delivery, ordering: Ordering | None = None) -> Applied:
+        """Update the completion. Raises CompletionsApiError when that fails."""
+        request, deadline = delivery.request, delivery.deadline
+        blind_replace = request.mode == "replace" and not delivery.redelivered
         if blind_replace and (ordering is None or is_newest_everywhere(ordering.token, ordering.history)):
             return Applied(self._write(request.completion_id, request.metadata, deadline))
         current = _metadata_of(self._api.retrieve(request.completion_id, deadline))
@@ -67,7 +67,7 @@ class Tagger:
         try:
             check_key_limit(current, target)
         except MergeTooLarge as error:
-            raise ApiError("invalid_request", str(error), retryable=False) from None
+            raise CompletionsApiError("invalid_request", str(error), retryable=False) from None
         if target == current:
             return Applied(current, superseded)
         return Applied(self._write(request.completion_id, target, deadline), superseded)
@@ -105,5 +105,7 @@ class Tagger:
 def _metadata_of(completion: dict[str, Any]) -> dict[str, str]:
     metadata = completion.get("metadata") or {}
     if not isinstance(metadata, dict):
-        raise ApiError("upstream_error", "OpenAI API returned metadata that is not an object", retryable=True)
+        raise CompletionsApiError(
+            "upstream_error", "OpenAI API returned metadata that is not an object", retryable=True
+        )
     return {str(key): str(value) for key, value in metadata.items()}

@@ -1,6 +1,6 @@
 """The idempotent unit of work without per-completion leases (`COMPLETION_LEASES=false`): one request's API
 update *and* the publishing of its result event, through Powertools' idempotency utility. (With leases, the
-completed requests live in the per-completion record instead: `leased.py`.)
+completed requests live in the per-completion record instead: `leased_apply.py`.)
 
 Its stored result says whether the event went out: a redelivery of a request whose update succeeded but
 whose event was not published publishes it then, with no second API write; a true duplicate does nothing
@@ -19,11 +19,13 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
-from tagger.errors import ApiError, ApiKeyUnavailable, PutBack
+from tagger.errors import ApiKeyUnavailable, CompletionsApiError, PutBack
+from tagger.logic.outcomes import InvocationOutcomes
+from tagger.logic.records import Delivery
 from tagger.logic.tagging import Tagger
-from tagger.logic.timing import Deadline
-from tagger.models import ResultDetail, TagFailedDetail, TaggedDetail, TagRequest, detail_from_dict
+from tagger.models import ResultDetail, TagFailedDetail, TaggedDetail, TagRequest
 from tagger.ports import ResultPublisher
+from tagger.result_events import detail_from_dict
 from tagger.telemetry import logger
 
 IDEMPOTENCY_KEY_PREFIX = "completion-tagger"
@@ -61,20 +63,21 @@ class UnitOfWork:
             key_prefix=IDEMPOTENCY_KEY_PREFIX,
         )(self._apply_and_publish)
 
-    def run(self, request: TagRequest, message_id: str, deadline: Deadline, *, redelivered: bool) -> dict[str, Any]:
-        """The stored result of the unit: run now, or replayed from an earlier delivery.
+    def apply(self, delivery: Delivery, outcomes: InvocationOutcomes) -> ResultDetail | None:
+        """The record's result once its event is out, or None for a duplicate that owes nothing (without
+        leases there is nothing else to count in `outcomes`: the record handler counts the result).
 
         Raises PutBack when a later delivery can help.
         """
-        arguments: dict[str, Any] = {
-            "request": request,
-            "message_id": message_id,
-            "deadline": deadline,
-            "redelivered": redelivered,
-        }
+        return self._conclude(delivery.request, self._run(delivery))
+
+    def _run(self, delivery: Delivery) -> dict[str, Any]:
+        """The stored result of the unit: run now, or replayed from an earlier delivery."""
         try:
-            stored: dict[str, Any] = self._apply_once(idempotency_key=request.idempotency_payload(), **arguments)
-        except ApiError as error:
+            stored: dict[str, Any] = self._apply_once(
+                idempotency_key=delivery.request.idempotency_payload(), delivery=delivery
+            )
+        except CompletionsApiError as error:
             raise PutBack.from_api_error(error) from None
         except ApiKeyUnavailable as error:
             raise PutBack.from_key_unavailable(error) from None
@@ -84,12 +87,9 @@ class UnitOfWork:
             raise PutBack("upstream_error", f"idempotency store unavailable: {error}") from None
         return stored
 
-    def conclude(self, request: TagRequest, stored: dict[str, Any]) -> ResultDetail | None:
-        """The record's result once its event is out, or None for a duplicate that owes nothing.
-
-        A replayed result whose event was lost is published now; a fresh one whose event could not be
-        published puts the record back (its redelivery publishes it without a second write).
-        """
+    def _conclude(self, request: TagRequest, stored: dict[str, Any]) -> ResultDetail | None:
+        """A replayed result whose event was lost is published now; a fresh one whose event could not be
+        published puts the record back (its redelivery publishes it without a second write)."""
         detail = detail_from_dict(stored["detail"])
         if stored.get(REPLAYED):
             if stored["published"]:
@@ -100,33 +100,27 @@ class UnitOfWork:
             raise PutBack("upstream_error", "the result event could not be published")
         return detail
 
-    def _apply_and_publish(
-        self,
-        idempotency_key: dict[str, str],
-        request: TagRequest,
-        message_id: str,
-        deadline: Deadline,
-        redelivered: bool,
-    ) -> dict[str, Any]:
+    def _apply_and_publish(self, idempotency_key: dict[str, str], delivery: Delivery) -> dict[str, Any]:
         """The idempotent unit. Retryable API errors propagate, so the idempotency record is released."""
+        request = delivery.request
         detail: ResultDetail
         try:
-            applied = self._tagger.apply(request, deadline, redelivered=redelivered)
+            applied = self._tagger.apply(delivery)
             detail = TaggedDetail(
                 completion_id=request.completion_id,
                 metadata=applied.metadata,
                 mode=request.mode,
                 request_id=request.request_id,
-                message_id=message_id,
+                message_id=delivery.message_id,
                 superseded=applied.superseded or None,
             )
-        except ApiError as error:
+        except CompletionsApiError as error:
             if error.retryable:
                 raise
             detail = TagFailedDetail(
                 completion_id=request.completion_id,
                 request_id=request.request_id,
-                message_id=message_id,
+                message_id=delivery.message_id,
                 error=error.info(),
             )
         published = self._publisher.publish(detail)

@@ -1,19 +1,21 @@
 """The record handler: one SQS record from body to outcome, as the README's "What happens to each message"
-says. It decides whether a record may start, hands the request to the unit of work (under its completion's
-lease when leases are on), counts what became of it, and turns every failure into a put-back.
+says. It decides whether a record may start, builds the `Delivery` of its request and hands it to the
+unit of work (under its completion's lease when leases are on), counts what became of it, and turns every
+failure into a put-back.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from tagger.errors import EventBusMissing, InvalidTagRequest, PutBack
 from tagger.logic.hold_back import HoldBack
-from tagger.logic.leased import POST_WRITE_CALL_SECONDS, LeasedApply
+from tagger.logic.leased_apply import POST_WRITE_CALL_SECONDS
 from tagger.logic.outcomes import InvocationOutcomes
-from tagger.logic.records import ParsedRecord
+from tagger.logic.records import Delivery, ParsedRecord
 from tagger.logic.timing import Deadline, RateLimitGate
-from tagger.logic.unit_of_work import UnitOfWork, publish_or_put_back
+from tagger.logic.unit_of_work import publish_or_put_back
 from tagger.models import ResultDetail, TagFailedDetail, TaggedDetail, TagRequest
 from tagger.ports import MAX_COPY_GENERATIONS, DestinationCheck, PutBackRecord, Requeue, RequeuedCopy, ResultPublisher
 from tagger.telemetry import logger
@@ -31,22 +33,31 @@ class Invocation:
     hold_back: HoldBack = field(default_factory=HoldBack)
 
 
-class RecordProcessor:
+class RequestApplier(Protocol):
+    """Applies a delivery's request and publishes its result event: `UnitOfWork` without per-completion
+    leases, `LeasedApply` with them.
+
+    Returns the record's result once its event is out, or None for a duplicate that owes nothing; raises
+    PutBack when a later delivery can help.
+    """
+
+    def apply(self, delivery: Delivery, outcomes: InvocationOutcomes) -> ResultDetail | None: ...
+
+
+class RecordHandler:
     """Handles one record; raises PutBack (so the record is put back) only when a later delivery can help."""
 
     def __init__(
         self,
-        unit: UnitOfWork,
+        applier: RequestApplier,
         publisher: ResultPublisher,
         gate: RateLimitGate,
-        leased: LeasedApply | None = None,
         requeue: Requeue | None = None,
         destination: DestinationCheck | None = None,
     ):
-        self._unit = unit
+        self._applier = applier
         self._publisher = publisher
         self._gate = gate
-        self._leased = leased
         self._requeue = requeue
         self._destination = destination
 
@@ -60,7 +71,15 @@ class RecordProcessor:
             self._check_may_start(invocation.deadline)
             request = self._accept(record, invocation)
             if request is not None:
-                self._apply(record, request, invocation, redelivered=receive_count > 1)
+                delivery = Delivery(
+                    request=request,
+                    message_id=record.identity,
+                    order_token=record.order_token,
+                    receive_count=receive_count,
+                    is_last=is_last,
+                    deadline=invocation.deadline,
+                )
+                self._apply(delivery, invocation.outcomes)
         except Exception as error:
             put_back = error if isinstance(error, PutBack) else _as_put_back(error)
             invocation.hold_back.put_back(record.ordering_key, put_back)
@@ -130,21 +149,14 @@ class RecordProcessor:
         logger.thread_safe_append_keys(completion_id=request.completion_id, request_id=request.request_id)
         return request
 
-    def _apply(self, record: ParsedRecord, request: TagRequest, invocation: Invocation, *, redelivered: bool) -> None:
-        detail: ResultDetail | None
-        if self._leased is None:
-            stored = self._unit.run(request, record.identity, invocation.deadline, redelivered=redelivered)
-            detail = self._unit.conclude(request, stored)
-        else:
-            detail = self._leased.run(
-                record, request, invocation.deadline, invocation.outcomes, redelivered=redelivered
-            )
+    def _apply(self, delivery: Delivery, outcomes: InvocationOutcomes) -> None:
+        detail = self._applier.apply(delivery, outcomes)
         if detail is None:
-            invocation.outcomes.count_duplicate()
+            outcomes.count_duplicate()
         elif isinstance(detail, TaggedDetail):
-            invocation.outcomes.count_tagged()
+            outcomes.count_tagged()
         else:
-            invocation.outcomes.count_failed(detail.error.code)
+            outcomes.count_failed(detail.error.code)
 
     def _publish_final_failure(self, record: ParsedRecord, put_back: PutBack) -> None:
         completion_id, request_id = record.correlation_ids()

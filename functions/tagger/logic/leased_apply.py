@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from tagger.errors import ApiError, ApiKeyUnavailable, LeaseLost, LeaseStoreUnavailable, PutBack
+from tagger.errors import ApiKeyUnavailable, CompletionsApiError, LeaseLost, LeaseStoreUnavailable, PutBack
 from tagger.logic.completion_record import (
     CompletedRequest,
     CompletionState,
@@ -34,11 +34,12 @@ from tagger.logic.completion_record import (
 from tagger.logic.key_versions import CompletionHistory, record_applied
 from tagger.logic.leases import CompletionLeases
 from tagger.logic.outcomes import InvocationOutcomes
-from tagger.logic.records import ParsedRecord
+from tagger.logic.records import Delivery
 from tagger.logic.tagging import Ordering, Tagger
 from tagger.logic.timing import Deadline
-from tagger.models import ResultDetail, TagFailedDetail, TaggedDetail, TagRequest, detail_from_dict
+from tagger.models import ResultDetail, TagFailedDetail, TaggedDetail
 from tagger.ports import LeaseRecord, ResultPublisher
+from tagger.result_events import detail_from_dict
 from tagger.telemetry import logger
 
 # Time one call after the API write may take (the lease store's bounded client: 0.5 s to connect, 1 s to
@@ -63,53 +64,43 @@ class LeasedApply:
         self._publisher = publisher
         self._wall_clock = wall_clock
 
-    def run(
-        self,
-        record: ParsedRecord,
-        request: TagRequest,
-        deadline: Deadline,
-        outcomes: InvocationOutcomes,
-        *,
-        redelivered: bool = False,
-    ) -> ResultDetail | None:
+    def apply(self, delivery: Delivery, outcomes: InvocationOutcomes) -> ResultDetail | None:
         """The record's result once its event is out, or None for a duplicate that owes nothing.
 
         Raises PutBack when a later delivery can help.
         """
-        identity, token = record.identity, record.order_token
-
-        def intent(owner: str) -> InFlight:
-            return InFlight.of(request, identity, owner, token)
-
-        lease = self._leases.acquire(request.completion_id, identity, deadline, outcomes, intent)
-        mine = intent(lease.owner)
+        request, deadline = delivery.request, delivery.deadline
+        lease = self._leases.acquire(
+            request.completion_id, delivery.message_id, deadline, outcomes, lambda owner: _intent(delivery, owner)
+        )
+        mine = _intent(delivery, lease.owner)
         state = CompletionState(lease.history, lease.completed, lease.in_flight)
         if state.in_flight is not None and state.in_flight.owner != lease.owner:
-            state = self._settle(lease, state, state.in_flight, mine, deadline, outcomes)
+            state = self._settle(lease, state, state.in_flight, delivery, outcomes)
         entry = state.completed.get(mine.request_hash)
-        if entry is not None and is_duplicate(entry, identity, state.history):
+        if entry is not None and is_duplicate(entry, delivery.message_id, state.history):
             if entry.outcome == "tagged":
                 # Another message with the same content, nothing completed since: its values are on the
                 # completion, so it counts as applied in its own order (a newer one moves the keys' versions).
                 state = replace(state, history=record_applied(request, mine.token, state.history))
             return self._duplicate(lease, state, mine.request_hash, entry, deadline)
-        return self._apply(lease, state, request, mine, deadline, outcomes, redelivered=redelivered)
+        return self._apply(lease, state, mine, delivery, outcomes)
 
     def _settle(
         self,
         lease: LeaseRecord,
         state: CompletionState,
         left: InFlight,
-        mine: InFlight,
-        deadline: Deadline,
+        delivery: Delivery,
         outcomes: InvocationOutcomes,
     ) -> CompletionState:
         """Settle `left`, an entry in flight that its holder never settled, write the result back with this
         request in flight instead, and return the record as it now stands."""
+        deadline, mine = delivery.deadline, _intent(delivery, lease.owner)
         history, completed = state.history, dict(state.completed)
         try:
             current: dict[str, str] | None = self._tagger.read(lease.completion_id, deadline)
-        except ApiError as error:
+        except CompletionsApiError as error:
             if error.retryable:
                 self._release(lease, history, completed, deadline, keep_in_flight=left)
                 raise PutBack.from_api_error(error) from None
@@ -123,7 +114,7 @@ class LeasedApply:
         was_duplicate = earlier is not None and is_duplicate(earlier, left.message_id, history)
         applied = current is not None and not was_duplicate and was_applied(left, history, current)
         if was_duplicate and earlier is not None and earlier.outcome == "tagged":
-            # What that holder's release would have written: its own order on the keys (see `run`).
+            # What that holder's release would have written: its own order on the keys (see `apply`).
             history = record_applied(left.as_request(lease.completion_id), left.token, history)
         if current is not None and applied:
             superseded = superseded_keys(left, history, current)
@@ -179,21 +170,17 @@ class LeasedApply:
         self,
         lease: LeaseRecord,
         state: CompletionState,
-        request: TagRequest,
         mine: InFlight,
-        deadline: Deadline,
+        delivery: Delivery,
         outcomes: InvocationOutcomes,
-        *,
-        redelivered: bool,
     ) -> ResultDetail:
+        request, deadline = delivery.request, delivery.deadline
         detail: ResultDetail
         outcome: Outcome
         superseded: list[str] = []
         try:
-            applied = self._tagger.apply(
-                request, deadline, redelivered=redelivered, ordering=Ordering(mine.token, state.history)
-            )
-        except ApiError as error:
+            applied = self._tagger.apply(delivery, Ordering(mine.token, state.history))
+        except CompletionsApiError as error:
             if error.retryable:
                 if error.outcome_unknown:
                     self._keep_until_settled(lease, error.retry_after or 0.0, deadline)
@@ -277,3 +264,8 @@ class LeasedApply:
                 "could not record the request on its completion's record: the next request settles it",
                 extra={"error": str(error)},
             )
+
+
+def _intent(delivery: Delivery, owner: str) -> InFlight:
+    """What this delivery will write, as the completion's record holds it while the request is in flight."""
+    return InFlight.of(delivery.request, delivery.message_id, owner, delivery.order_token)
