@@ -36,8 +36,8 @@ from completion_tagger.destinations import (
 )
 from completion_tagger.event_bus_check import EventBusCheckError, check_event_bus_exists, stack_event_bus
 from completion_tagger.pacing import Pacer
-from completion_tagger.report import SendInterrupted, SendReport
 from completion_tagger.requests import Line, object_lines
+from completion_tagger.send_report import SendInterrupted, SendReport
 from completion_tagger.stack import QUEUE_URL_OUTPUT, StackError, stack_outputs
 from completion_tagger.stamping import IssuedAtStamps
 from completion_tagger.validation import Outgoing, check_request_id_prefix, validate

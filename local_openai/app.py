@@ -18,7 +18,7 @@ from local_openai.completions import (
     now,
     stored_messages,
 )
-from local_openai.errors import ApiError, for_status, invalid_request, method_not_allowed, unknown_url
+from local_openai.errors import ErrorResponse, for_status, invalid_request, method_not_allowed, unknown_url
 from local_openai.faults import FaultInjector, ScriptedFault
 from local_openai.knobs import Knobs
 from local_openai.metadata import validate_metadata
@@ -68,7 +68,7 @@ class LocalOpenAIApp:
 
     def seed_completion(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """Store a completion directly (``id``, ``metadata``, ``model``, ``messages``, ``created`` all
-        optional); an existing id is replaced. Raises a 400 ``ApiError`` for invalid input."""
+        optional); an existing id is replaced. Raises a 400 ``ErrorResponse`` for invalid input."""
         unknown = sorted(set(spec) - SEED_FIELDS)
         if unknown:
             raise invalid_request(f"Unknown field(s): {', '.join(unknown)}", param=unknown[0])
@@ -125,7 +125,7 @@ class LocalOpenAIApp:
         elif request.path.startswith("/_local/"):
             try:
                 response = admin.handle(self, request)
-            except ApiError as error:
+            except ErrorResponse as error:
                 response = error_response(error)
         else:
             response = error_response(unknown_url(request.method, request.path))
@@ -159,7 +159,7 @@ class LocalOpenAIApp:
                     response.headers.update(decision.headers)
                     return response
             return self._dispatch(request, route)
-        except ApiError as error:
+        except ErrorResponse as error:
             return error_response(error)
 
     def _dispatch(self, request: Request, route: Route) -> Response:
@@ -191,11 +191,11 @@ def _authenticate(request: Request, knobs: Knobs) -> None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise ApiError(
+        raise ErrorResponse(
             401,
             "You didn't provide an API key. You need to provide your API key in an Authorization header "
             "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
             code="missing_api_key",
         )
     if knobs.api_key is not None and not hmac.compare_digest(token.encode(), knobs.api_key.encode()):
-        raise ApiError(401, "Incorrect API key provided.", code="invalid_api_key")
+        raise ErrorResponse(401, "Incorrect API key provided.", code="invalid_api_key")

@@ -13,7 +13,7 @@ MAX_VALUE_LENGTH = 512
 
 
 def validate_metadata(value: object, *, param: str = "metadata") -> dict[str, str]:
-    """Return ``value`` as a metadata map, or raise a 400 ``ApiError`` naming the offending field.
+    """Return ``value`` as a metadata map, or raise a 400 ``ErrorResponse`` naming the offending field.
 
     ``None`` means "no metadata" and becomes ``{}``.
     """

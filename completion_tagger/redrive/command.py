@@ -19,8 +19,8 @@ from completion_tagger.redrive.move_task import (
     start_move_task,
     wait_for_move_task,
 )
-from completion_tagger.redrive.queues import QueuePair, RedriveError, queues_from_stack, queues_from_urls
-from completion_tagger.sqs_queues import queue_depth
+from completion_tagger.redrive.queue_pair import QueuePair, RedriveError, queues_from_stack, queues_from_urls
+from completion_tagger.sqs_calls import queue_depth
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -14,8 +14,8 @@ from typing import Any
 import boto3
 
 from completion_tagger.destinations import Destination, EventBusDestination, QueueDestination
-from completion_tagger.report import SendReport
 from completion_tagger.requests import Line
+from completion_tagger.send_report import SendReport
 from completion_tagger.stack import stack_outputs
 from completion_tagger.validation import Outgoing, validate
 from completion_tagger.waiting.completed import CompletionRecords, EitherRecord, IdempotencyRecords

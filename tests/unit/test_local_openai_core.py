@@ -10,7 +10,7 @@ import pytest
 
 from local_openai.__main__ import build_parser, load_seed_completions
 from local_openai.app import LocalOpenAIApp
-from local_openai.errors import ApiError
+from local_openai.errors import ErrorResponse
 from local_openai.faults import FaultInjector, ScriptedFault
 from local_openai.knobs import Knobs
 from local_openai.metadata import validate_metadata
@@ -52,7 +52,7 @@ def test_metadata_limits_accept_the_boundaries() -> None:
     ],
 )
 def test_metadata_limits_reject(value: object, code: str, param: str) -> None:
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(ErrorResponse) as caught:
         validate_metadata(value)
     assert (caught.value.status, caught.value.code, caught.value.param) == (400, code, param)
 
@@ -202,7 +202,7 @@ def test_unserved_methods_of_served_paths_are_405_and_unknown_paths_404() -> Non
 @pytest.mark.parametrize("spec", [{"id": "a/b"}, {"id": ""}, {"created": -1}, {"messages": []}, {"idd": "x"}])
 def test_invalid_seed_completions_are_rejected(spec: dict[str, Any]) -> None:
     app = LocalOpenAIApp(Knobs())
-    with pytest.raises(ApiError):
+    with pytest.raises(ErrorResponse):
         app.seed_completion(spec)
 
 
