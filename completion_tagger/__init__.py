@@ -2,6 +2,6 @@
 
 from completion_tagger.api import UsageError, send_tag_requests
 from completion_tagger.send_report import SendInterrupted, SendReport
-from completion_tagger.waiting.run import ResultsLocation
+from completion_tagger.waiting.send_and_wait import ResultsLocation
 
 __all__ = ["ResultsLocation", "SendInterrupted", "SendReport", "UsageError", "send_tag_requests"]

@@ -44,7 +44,7 @@ class LazyGroup(click.Group):
 @click.group(
     name=PROG,
     cls=LazyGroup,
-    lazy_commands={"run": "local_stack.cli:run_command", "local-openai": "local_openai.serve_command:serve"},
+    lazy_commands={"run": "local_stack.commands:run_command", "local-openai": "local_openai.serve_command:serve"},
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 def cli() -> None:

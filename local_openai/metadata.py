@@ -5,7 +5,7 @@ Lengths are counted in Unicode code points (``len`` of a Python ``str``), not by
 
 from __future__ import annotations
 
-from local_openai.errors import invalid_request
+from local_openai.error_responses import invalid_request
 
 MAX_KEYS = 16
 MAX_KEY_LENGTH = 64

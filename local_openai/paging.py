@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from local_openai.errors import invalid_request
+from local_openai.error_responses import invalid_request
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100

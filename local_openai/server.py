@@ -7,11 +7,11 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from local_openai.app import LocalOpenAIApp
-from local_openai.errors import ErrorResponse
+from local_openai.error_responses import ErrorResponse
 from local_openai.faults import ScriptedFault
 from local_openai.handler import LocalHTTPServer
 from local_openai.knobs import Knobs
+from local_openai.request_pipeline import LocalOpenAIApp
 
 
 class LocalOpenAIServer:

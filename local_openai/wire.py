@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from local_openai.errors import ErrorResponse, invalid_request
+from local_openai.error_responses import ErrorResponse, invalid_request
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from local_openai.app import LocalOpenAIApp
-from local_openai.errors import ErrorResponse
+from local_openai.error_responses import ErrorResponse
 from local_openai.faults import FaultInjector, ScriptedFault
 from local_openai.knobs import Knobs
 from local_openai.metadata import validate_metadata
+from local_openai.request_pipeline import LocalOpenAIApp
 from local_openai.serve_command import load_seed_completions, serve
 from local_openai.wire import Request, Response
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from completion_tagger.redrive.command import redrive
+from local_stack.end_to_end import EXIT_SETUP, run
 from local_stack.plan import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TAGS,
@@ -16,7 +17,6 @@ from local_stack.plan import (
     MAX_LOCAL_CONCURRENCY,
     RunOptions,
 )
-from local_stack.run import EXIT_SETUP, run
 from local_stack.samples import parse_tags
 from local_stack.services import services
 from local_stack.stay_up import up

@@ -21,7 +21,7 @@ from completion_tagger.validation import Outgoing, validate
 from completion_tagger.waiting.completed import CompletionRecords, EitherRecord, IdempotencyRecords
 from completion_tagger.waiting.dead_letters import dead_lettered
 from completion_tagger.waiting.follow import ResultSources, SentLine, follow
-from completion_tagger.waiting.outcomes import LineResult, WaitReport
+from completion_tagger.waiting.line_outcomes import LineResult, WaitReport
 from completion_tagger.waiting.subscription import ResultSubscription, event_pattern
 from tagger.logic.parsing import parse_tag_request
 

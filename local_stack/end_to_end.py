@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import boto3
 
-from completion_tagger.waiting.run import ResultsLocation
+from completion_tagger.waiting.send_and_wait import ResultsLocation
 from local_stack.aws_endpoint import moto_environment
 from local_stack.container import ContainerExited, InvocationEnded, PollerError, Report
 from local_stack.fleet import ContainerFleet, ContainerStartError, container_spec

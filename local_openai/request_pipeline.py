@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from local_openai import admin, api
+from local_openai import admin, chat_endpoints
 from local_openai.completions import (
     DEFAULT_MODEL,
     SEEDED_MESSAGES,
@@ -18,7 +18,7 @@ from local_openai.completions import (
     now,
     stored_messages,
 )
-from local_openai.errors import ErrorResponse, for_status, invalid_request, method_not_allowed, unknown_url
+from local_openai.error_responses import ErrorResponse, for_status, invalid_request, method_not_allowed, unknown_url
 from local_openai.faults import FaultInjector, ScriptedFault
 from local_openai.knobs import Knobs
 from local_openai.metadata import validate_metadata
@@ -90,7 +90,7 @@ class LocalOpenAIApp:
         if isinstance(created, bool) or not isinstance(created, int) or created < 0:
             raise invalid_request("'created' must be a non-negative integer.", param="created")
         raw_messages = spec.get("messages")
-        messages = SEEDED_MESSAGES if raw_messages is None else api.request_messages(raw_messages)
+        messages = SEEDED_MESSAGES if raw_messages is None else chat_endpoints.request_messages(raw_messages)
         completion = build_completion(
             completion_id=completion_id,
             model=model,
@@ -166,18 +166,18 @@ class LocalOpenAIApp:
         completion_id = route.completion_id or ""
         match route.endpoint:
             case Endpoint.CREATE:
-                return api.create_completion(self.store, request)
+                return chat_endpoints.create_completion(self.store, request)
             case Endpoint.LIST:
-                return api.list_completions(self.store, request)
+                return chat_endpoints.list_completions(self.store, request)
             case Endpoint.RETRIEVE:
-                return api.retrieve_completion(self.store, completion_id)
+                return chat_endpoints.retrieve_completion(self.store, completion_id)
             case Endpoint.UPDATE:
                 merge = self._knobs.metadata_update == "merge"
-                return api.update_completion(self.store, self.stats, completion_id, request, merge=merge)
+                return chat_endpoints.update_completion(self.store, self.stats, completion_id, request, merge=merge)
             case Endpoint.DELETE:
-                return api.delete_completion(self.store, completion_id)
+                return chat_endpoints.delete_completion(self.store, completion_id)
             case Endpoint.MESSAGES:
-                return api.list_messages(self.store, completion_id, request)
+                return chat_endpoints.list_messages(self.store, completion_id, request)
             case None if route.allowed:
                 raise method_not_allowed(request.method, request.path, route.allowed)
             case None:
