@@ -29,10 +29,10 @@ import boto3
 
 from artifact import pythons
 from artifact import runtime as artifact_runtime
-from bench import chart, machine, package_size, report
+from bench import chart, machine, package_size, results_summary
 from bench.functions import Implementation
 from bench.pricing import price_list
-from completion_tagger.sqs_queues import delete_messages
+from completion_tagger.sqs_calls import delete_messages
 from local_openai.server import LocalOpenAIServer
 from local_stack.aws_endpoint import moto_environment
 from local_stack.function_env import FunctionSettings, function_environment
@@ -386,7 +386,7 @@ def _progress(latency_ms: int, batch_size: int, mode: str, cells: list[Cell]) ->
     parts = []
     for cell in cells:
         name = "baseline" if cell.implementation == "baseline" else _function_key(cell).replace("-", "/", 1)
-        parts.append(f"{name} {report.seconds(statistics.median(cell.walls))}")
+        parts.append(f"{name} {results_summary.seconds(statistics.median(cell.walls))}")
     print(f"  {latency_ms} ms, batch {batch_size:>3}, {mode:<7}: " + ", ".join(parts), file=sys.stderr, flush=True)
 
 
@@ -408,9 +408,9 @@ def build_rows(cells: list[Cell], memory_mb: int) -> list[dict[str, Any]]:
                 "latency_ms": cell.latency_ms,
                 "mode": cell.mode,
                 "max_concurrency": cell.max_concurrency,
-                "ours": report.summarize_side(_raw(cell), memory_mb),
-                "ours_no_leases": report.summarize_side(_raw(unleased), memory_mb) if unleased else None,
-                "baseline": report.summarize_side(_raw(base), memory_mb) if base else None,
+                "ours": results_summary.summarize_side(_raw(cell), memory_mb),
+                "ours_no_leases": results_summary.summarize_side(_raw(unleased), memory_mb) if unleased else None,
+                "baseline": results_summary.summarize_side(_raw(base), memory_mb) if base else None,
             }
         )
     rows.sort(key=lambda r: (r["latency_ms"], r["batch_size"], r["mode"] != "replace", r["max_concurrency"]))
@@ -434,7 +434,7 @@ def _raw(cell: Cell) -> dict[str, Any]:
 def build_notes(results: dict[str, Any], warm_up: dict[str, float]) -> list[str]:
     notes = [
         "First (warm-up) invocation of each function process, 10 records at 0 ms API latency, not in the "
-        "table: " + ", ".join(f"{name} {report.seconds(value)}" for name, value in warm_up.items()) + ".",
+        "table: " + ", ".join(f"{name} {results_summary.seconds(value)}" for name, value in warm_up.items()) + ".",
         "Merge rows need two API round trips per record (read, then write), so their floor is 2× latency per "
         "wave of MAX_CONCURRENCY records; the MAX_CONCURRENCY 25 target applies to replace (4 waves of 25).",
         "Here DynamoDB, EventBridge and SQS are moto on loopback: a few ms of CPU per call in one process, one "
@@ -467,7 +467,7 @@ def build_notes(results: dict[str, Any], warm_up: dict[str, float]) -> list[str]
         if base and base["wall_median_s"] > results["settings"]["function_timeout_seconds"]:
             notes.append(
                 f"The baseline's batch of {row['batch_size']} at {row['latency_ms']} ms ({row['mode']}) took "
-                f"{report.seconds(base['wall_median_s'])}: on Lambda it would time out at "
+                f"{results_summary.seconds(base['wall_median_s'])}: on Lambda it would time out at "
                 f"{results['settings']['function_timeout_seconds']} s and the whole batch would be retried."
             )
     return notes
@@ -557,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
         "package": package,
         "prices": price_list(),
     }
-    results["targets"] = report.evaluate_targets(results)
+    results["targets"] = results_summary.evaluate_targets(results)
     results["notes"] = build_notes(results, warm_up)
     results["duration_seconds"] = time.monotonic() - started
     write_outputs(results, args.output_dir)
@@ -572,7 +572,7 @@ def _memory_label(key: str) -> str:
 
 def write_outputs(results: dict[str, Any], directory: Path) -> None:
     """Print the table and replace latest.md, latest.json and latest.png (written aside, then moved)."""
-    markdown = report.render(results)
+    markdown = results_summary.render(results)
     print(markdown)
     directory.mkdir(parents=True, exist_ok=True)
     outputs = {

@@ -36,12 +36,12 @@ from completion_tagger.destinations import (
 )
 from completion_tagger.event_bus_check import EventBusCheckError, check_event_bus_exists, stack_event_bus
 from completion_tagger.pacing import Pacer
-from completion_tagger.report import SendInterrupted, SendReport
 from completion_tagger.requests import Line, object_lines
+from completion_tagger.send_report import SendInterrupted, SendReport
 from completion_tagger.stack import QUEUE_URL_OUTPUT, StackError, stack_outputs
 from completion_tagger.stamping import IssuedAtStamps
 from completion_tagger.validation import Outgoing, check_request_id_prefix, validate
-from completion_tagger.waiting.run import (
+from completion_tagger.waiting.send_and_wait import (
     DEFAULT_TIMEOUT_SECONDS,
     ResultsLocation,
     ResultsLocationError,
@@ -161,7 +161,7 @@ def send_lines_and_wait(
     total: int | None = None,
     on_sent: Callable[[SendReport], None] | None = None,
 ) -> SendReport:
-    """`send --wait`: the run's results are followed from before the first line is sent (waiting/run.py)."""
+    """`send --wait`: the run's results are followed from before the first line is sent (waiting/send_and_wait.py)."""
     try:
         prefix = check_request_id_prefix(request_id_prefix or default_request_id_prefix())
     except ValueError as error:

@@ -19,9 +19,9 @@ from completion_tagger.api import STACK_EVENT_BUS, UsageError, resolve_destinati
 from completion_tagger.destinations import DEFAULT_DETAIL_TYPE, DEFAULT_SOURCE
 from completion_tagger.input_text import TextLine, check_encoding
 from completion_tagger.interruption import interruptions_on_sigterm
-from completion_tagger.report import SendInterrupted, SendReport
 from completion_tagger.requests import Line, TagSpec, completion_ids, id_lines, json_lines
 from completion_tagger.selection import Selection, SelectionError, parse_selection, selected_completion_ids
+from completion_tagger.send_report import SendInterrupted, SendReport
 from completion_tagger.stack import StackError
 from completion_tagger.validation import Rejected, validate
 from completion_tagger.waiting.options import WaitOptions, wait_options

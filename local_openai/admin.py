@@ -9,13 +9,13 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from local_openai.errors import invalid_request, not_found, unknown_url
+from local_openai.error_responses import invalid_request, not_found, unknown_url
 from local_openai.faults import ScriptedFault
 from local_openai.knobs import Knobs
 from local_openai.wire import Request, Response, json_response, parse_json_object, parse_json_value
 
 if TYPE_CHECKING:
-    from local_openai.app import LocalOpenAIApp
+    from local_openai.request_pipeline import LocalOpenAIApp
 
 _COMPLETION = re.compile(r"^/_local/completions/([^/]+)$")
 

@@ -19,11 +19,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from local_openai.errors import error_body
+from local_openai.error_responses import error_body
 from local_openai.wire import Request, Response, new_request_id
 
 if TYPE_CHECKING:
-    from local_openai.app import LocalOpenAIApp
+    from local_openai.request_pipeline import LocalOpenAIApp
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 

@@ -5,7 +5,7 @@ Lengths are counted in Unicode code points (``len`` of a Python ``str``), not by
 
 from __future__ import annotations
 
-from local_openai.errors import invalid_request
+from local_openai.error_responses import invalid_request
 
 MAX_KEYS = 16
 MAX_KEY_LENGTH = 64
@@ -13,7 +13,7 @@ MAX_VALUE_LENGTH = 512
 
 
 def validate_metadata(value: object, *, param: str = "metadata") -> dict[str, str]:
-    """Return ``value`` as a metadata map, or raise a 400 ``ApiError`` naming the offending field.
+    """Return ``value`` as a metadata map, or raise a 400 ``ErrorResponse`` naming the offending field.
 
     ``None`` means "no metadata" and becomes ``{}``.
     """

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from local_openai.errors import invalid_request
+from local_openai.error_responses import invalid_request
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -30,7 +30,7 @@ def last_value(query: Mapping[str, Sequence[str]], name: str) -> str | None:
 
 
 def parse_page_params(query: Mapping[str, Sequence[str]]) -> PageParams:
-    """Read the paging parameters of a query string, or raise a 400 ``ApiError``."""
+    """Read the paging parameters of a query string, or raise a 400 ``ErrorResponse``."""
     after = last_value(query, "after") or None
     raw_limit = last_value(query, "limit")
     limit = DEFAULT_LIMIT

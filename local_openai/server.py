@@ -7,11 +7,11 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from local_openai.app import LocalOpenAIApp
-from local_openai.errors import ApiError
+from local_openai.error_responses import ErrorResponse
 from local_openai.faults import ScriptedFault
 from local_openai.handler import LocalHTTPServer
 from local_openai.knobs import Knobs
+from local_openai.request_pipeline import LocalOpenAIApp
 
 
 class LocalOpenAIServer:
@@ -50,7 +50,7 @@ class LocalOpenAIServer:
         self._verbose = verbose
         try:
             self.app = LocalOpenAIApp(knobs, seed_completions=seed_completions)
-        except ApiError as error:
+        except ErrorResponse as error:
             raise ValueError(f"invalid seed completion: {error.message}") from None
         self._httpd: LocalHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -169,7 +169,7 @@ class LocalOpenAIServer:
         spec.update(messages=messages, created=created)
         try:
             return self.app.seed_completion(spec)
-        except ApiError as error:
+        except ErrorResponse as error:
             raise ValueError(error.message) from None
 
     def completion(self, completion_id: str) -> dict[str, Any] | None:

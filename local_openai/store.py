@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from local_openai.errors import invalid_request
+from local_openai.error_responses import invalid_request
 from local_openai.paging import PageParams
 
 SortKey = tuple[int, int]

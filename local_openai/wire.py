@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from local_openai.errors import ApiError, invalid_request
+from local_openai.error_responses import ErrorResponse, invalid_request
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,12 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(status, body)
 
 
-def error_response(error: ApiError) -> Response:
+def error_response(error: ErrorResponse) -> Response:
     return Response(error.status, error.body(), dict(error.headers))
 
 
 def parse_json_object(body: bytes, *, allow_empty: bool = False) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 ``ApiError``."""
+    """The request body as a JSON object, or a 400 ``ErrorResponse``."""
     if allow_empty and not body.strip():
         return {}
     try:

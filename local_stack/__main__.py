@@ -1,5 +1,5 @@
-"""`python -m local_stack run` (what `make run` calls); see local_stack.cli."""
+"""`python -m local_stack COMMAND`: `run` (what `make run` calls), `services`, `up`, `redrive` (commands.py)."""
 
-from local_stack.cli import main
+from local_stack.commands import cli
 
-raise SystemExit(main())
+cli.main(prog_name="python -m local_stack")

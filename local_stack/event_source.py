@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from completion_tagger.sqs_queues import delete_messages
+from completion_tagger.sqs_calls import delete_messages
 from local_stack.account import REGION
 from local_stack.lambda_context import LocalLambdaContext
 from local_stack.sqs_records import BatchOutcome, lambda_sqs_event, read_batch_response

@@ -49,7 +49,7 @@ from local_stack.container import (
 from local_stack.event_source import EventSourceStats
 from local_stack.function_env import FunctionSettings, function_environment
 from local_stack.provision import StackResources
-from local_stack.queues import messages_on_queue, peek_message_ids
+from local_stack.queue_peek import messages_on_queue, peek_message_ids
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

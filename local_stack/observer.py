@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from completion_tagger.sqs_queues import delete_messages
+from completion_tagger.sqs_calls import delete_messages
 from tagger.models import TAG_FAILED_DETAIL_TYPE, TAGGED_DETAIL_TYPE
 
 if TYPE_CHECKING:

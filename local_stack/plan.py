@@ -21,7 +21,7 @@ MAX_LOCAL_CONCURRENCY = 20
 DEFAULT_TAGS = {"reviewed": "true"}
 
 
-class UsageError(ValueError):
+class RunOptionsError(ValueError):
     """The options do not make a run (printed as is, exit 2)."""
 
 
@@ -65,31 +65,31 @@ def batching_settings(options: RunOptions, defaults: TemplateDefaults) -> tuple[
     window = options.batching_window_seconds
     window = float(defaults.batching_window_seconds if window is None else window)
     if batch_size > RECEIVE_MAX_MESSAGES and window < 1:
-        raise UsageError("a batch size above 10 needs a batching window of at least 1 s (as on Lambda)")
+        raise RunOptionsError("a batch size above 10 needs a batching window of at least 1 s (as on Lambda)")
     return batch_size, window
 
 
 def make_plan(options: RunOptions, environ: Mapping[str, str]) -> Plan:
     """Local samples (+ `--count` generated ones), or one merge per id against the real API."""
     if (options.visibility_timeout_seconds or 0) < 0 or options.timeout_seconds <= 0 or options.count < 0:
-        raise UsageError("--visibility-timeout, --timeout and --count must not be negative")
+        raise RunOptionsError("--visibility-timeout, --timeout and --count must not be negative")
     if not 1 <= options.concurrency <= MAX_LOCAL_CONCURRENCY:
-        raise UsageError(f"--concurrency must be between 1 and {MAX_LOCAL_CONCURRENCY}, not {options.concurrency}")
+        raise RunOptionsError(f"--concurrency must be between 1 and {MAX_LOCAL_CONCURRENCY}, not {options.concurrency}")
     if options.latency < 0 or not 0 <= options.error_rate <= 1:
-        raise UsageError("--latency must not be negative and --error-rate must be between 0 and 1")
+        raise RunOptionsError("--latency must not be negative and --error-rate must be between 0 and 1")
     if options.batching_window_seconds is not None and not 0 <= options.batching_window_seconds <= 300:
-        raise UsageError("--batching-window must be between 0 and 300 seconds")
+        raise RunOptionsError("--batching-window must be between 0 and 300 seconds")
     if options.completion_ids_file is not None:
         api_key = environ.get("OPENAI_API_KEY")
         if not api_key:
-            raise UsageError("--completion-ids talks to the real OpenAI API: set OPENAI_API_KEY first")
+            raise RunOptionsError("--completion-ids talks to the real OpenAI API: set OPENAI_API_KEY first")
         if options.count or options.latency or options.error_rate:
-            raise UsageError("--count, --latency and --error-rate apply to the local OpenAI server only")
+            raise RunOptionsError("--count, --latency and --error-rate apply to the local OpenAI server only")
         ids = read_completion_ids(options.completion_ids_file)
         if not ids:
-            raise UsageError(f"{options.completion_ids_file} has no completion ids (one per line)")
+            raise RunOptionsError(f"{options.completion_ids_file} has no completion ids (one per line)")
         if not options.tags:
-            raise UsageError("give at least one --tag KEY=VALUE")
+            raise RunOptionsError("give at least one --tag KEY=VALUE")
         return Plan(
             requests=merge_requests(ids, options.tags),
             seed_completions={},

@@ -9,7 +9,6 @@ serves until Ctrl-C (SIGINT) or SIGTERM. Result events are copied to an observer
 
 from __future__ import annotations
 
-import argparse
 import json
 import socket
 import sys
@@ -17,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from local_openai.__main__ import load_seed_completions
+import click
+
 from local_openai.foreground import wait_for_stop_signal
+from local_openai.serve_command import load_seed_completions
 from local_openai.server import LocalOpenAIServer
 from local_stack.account import REGION
 from local_stack.aws_endpoint import LOOPBACK, MotoEndpoint, apply_environment, aws_environment
@@ -70,41 +71,47 @@ def _port(url: str) -> int:
     return port
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    setup = LocalInvokeSetup.from_events()
-    parser = commands.add_parser(
-        "services",
-        help="moto and the local OpenAI server where events/env.json points `sam local invoke`",
-        description=__doc__.splitlines()[0] if __doc__ else None,
-    )
-    parser.add_argument("--host", default=ALL_INTERFACES, help=f"address to bind (default {ALL_INTERFACES})")
-    parser.add_argument(
-        "--aws-port", type=int, default=setup.aws_port, help=f"moto's port (default {setup.aws_port}, as env.json)"
-    )
-    parser.add_argument(
-        "--openai-port",
-        type=int,
-        default=setup.openai_port,
-        help=f"the local OpenAI server's port (default {setup.openai_port}, as env.json)",
-    )
+@click.command(
+    "services",
+    short_help="moto and the local OpenAI server where events/env.json points `sam local invoke`",
+    help="`make local-services`: what `sam local invoke` needs around the function, in the foreground.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option("--host", default=ALL_INTERFACES, help=f"address to bind (default {ALL_INTERFACES})")
+@click.option(
+    "--aws-port",
+    type=int,
+    default=lambda: LocalInvokeSetup.from_events().aws_port,
+    help="moto's port (default: as events/env.json)",
+)
+@click.option(
+    "--openai-port",
+    type=int,
+    default=lambda: LocalInvokeSetup.from_events().openai_port,
+    help="the local OpenAI server's port (default: as events/env.json)",
+)
+@click.pass_context
+def services(context: click.Context, host: str, aws_port: int, openai_port: int) -> None:
+    context.exit(serve_local_services(host, aws_port, openai_port))
 
 
-def main(arguments: argparse.Namespace) -> int:
+def serve_local_services(host: str, aws_port: int, openai_port: int) -> int:
+    """Serve until Ctrl-C or SIGTERM; the exit code (2: a port is taken)."""
     setup = LocalInvokeSetup.from_events()
-    for port in (arguments.aws_port, arguments.openai_port):
-        if problem := port_unavailable(arguments.host, port):
-            print(f"local_stack services: cannot listen on {arguments.host}:{port}: {problem}", file=sys.stderr)
+    for port in (aws_port, openai_port):
+        if problem := port_unavailable(host, port):
+            print(f"local_stack services: cannot listen on {host}:{port}: {problem}", file=sys.stderr)
             return 2
     seeds = load_seed_completions(setup.seed_file)
     with (
-        MotoEndpoint(arguments.host, arguments.aws_port) as moto,
-        LocalOpenAIServer(arguments.host, arguments.openai_port, seed_completions=seeds) as api,
+        MotoEndpoint(host, aws_port) as moto,
+        LocalOpenAIServer(host, openai_port, seed_completions=seeds) as api,
     ):
-        aws_port = urlsplit(moto.url).port
-        apply_environment(aws_environment(f"http://{LOOPBACK}:{aws_port}"))
+        bound_aws_port = urlsplit(moto.url).port
+        apply_environment(aws_environment(f"http://{LOOPBACK}:{bound_aws_port}"))
         resources = provision(setup.names, StackSettings())
         wait_for_stop_signal(
-            lambda: _print_ready(setup, arguments.host, aws_port, api.port, resources.observer_queue_url, len(seeds))
+            lambda: _print_ready(setup, host, bound_aws_port, api.port, resources.observer_queue_url, len(seeds))
         )
     print("local services stopped", flush=True)
     return 0

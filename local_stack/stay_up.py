@@ -8,11 +8,12 @@ them end, read the results, as against a deployed stack (docs/sending.md, "A bac
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import click
 
 from local_openai.foreground import wait_for_stop_signal
 from local_openai.server import LocalOpenAIServer
@@ -32,41 +33,49 @@ VISIBILITY_TIMEOUT_SECONDS = 36  # 6 × the containers' 6 s function timeout, as
 FUNCTION_TIMEOUT_SECONDS = 6.0
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = commands.add_parser(
-        "up",
-        help="the local stack (moto, local OpenAI server, containers polling the queue) until Ctrl-C",
-        description=__doc__.splitlines()[0] if __doc__ else None,
-    )
-    parser.add_argument("--aws-port", type=int, default=DEFAULT_AWS_PORT, help=f"moto's port ({DEFAULT_AWS_PORT})")
-    parser.add_argument(
-        "--openai-port",
-        type=int,
-        default=DEFAULT_OPENAI_PORT,
-        help=f"the local OpenAI server's ({DEFAULT_OPENAI_PORT})",
-    )
-    parser.add_argument(
-        "--concurrency", type=int, default=DEFAULT_CONTAINERS, help=f"containers (default {DEFAULT_CONTAINERS})"
-    )
-    parser.add_argument(
-        "--api-requests-per-second",
-        type=float,
-        default=0.0,
-        help="the fleet-wide cap on API requests (API_REQUESTS_PER_SECOND; default 0: none)",
-    )
-    parser.add_argument("--function-log", type=Path, help="write the function's log lines here")
+@click.command(
+    "up",
+    short_help="the local stack (moto, local OpenAI server, containers polling the queue) until Ctrl-C",
+    help="`python -m local_stack up` (`make local-stack`): the local stack, kept up until Ctrl-C.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option("--aws-port", type=int, default=DEFAULT_AWS_PORT, help=f"moto's port ({DEFAULT_AWS_PORT})")
+@click.option(
+    "--openai-port", type=int, default=DEFAULT_OPENAI_PORT, help=f"the local OpenAI server's ({DEFAULT_OPENAI_PORT})"
+)
+@click.option("--concurrency", type=int, default=DEFAULT_CONTAINERS, help=f"containers (default {DEFAULT_CONTAINERS})")
+@click.option(
+    "--api-requests-per-second",
+    type=float,
+    default=0.0,
+    help="the fleet-wide cap on API requests (API_REQUESTS_PER_SECOND; default 0: none)",
+)
+@click.option("--function-log", type=click.Path(path_type=Path), help="write the function's log lines here")
+@click.pass_context
+def up(
+    context: click.Context,
+    aws_port: int,
+    openai_port: int,
+    concurrency: int,
+    api_requests_per_second: float,
+    function_log: Path | None,
+) -> None:
+    context.exit(stay_up(aws_port, openai_port, concurrency, api_requests_per_second, function_log))
 
 
-def main(arguments: argparse.Namespace) -> int:
-    for port in (arguments.aws_port, arguments.openai_port):
+def stay_up(
+    aws_port: int, openai_port: int, concurrency: int, api_requests_per_second: float, function_log: Path | None
+) -> int:
+    """Serve until Ctrl-C or SIGTERM; the exit code (2: a port is taken or a container did not start)."""
+    for port in (aws_port, openai_port):
         if problem := port_unavailable(LOOPBACK, port):
             print(f"local_stack up: cannot listen on {LOOPBACK}:{port}: {problem}", file=sys.stderr)
             return 2
     samples = load_samples()
     seeds = [{"id": cid, "metadata": metadata} for cid, metadata in samples.completions.items()]
     with (
-        MotoEndpoint(LOOPBACK, arguments.aws_port) as moto,
-        LocalOpenAIServer(LOOPBACK, arguments.openai_port, api_key=LOCAL_API_KEY, seed_completions=seeds) as api,
+        MotoEndpoint(LOOPBACK, aws_port) as moto,
+        LocalOpenAIServer(LOOPBACK, openai_port, api_key=LOCAL_API_KEY, seed_completions=seeds) as api,
     ):
         aws_url = f"http://{LOOPBACK}:{urlsplit(moto.url).port}"
         apply_environment(aws_environment(aws_url))
@@ -82,18 +91,18 @@ def main(arguments: argparse.Namespace) -> int:
             retry_backoff_base_seconds=1,
             retry_backoff_max_seconds=4,
             openai_timeout_seconds=2.0,
-            api_requests_per_second=arguments.api_requests_per_second,
+            api_requests_per_second=api_requests_per_second,
         )
         spec = container_spec(
             resources,
             settings,
             function_timeout_seconds=FUNCTION_TIMEOUT_SECONDS,
-            function_log=arguments.function_log,
+            function_log=function_log,
             extra_environment={"TIME_RESERVE_MILLIS": "500"},
         )
         try:
-            with ContainerFleet(spec, arguments.concurrency):
-                text = ready_text(aws_url, api.base_url, resources, arguments.concurrency, sorted(samples.completions))
+            with ContainerFleet(spec, concurrency):
+                text = ready_text(aws_url, api.base_url, resources, concurrency, sorted(samples.completions))
                 wait_for_stop_signal(lambda: print(text, flush=True))
         except ContainerStartError as error:
             print(f"local_stack up: a container did not start: {error}", file=sys.stderr)

@@ -12,10 +12,10 @@ from pathlib import Path
 import boto3
 
 from completion_tagger.api import resolve_destination, send_lines_and_wait
-from completion_tagger.report import SendReport
 from completion_tagger.requests import Line, object_lines
+from completion_tagger.send_report import SendReport
 from completion_tagger.validation import Rejected, validate
-from completion_tagger.waiting.run import ResultsLocation
+from completion_tagger.waiting.send_and_wait import ResultsLocation
 
 REQUEST_ID_PREFIX = "local-stack-wait"
 

@@ -16,6 +16,6 @@ Two ways, same outcome:
   at the first empty receive (or after `max_messages`).
 
 Queue URLs and ARNs come from the stack's outputs (`TagRequestQueueUrl`, `TagRequestQueueArn`,
-`TagRequestDeadLetterQueueUrl`, `TagRequestDeadLetterQueueArn`) or from explicit URLs (`queues.py`).
+`TagRequestDeadLetterQueueUrl`, `TagRequestDeadLetterQueueArn`) or from explicit URLs (`queue_pair.py`).
 The command line is `command.py`.
 """

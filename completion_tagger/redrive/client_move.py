@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from completion_tagger.redrive.order import with_issued_at
-from completion_tagger.redrive.queues import QueuePair, RedriveError
-from completion_tagger.sqs_queues import BATCH_LIMIT, delete_messages
+from completion_tagger.redrive.queue_pair import QueuePair, RedriveError
+from completion_tagger.sqs_calls import BATCH_LIMIT, delete_messages
 from tagger.ports import COPY_GENERATION, ORIGINAL_SENT_TIMESTAMP
 
 if TYPE_CHECKING:

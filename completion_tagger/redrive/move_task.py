@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from completion_tagger.redrive.queues import QueuePair, RedriveError
+from completion_tagger.redrive.queue_pair import QueuePair, RedriveError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from completion_tagger.waiting.completed import CompletedRequests
-from completion_tagger.waiting.outcomes import LineResult, WaitReport
+from completion_tagger.waiting.line_outcomes import LineResult, WaitReport
 from tagger.models import TAGGED_DETAIL_TYPE, TagRequest
 
 IDLE_SECONDS = 3.0  # no event for this long: look up the lines still open

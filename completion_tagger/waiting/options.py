@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import boto3
 import click
 
-from completion_tagger.waiting.run import (
+from completion_tagger.waiting.send_and_wait import (
     DEFAULT_TIMEOUT_SECONDS,
     ResultsLocation,
     ResultsLocationError,

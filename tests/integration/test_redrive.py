@@ -23,8 +23,8 @@ from botocore.stub import Stubber
 
 from completion_tagger.redrive import command
 from completion_tagger.redrive.client_move import move_messages
-from completion_tagger.redrive.queues import queues_from_urls
-from completion_tagger.sqs_queues import queue_depth
+from completion_tagger.redrive.queue_pair import queues_from_urls
+from completion_tagger.sqs_calls import queue_depth
 from local_openai.server import LocalOpenAIServer
 from local_stack.aws_endpoint import MotoEndpoint
 from local_stack.event_source import SqsEventSourceMapping

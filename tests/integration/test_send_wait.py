@@ -22,7 +22,7 @@ from click.testing import CliRunner, Result
 
 from completion_tagger import send_tag_requests
 from completion_tagger.cli import cli
-from completion_tagger.waiting.run import ResultsLocation
+from completion_tagger.waiting.send_and_wait import ResultsLocation
 from completion_tagger.waiting.subscription import NAME_PREFIX, ResultSubscription, event_pattern
 from local_openai.server import LocalOpenAIServer
 from local_stack.fleet import ContainerFleet

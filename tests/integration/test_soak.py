@@ -62,7 +62,7 @@ from local_stack.fleet import ContainerFleet
 from local_stack.observer import FAILED, TAGGED, ResultEvent, ResultObserver
 from local_stack.provision import StackNames, StackResources, StackSettings
 from local_stack.provision import provision as provision_stack
-from local_stack.queues import messages_on_queue
+from local_stack.queue_peek import messages_on_queue
 from tagger.composition import create_service
 from tagger.config import Settings
 from tagger.logic.service import TaggerService

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bench import pricing, report
+from bench import pricing, results_summary
 
 
 def test_cost_of_a_million_requests_adds_up_the_line_items() -> None:
@@ -56,7 +56,7 @@ def raw_cell(**overrides: Any) -> dict[str, Any]:
 
 
 def test_summary_is_per_record_with_the_median_wall_time() -> None:
-    summary = report.summarize_side(raw_cell(), memory_mb=256)
+    summary = results_summary.summarize_side(raw_cell(), memory_mb=256)
     assert summary["wall_median_s"] == 0.6
     assert summary["cpu_ms_per_record"] == pytest.approx(5.0)
     assert summary["api_calls_per_record"] == 2
@@ -70,7 +70,7 @@ def test_summary_is_per_record_with_the_median_wall_time() -> None:
 
 def test_a_cell_without_runs_is_refused() -> None:
     with pytest.raises(ValueError):
-        report.summarize_side(raw_cell(walls=[], records=0), memory_mb=256)
+        results_summary.summarize_side(raw_cell(walls=[], records=0), memory_mb=256)
 
 
 def results_with(ours_wall: float, baseline_wall: float, wide_wall: float) -> dict[str, Any]:
@@ -80,8 +80,8 @@ def results_with(ours_wall: float, baseline_wall: float, wide_wall: float) -> di
             "latency_ms": 500,
             "mode": mode,
             "max_concurrency": concurrency,
-            "ours": report.summarize_side(raw_cell(batch_size=batch, walls=[ours]), 256),
-            "baseline": report.summarize_side(raw_cell(batch_size=batch, walls=[base]), 256) if base else None,
+            "ours": results_summary.summarize_side(raw_cell(batch_size=batch, walls=[ours]), 256),
+            "baseline": results_summary.summarize_side(raw_cell(batch_size=batch, walls=[base]), 256) if base else None,
         }
 
     return {
@@ -116,7 +116,7 @@ def results_with(ours_wall: float, baseline_wall: float, wide_wall: float) -> di
 
 def test_targets_report_met_and_missed_with_margins() -> None:
     results = results_with(ours_wall=0.6, baseline_wall=5.0, wide_wall=2.5)
-    targets = {t["target"]: t for t in report.evaluate_targets(results)}
+    targets = {t["target"]: t for t in results_summary.evaluate_targets(results)}
     assert targets["replace, batch 10 @ 500 ms"]["met"] is True  # 1.2× ≤ 1.3×
     assert targets["merge, batch 10 @ 500 ms"]["met"] is False  # 2.4× > 2.3×
     assert targets["merge, batch 10 @ 500 ms"]["margin"].startswith("missed by 0.10×")
@@ -130,8 +130,8 @@ def test_targets_report_met_and_missed_with_margins() -> None:
 
 def test_markdown_has_the_tables_side_by_side() -> None:
     results = results_with(ours_wall=0.6, baseline_wall=5.0, wide_wall=2.2)
-    results["targets"] = report.evaluate_targets(results)
-    text = report.render(results)
+    results["targets"] = results_summary.evaluate_targets(results)
+    text = results_summary.render(results)
     assert "| 10 | 500 ms | replace | 10 | 600 ms | 1.20× | 5.00 s | 10.00× | 0.120× | 8.3× |" in text
     assert "| 100 | 500 ms | replace | 25 | 2.20 s | 4.40× | – |" in text
     assert "## Cold start" in text and "1.15×" in text
@@ -144,9 +144,13 @@ def test_the_lease_is_priced_against_the_same_function_without_it() -> None:
     unleased_calls = {"dynamodb:PutItem": 30, "dynamodb:UpdateItem": 30, "events:PutEvents": 3}
     leased_calls = {**unleased_calls, "dynamodb:UpdateItem": 90}  # take and release: 2 more per record
     for row, wall_off in zip(results["rows"][:2], (0.5, 1.2), strict=True):
-        row["ours"] = report.summarize_side(raw_cell(aws_calls=leased_calls, walls=[row["ours"]["wall_median_s"]]), 256)
-        row["ours_no_leases"] = report.summarize_side(raw_cell(aws_calls=unleased_calls, walls=[wall_off]), 256)
-    targets = {t["target"]: t for t in report.evaluate_targets(results)}
+        row["ours"] = results_summary.summarize_side(
+            raw_cell(aws_calls=leased_calls, walls=[row["ours"]["wall_median_s"]]), 256
+        )
+        row["ours_no_leases"] = results_summary.summarize_side(
+            raw_cell(aws_calls=unleased_calls, walls=[wall_off]), 256
+        )
+    targets = {t["target"]: t for t in results_summary.evaluate_targets(results)}
     assert targets["per-completion lease: extra DynamoDB requests / record"]["measured"] == "2.00"
     assert targets["per-completion lease: extra DynamoDB requests / record"]["met"] is True
     assert targets["DynamoDB requests / new record (ours)"]["measured"] == "4.00"
@@ -156,11 +160,11 @@ def test_the_lease_is_priced_against_the_same_function_without_it() -> None:
     assert targets["merge, batch 10 @ 500 ms, leases on vs off"]["met"] is True  # 1.2 / 1.2
     assert targets["merge, batch 10 @ 500 ms, cost per million requests"]["met"] is not None
     results["targets"] = list(targets.values())
-    text = report.render(results)
+    text = results_summary.render(results)
     assert "## The price of the per-completion lease" in text
     assert "| 10 | 500 ms | replace | 600 ms | 500 ms | 1.200× | 4.00 · 2.00 |" in text
 
 
 @pytest.mark.parametrize(("value", "shown"), [(None, "–"), (0.0421, "42 ms"), (1.234, "1.23 s"), (12.34, "12.3 s")])
 def test_seconds_are_shown_readably(value: float | None, shown: str) -> None:
-    assert report.seconds(value) == shown
+    assert results_summary.seconds(value) == shown

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from local_openai.__main__ import build_parser, load_seed_completions
-from local_openai.app import LocalOpenAIApp
-from local_openai.errors import ApiError
+from local_openai.error_responses import ErrorResponse
 from local_openai.faults import FaultInjector, ScriptedFault
 from local_openai.knobs import Knobs
 from local_openai.metadata import validate_metadata
+from local_openai.request_pipeline import LocalOpenAIApp
+from local_openai.serve_command import load_seed_completions, serve
 from local_openai.wire import Request, Response
 
 AUTH = {"authorization": "Bearer k"}
@@ -52,7 +52,7 @@ def test_metadata_limits_accept_the_boundaries() -> None:
     ],
 )
 def test_metadata_limits_reject(value: object, code: str, param: str) -> None:
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(ErrorResponse) as caught:
         validate_metadata(value)
     assert (caught.value.status, caught.value.code, caught.value.param) == (400, code, param)
 
@@ -202,7 +202,7 @@ def test_unserved_methods_of_served_paths_are_405_and_unknown_paths_404() -> Non
 @pytest.mark.parametrize("spec", [{"id": "a/b"}, {"id": ""}, {"created": -1}, {"messages": []}, {"idd": "x"}])
 def test_invalid_seed_completions_are_rejected(spec: dict[str, Any]) -> None:
     app = LocalOpenAIApp(Knobs())
-    with pytest.raises(ApiError):
+    with pytest.raises(ErrorResponse):
         app.seed_completion(spec)
 
 
@@ -232,14 +232,14 @@ def test_seed_file_accepts_a_list_or_a_completions_object(tmp_path: Path) -> Non
 
 
 def test_cli_flags() -> None:
-    args = build_parser().parse_args(
-        ["--port", "9", "--burst-429-every", "10", "--burst-429-length", "2", "--retry-after", "0.5"]
-    )
-    assert (args.host, args.port, args.burst_429_every, args.burst_429_length, args.retry_after) == (
+    args = serve.make_context(
+        "local-openai", ["--port", "9", "--burst-429-every", "10", "--burst-429-length", "2", "--retry-after", "0.5"]
+    ).params
+    assert (args["host"], args["port"], args["burst_429_every"], args["burst_429_length"], args["retry_after"]) == (
         "127.0.0.1",
         9,
         10,
         2,
         0.5,
     )
-    assert args.verbose is False
+    assert args["verbose"] is False

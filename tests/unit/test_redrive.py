@@ -14,7 +14,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from completion_tagger.redrive.client_move import move_messages
-from completion_tagger.redrive.queues import QueuePair, RedriveError
+from completion_tagger.redrive.queue_pair import QueuePair, RedriveError
 from tagger.ports import COPY_GENERATION, ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP
 
 DLQ_URL = "https://sqs.us-east-1.amazonaws.com/111122223333/tagger-dlq"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from local_stack.report import verification_lines
+from local_stack.run_report import verification_lines
 from local_stack.samples import TagRequest, load_samples
 from local_stack.send_order import Difference, Verification, verify_send_order
 

@@ -16,9 +16,9 @@ from completion_tagger.cli import cli
 from completion_tagger.delivery import Delivery, RetryPolicy, batches
 from completion_tagger.destinations import DestinationError, EntryFailure, EventBusDestination
 from completion_tagger.pacing import Pacer
-from completion_tagger.report import SendReport
 from completion_tagger.requests import Line, TagSpec, completion_ids, json_lines, object_lines
 from completion_tagger.selection import SelectionError, check_base_url, parse_selection
+from completion_tagger.send_report import SendReport
 from completion_tagger.stamping import IssuedAtStamps
 from completion_tagger.validation import Outgoing, Rejected, check_request_id_prefix, validate
 from tagger.models import TagRequest, format_issued_at, issued_at_instant

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from completion_tagger.waiting.follow import ResultSources, SentLine, follow
-from completion_tagger.waiting.outcomes import LineResult, WaitReport
+from completion_tagger.waiting.line_outcomes import LineResult, WaitReport
 from completion_tagger.waiting.subscription import MAX_PATTERN_CHARACTERS, event_pattern
 from tagger.models import TagRequest
 

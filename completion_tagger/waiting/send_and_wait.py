@@ -14,14 +14,14 @@ from typing import Any
 import boto3
 
 from completion_tagger.destinations import Destination, EventBusDestination, QueueDestination
-from completion_tagger.report import SendReport
 from completion_tagger.requests import Line
+from completion_tagger.send_report import SendReport
 from completion_tagger.stack import stack_outputs
 from completion_tagger.validation import Outgoing, validate
 from completion_tagger.waiting.completed import CompletionRecords, EitherRecord, IdempotencyRecords
 from completion_tagger.waiting.dead_letters import dead_lettered
 from completion_tagger.waiting.follow import ResultSources, SentLine, follow
-from completion_tagger.waiting.outcomes import LineResult, WaitReport
+from completion_tagger.waiting.line_outcomes import LineResult, WaitReport
 from completion_tagger.waiting.subscription import ResultSubscription, event_pattern
 from tagger.logic.parsing import parse_tag_request
 

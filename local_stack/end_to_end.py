@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import boto3
 
-from completion_tagger.waiting.run import ResultsLocation
+from completion_tagger.waiting.send_and_wait import ResultsLocation
 from local_stack.aws_endpoint import moto_environment
 from local_stack.container import ContainerExited, InvocationEnded, PollerError, Report
 from local_stack.fleet import ContainerFleet, ContainerStartError, container_spec
@@ -32,11 +32,19 @@ from local_stack.function_env import FunctionSettings
 from local_stack.function_logs import FunctionLogSink
 from local_stack.observer import ResultEvent, ResultObserver
 from local_stack.openai_backend import OpenAIBackend, local_backend, real_backend
-from local_stack.plan import Plan, RunOptions, UsageError, batching_settings, make_plan
+from local_stack.plan import Plan, RunOptions, RunOptionsError, batching_settings, make_plan
 from local_stack.progress import ProgressTicker
 from local_stack.provision import EVENT_SOURCE, StackNames, StackResources, StackSettings, provision
-from local_stack.queues import messages_on_queue
-from local_stack.report import Redactor, RunTally, Summary, container_lines, event_line, progress_line, summary_lines
+from local_stack.queue_peek import messages_on_queue
+from local_stack.run_report import (
+    Redactor,
+    RunTally,
+    Summary,
+    container_lines,
+    event_line,
+    progress_line,
+    summary_lines,
+)
 from local_stack.send import SendCounts, SendError, send_requests
 from local_stack.send_order import Verification, verify_send_order
 from local_stack.template_defaults import TemplateDefaults, load_template_defaults
@@ -67,7 +75,7 @@ def run(options: RunOptions, out: TextIO | None = None, environ: Mapping[str, st
         plan = make_plan(options, environ)
         defaults = load_template_defaults(options.template)
         batching = batching_settings(options, defaults)
-    except (UsageError, OSError) as error:
+    except (RunOptionsError, OSError) as error:
         print(f"local_stack run: {error}", file=out)
         return EXIT_SETUP
     redact = Redactor([plan.real_api_key])

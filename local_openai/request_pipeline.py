@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from local_openai import admin, api
+from local_openai import admin, chat_endpoints
 from local_openai.completions import (
     DEFAULT_MODEL,
     SEEDED_MESSAGES,
@@ -18,7 +18,7 @@ from local_openai.completions import (
     now,
     stored_messages,
 )
-from local_openai.errors import ApiError, for_status, invalid_request, method_not_allowed, unknown_url
+from local_openai.error_responses import ErrorResponse, for_status, invalid_request, method_not_allowed, unknown_url
 from local_openai.faults import FaultInjector, ScriptedFault
 from local_openai.knobs import Knobs
 from local_openai.metadata import validate_metadata
@@ -68,7 +68,7 @@ class LocalOpenAIApp:
 
     def seed_completion(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """Store a completion directly (``id``, ``metadata``, ``model``, ``messages``, ``created`` all
-        optional); an existing id is replaced. Raises a 400 ``ApiError`` for invalid input."""
+        optional); an existing id is replaced. Raises a 400 ``ErrorResponse`` for invalid input."""
         unknown = sorted(set(spec) - SEED_FIELDS)
         if unknown:
             raise invalid_request(f"Unknown field(s): {', '.join(unknown)}", param=unknown[0])
@@ -90,7 +90,7 @@ class LocalOpenAIApp:
         if isinstance(created, bool) or not isinstance(created, int) or created < 0:
             raise invalid_request("'created' must be a non-negative integer.", param="created")
         raw_messages = spec.get("messages")
-        messages = SEEDED_MESSAGES if raw_messages is None else api.request_messages(raw_messages)
+        messages = SEEDED_MESSAGES if raw_messages is None else chat_endpoints.request_messages(raw_messages)
         completion = build_completion(
             completion_id=completion_id,
             model=model,
@@ -125,7 +125,7 @@ class LocalOpenAIApp:
         elif request.path.startswith("/_local/"):
             try:
                 response = admin.handle(self, request)
-            except ApiError as error:
+            except ErrorResponse as error:
                 response = error_response(error)
         else:
             response = error_response(unknown_url(request.method, request.path))
@@ -159,25 +159,25 @@ class LocalOpenAIApp:
                     response.headers.update(decision.headers)
                     return response
             return self._dispatch(request, route)
-        except ApiError as error:
+        except ErrorResponse as error:
             return error_response(error)
 
     def _dispatch(self, request: Request, route: Route) -> Response:
         completion_id = route.completion_id or ""
         match route.endpoint:
             case Endpoint.CREATE:
-                return api.create_completion(self.store, request)
+                return chat_endpoints.create_completion(self.store, request)
             case Endpoint.LIST:
-                return api.list_completions(self.store, request)
+                return chat_endpoints.list_completions(self.store, request)
             case Endpoint.RETRIEVE:
-                return api.retrieve_completion(self.store, completion_id)
+                return chat_endpoints.retrieve_completion(self.store, completion_id)
             case Endpoint.UPDATE:
                 merge = self._knobs.metadata_update == "merge"
-                return api.update_completion(self.store, self.stats, completion_id, request, merge=merge)
+                return chat_endpoints.update_completion(self.store, self.stats, completion_id, request, merge=merge)
             case Endpoint.DELETE:
-                return api.delete_completion(self.store, completion_id)
+                return chat_endpoints.delete_completion(self.store, completion_id)
             case Endpoint.MESSAGES:
-                return api.list_messages(self.store, completion_id, request)
+                return chat_endpoints.list_messages(self.store, completion_id, request)
             case None if route.allowed:
                 raise method_not_allowed(request.method, request.path, route.allowed)
             case None:
@@ -191,11 +191,11 @@ def _authenticate(request: Request, knobs: Knobs) -> None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise ApiError(
+        raise ErrorResponse(
             401,
             "You didn't provide an API key. You need to provide your API key in an Authorization header "
             "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
             code="missing_api_key",
         )
     if knobs.api_key is not None and not hmac.compare_digest(token.encode(), knobs.api_key.encode()):
-        raise ApiError(401, "Incorrect API key provided.", code="invalid_api_key")
+        raise ErrorResponse(401, "Incorrect API key provided.", code="invalid_api_key")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from completion_tagger.sqs_queues import queue_depth
+from completion_tagger.sqs_calls import queue_depth
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from local_openai.completions import build_completion, deleted_object, new_completion_id, now, stored_messages
-from local_openai.errors import invalid_request, not_found
+from local_openai.error_responses import invalid_request, not_found
 from local_openai.metadata import validate_metadata
 from local_openai.paging import last_value, list_object, parse_page_params
 from local_openai.stats import Stats

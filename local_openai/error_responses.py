@@ -33,7 +33,7 @@ def error_body(message: str, type_: str, param: str | None, code: str | None) ->
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-class ApiError(Exception):
+class ErrorResponse(Exception):
     """Raised anywhere while handling a request; the app answers it as an error response."""
 
     def __init__(
@@ -58,22 +58,22 @@ class ApiError(Exception):
         return error_body(self.message, self.type, self.param, self.code)
 
 
-def invalid_request(message: str, *, param: str | None = None, code: str | None = None) -> ApiError:
+def invalid_request(message: str, *, param: str | None = None, code: str | None = None) -> ErrorResponse:
     """A 400 ``invalid_request_error``."""
-    return ApiError(400, message, param=param, code=code)
+    return ErrorResponse(400, message, param=param, code=code)
 
 
-def not_found(completion_id: str) -> ApiError:
-    return ApiError(404, f"No chat completion found with id '{completion_id}'.", code="not_found")
+def not_found(completion_id: str) -> ErrorResponse:
+    return ErrorResponse(404, f"No chat completion found with id '{completion_id}'.", code="not_found")
 
 
-def unknown_url(method: str, path: str) -> ApiError:
-    return ApiError(404, f"Invalid URL ({method} {path})", code="unknown_url")
+def unknown_url(method: str, path: str) -> ErrorResponse:
+    return ErrorResponse(404, f"Invalid URL ({method} {path})", code="unknown_url")
 
 
-def method_not_allowed(method: str, path: str, allowed: tuple[str, ...]) -> ApiError:
+def method_not_allowed(method: str, path: str, allowed: tuple[str, ...]) -> ErrorResponse:
     """A 405 for a served path and a method it does not serve; ``Allow`` lists the ones it does."""
-    return ApiError(
+    return ErrorResponse(
         405,
         f"Invalid method for URL ({method} {path}): allowed methods are {', '.join(allowed)}.",
         code="method_not_allowed",
@@ -81,9 +81,9 @@ def method_not_allowed(method: str, path: str, allowed: tuple[str, ...]) -> ApiE
     )
 
 
-def quota_exhausted() -> ApiError:
+def quota_exhausted() -> ErrorResponse:
     """The 429 OpenAI answers when the organization's quota or prepaid credit is used up."""
-    return ApiError(
+    return ErrorResponse(
         429,
         "You exceeded your current quota, please check your plan and billing details." + INJECTED,
         type_="insufficient_quota",
@@ -91,7 +91,7 @@ def quota_exhausted() -> ApiError:
     )
 
 
-def for_status(status: int, *, completion_id: str | None = None, reason: str | None = None) -> ApiError:
+def for_status(status: int, *, completion_id: str | None = None, reason: str | None = None) -> ErrorResponse:
     """The error a real server would plausibly send with ``status`` (used by fault injection)."""
     if reason == "quota":
         return quota_exhausted()
@@ -101,4 +101,4 @@ def for_status(status: int, *, completion_id: str | None = None, reason: str | N
         return error
     default_type = "server_error" if status >= 500 else "invalid_request_error"
     message, type_, code = _STATUS_DEFAULTS.get(status, (f"HTTP {status}.", default_type, None))
-    return ApiError(status, message + INJECTED, type_=type_, code=code)
+    return ErrorResponse(status, message + INJECTED, type_=type_, code=code)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from completion_tagger.validation import Rejected
-from completion_tagger.waiting.outcomes import WaitReport
+from completion_tagger.waiting.line_outcomes import WaitReport
 
 
 @dataclass
