@@ -1,7 +1,7 @@
 # completion-tagger: every target sets up what it needs (virtual environments with pinned dependencies).
 # The Lambda runtime's Python (3.13) where the machine has one, pyenv's included, else the newest >= 3.11:
-# artifact/pythons.py prints both. RUNTIME_PYTHON is `-` on a machine without the runtime's Python.
-PYTHONS := $(shell python3 artifact/pythons.py)
+# tools/artifact/pythons.py prints both. RUNTIME_PYTHON is `-` on a machine without the runtime's Python.
+PYTHONS := $(shell python3 tools/artifact/pythons.py)
 PYTHON ?= $(word 1,$(PYTHONS))
 RUNTIME_PYTHON ?= $(or $(word 2,$(PYTHONS)),-)
 export RUNTIME_PYTHON
@@ -80,7 +80,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy functions completion_tagger local_openai local_stack bench event_schemas artifact
+	$(VENV)/bin/mypy functions completion_tagger tools
 
 validate: $(SAM_VENV)/.installed
 	env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_REGION AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \
@@ -94,7 +94,7 @@ scan: $(SCAN_VENV)/.installed
 
 ## schemas: regenerate schemas/ and the template's schema registry from the function's models
 schemas: $(VENV)/.installed
-	PYTHONPATH=functions $(PY) -m event_schemas
+	PYTHONPATH=functions:tools $(PY) -m event_schemas
 
 # `sam build` without a container: both code directories build with their own makefile, compiling bytecode
 # with the runtime's Python where the machine has it (see functions/Makefile, layers/dependencies/Makefile).
@@ -148,7 +148,7 @@ local-openai: $(VENV)/.installed
 local-services: $(VENV)/.installed
 	$(PY) -m local_stack services
 
-## bench: ours vs the straightforward baseline on the local stack (a few minutes), then DynamoDB units per record; writes bench/results/
+## bench: ours vs the straightforward baseline on the local stack (a few minutes), then DynamoDB units per record; writes tools/bench/results/
 bench: $(VENV)/.installed
 	$(PY) -m bench
 	$(PY) -m bench.record_units

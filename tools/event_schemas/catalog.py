@@ -12,7 +12,7 @@ from event_schemas.draft4 import to_draft4
 from event_schemas.envelopes import CompletionTagFailed, CompletionTagged, CompletionTagRequested
 from tagger.models import TagRequest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS_DIR = REPO_ROOT / "schemas"
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
