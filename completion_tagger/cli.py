@@ -11,6 +11,7 @@ from __future__ import annotations
 import click
 
 from completion_tagger.alarm_topic import check_alarm_topic
+from completion_tagger.development_tools import development_tools
 from completion_tagger.redrive.command import command_line as redrive_command_line
 from completion_tagger.send_command import send
 
@@ -31,7 +32,8 @@ cli.add_command(check_alarm_topic)
 @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
 def run(arguments: tuple[str, ...]) -> None:
     """The whole job end to end on the embedded local stack (`make run`). See `run --help`."""
-    from local_stack.cli import main as local_stack_main  # noqa: PLC0415 - moto loads only for these commands
+    with development_tools():
+        from local_stack.cli import main as local_stack_main  # noqa: PLC0415 - moto loads only for these commands
 
     raise SystemExit(local_stack_main(["run", *arguments], prog=PROG))
 
@@ -47,7 +49,8 @@ def redrive(arguments: tuple[str, ...]) -> None:
 @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
 def local_openai(arguments: tuple[str, ...]) -> None:
     """The local OpenAI-compatible server in the foreground (`make local-openai`). See `local-openai --help`."""
-    from local_openai.__main__ import main as local_openai_main  # noqa: PLC0415 - loads only for this command
+    with development_tools():
+        from local_openai.__main__ import main as local_openai_main  # noqa: PLC0415 - loads only for this command
 
     raise SystemExit(local_openai_main(list(arguments), prog=f"{PROG} local-openai"))
 
