@@ -13,10 +13,18 @@ SAM := $(SAM_VENV)/bin/sam
 SCAN_VENV := .venv-scan
 PORT ?= 8010
 export PYTHONDONTWRITEBYTECODE := 1
+.DEFAULT_GOAL := help
 
-.PHONY: local-stack run test unit integration infrastructure lint typecheck validate scan schemas local-openai local-services
+.PHONY: help local-stack run test unit integration infrastructure lint typecheck validate scan schemas local-openai local-services
 .PHONY: build build-host sam-local-setup sam-local-arm64
 .PHONY: bench redrive clean
+
+## help: this list, every target with what it does (the default goal)
+help:
+	@echo "usage: make TARGET [NAME=value ...]"
+	@awk '/^## [a-z0-9-]+:/ { sub(/^## /, ""); name = $$0; sub(/:.*/, "", name); sub(/^[^:]+: */, ""); \
+			printf "  %-17s %s\n", name, $$0; next } \
+		/^##   / { sub(/^## +/, ""); printf "  %-17s   %s\n", "", $$0 }' $(firstword $(MAKEFILE_LIST))
 
 # The stamp names the interpreter's version, so choosing another Python rebuilds the venv from scratch.
 $(VENV)/.python-$(PYTHON_VERSION):
@@ -75,13 +83,16 @@ integration: $(VENV)/.installed
 infrastructure: $(VENV)/.installed
 	$(PY) -m pytest tests/infrastructure
 
+## lint: ruff's checks and its formatter (check only) over the whole tree
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+## typecheck: mypy (strict) over the function, the program and the tools
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy functions completion_tagger tools
 
+## validate: `sam validate --lint` on template.yaml with the pinned SAM CLI
 validate: $(SAM_VENV)/.installed
 	env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_REGION AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \
 		$(SAM) validate --lint --template template.yaml
@@ -162,5 +173,6 @@ REDRIVE_ARGS ?=
 redrive: $(VENV)/.installed
 	$(VENV)/bin/completion-tagger redrive --stack-name $(STACK) $(if $(REGION),--region $(REGION)) $(REDRIVE_ARGS)
 
+## clean: remove the virtual environments, build output and every tool's cache
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(SCAN_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.*
