@@ -15,7 +15,7 @@ PORT ?= 8010
 export PYTHONDONTWRITEBYTECODE := 1
 .DEFAULT_GOAL := help
 
-.PHONY: help local-stack run test unit integration infrastructure lint typecheck validate scan schemas local-openai local-services
+.PHONY: help local-stack run test unit integration infrastructure lint typecheck complexity validate scan schemas local-openai local-services
 .PHONY: build build-host sam-local-setup sam-local-arm64
 .PHONY: bench redrive clean
 
@@ -62,11 +62,11 @@ local-stack: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(PY) -m local_stack run
 
-## test: ruff, mypy, sam validate --lint, the IaC scan, then the whole pytest suite (unit, integration and
+## test: ruff, mypy, the complexity gate, sam validate --lint, the IaC scan, then the whole pytest suite (unit, integration and
 ##   infrastructure), ending with the branch coverage of the function's code (functions/tagger, settings in
 ##   pyproject.toml). It counts the code the tests run in pytest's own process: the Lambda-like containers
 ##   and the built artifact run the function in processes of their own, which it does not see.
-test: lint typecheck validate scan
+test: lint typecheck complexity validate scan
 	@echo "make test: Python $$($(PY) -c 'import sys; print(sys.version.split()[0])') ($(PYTHON)); runtime's Python: $(RUNTIME_PYTHON)"
 	$(PY) -m pytest --cov
 
@@ -91,6 +91,11 @@ lint: $(VENV)/.installed
 ## typecheck: mypy (strict) over the function, the program and the tools
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy functions completion_tagger tools
+
+## complexity: radon's cyclomatic complexity of the product's code (functions/, completion_tagger/): no function
+##   above 10 beyond those tools/complexity-baseline.json lists, and those no more complex than it says
+complexity: $(VENV)/.installed
+	$(PY) -m complexity_gate
 
 ## validate: `sam validate --lint` on template.yaml with the pinned SAM CLI
 validate: $(SAM_VENV)/.installed
