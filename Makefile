@@ -1,7 +1,7 @@
 # completion-tagger: every target sets up what it needs (virtual environments with pinned dependencies).
 # The Lambda runtime's Python (3.13) where the machine has one, pyenv's included, else the newest >= 3.11:
-# artifact/pythons.py prints both. RUNTIME_PYTHON is `-` on a machine without the runtime's Python.
-PYTHONS := $(shell python3 artifact/pythons.py)
+# tools/artifact/pythons.py prints both. RUNTIME_PYTHON is `-` on a machine without the runtime's Python.
+PYTHONS := $(shell python3 tools/artifact/pythons.py)
 PYTHON ?= $(word 1,$(PYTHONS))
 RUNTIME_PYTHON ?= $(or $(word 2,$(PYTHONS)),-)
 export RUNTIME_PYTHON
@@ -13,10 +13,18 @@ SAM := $(SAM_VENV)/bin/sam
 SCAN_VENV := .venv-scan
 PORT ?= 8010
 export PYTHONDONTWRITEBYTECODE := 1
+.DEFAULT_GOAL := help
 
-.PHONY: local-stack run test unit integration infrastructure lint typecheck validate scan schemas local-openai local-services
+.PHONY: help local-stack run test unit integration infrastructure lint typecheck complexity validate scan schemas local-openai local-services
 .PHONY: build build-host sam-local-setup sam-local-arm64
 .PHONY: bench redrive clean
+
+## help: this list, every target with what it does (the default goal)
+help:
+	@echo "usage: make TARGET [NAME=value ...]"
+	@awk '/^## [a-z0-9-]+:/ { sub(/^## /, ""); name = $$0; sub(/:.*/, "", name); sub(/^[^:]+: */, ""); \
+			printf "  %-17s %s\n", name, $$0; next } \
+		/^##   / { sub(/^## +/, ""); printf "  %-17s   %s\n", "", $$0 }' $(firstword $(MAKEFILE_LIST))
 
 # The stamp names the interpreter's version, so choosing another Python rebuilds the venv from scratch.
 $(VENV)/.python-$(PYTHON_VERSION):
@@ -54,11 +62,11 @@ local-stack: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(PY) -m local_stack run
 
-## test: ruff, mypy, sam validate --lint, the IaC scan, then the whole pytest suite (unit, integration and
+## test: ruff, mypy, the complexity gate, sam validate --lint, the IaC scan, then the whole pytest suite (unit, integration and
 ##   infrastructure), ending with the branch coverage of the function's code (functions/tagger, settings in
 ##   pyproject.toml). It counts the code the tests run in pytest's own process: the Lambda-like containers
 ##   and the built artifact run the function in processes of their own, which it does not see.
-test: lint typecheck validate scan
+test: lint typecheck complexity validate scan
 	@echo "make test: Python $$($(PY) -c 'import sys; print(sys.version.split()[0])') ($(PYTHON)); runtime's Python: $(RUNTIME_PYTHON)"
 	$(PY) -m pytest --cov
 
@@ -75,13 +83,21 @@ integration: $(VENV)/.installed
 infrastructure: $(VENV)/.installed
 	$(PY) -m pytest tests/infrastructure
 
+## lint: ruff's checks and its formatter (check only) over the whole tree
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+## typecheck: mypy (strict) over the function, the program and the tools
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy functions completion_tagger local_openai local_stack bench event_schemas artifact
+	$(VENV)/bin/mypy functions completion_tagger tools
 
+## complexity: radon's cyclomatic complexity of the product's code (functions/, completion_tagger/): no function
+##   above 10 beyond those tools/complexity-baseline.json lists, and those no more complex than it says
+complexity: $(VENV)/.installed
+	$(PY) -m complexity_gate
+
+## validate: `sam validate --lint` on template.yaml with the pinned SAM CLI
 validate: $(SAM_VENV)/.installed
 	env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_REGION AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \
 		$(SAM) validate --lint --template template.yaml
@@ -94,7 +110,7 @@ scan: $(SCAN_VENV)/.installed
 
 ## schemas: regenerate schemas/ and the template's schema registry from the function's models
 schemas: $(VENV)/.installed
-	PYTHONPATH=functions $(PY) -m event_schemas
+	PYTHONPATH=functions:tools $(PY) -m event_schemas
 
 # `sam build` without a container: both code directories build with their own makefile, compiling bytecode
 # with the runtime's Python where the machine has it (see functions/Makefile, layers/dependencies/Makefile).
@@ -148,7 +164,7 @@ local-openai: $(VENV)/.installed
 local-services: $(VENV)/.installed
 	$(PY) -m local_stack services
 
-## bench: ours vs the straightforward baseline on the local stack (a few minutes), then DynamoDB units per record; writes bench/results/
+## bench: ours vs the straightforward baseline on the local stack (a few minutes), then DynamoDB units per record; writes tools/bench/results/
 bench: $(VENV)/.installed
 	$(PY) -m bench
 	$(PY) -m bench.record_units
@@ -162,5 +178,6 @@ REDRIVE_ARGS ?=
 redrive: $(VENV)/.installed
 	$(VENV)/bin/completion-tagger redrive --stack-name $(STACK) $(if $(REGION),--region $(REGION)) $(REDRIVE_ARGS)
 
+## clean: remove the virtual environments, build output and every tool's cache
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(SCAN_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.*

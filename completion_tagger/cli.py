@@ -9,12 +9,14 @@ for, so that moto and the servers stay out of the other commands' start-up.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Mapping
 from typing import Any
 
 import click
 
 from completion_tagger.alarm_topic import check_alarm_topic
+from completion_tagger.development_tools import development_tools
 from completion_tagger.redrive.command import redrive
 from completion_tagger.send_command import send
 
@@ -29,16 +31,23 @@ class LazyGroup(click.Group):
         self.lazy_commands = dict(lazy_commands)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *self.lazy_commands])
+        """Every command, less the lazy ones whose package this install lacks (the help stays readable)."""
+        present = [name for name, target in self.lazy_commands.items() if _package_present(target)]
+        return sorted([*super().list_commands(ctx), *present])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.lazy_commands:
             return super().get_command(ctx, cmd_name)
         module_name, attribute = self.lazy_commands[cmd_name].split(":")
-        command = getattr(importlib.import_module(module_name), attribute)
+        with development_tools():
+            command = getattr(importlib.import_module(module_name), attribute)
         if not isinstance(command, click.Command):
             raise TypeError(f"{self.lazy_commands[cmd_name]} is not a click command")
         return command
+
+
+def _package_present(target: str) -> bool:
+    return importlib.util.find_spec(target.partition(".")[0]) is not None
 
 
 @click.group(

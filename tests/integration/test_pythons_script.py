@@ -11,7 +11,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_makefile_gets_the_venv_python_and_the_runtime_python_or_a_dash() -> None:
     done = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "artifact" / "pythons.py")], capture_output=True, text=True, check=True
+        [sys.executable, str(REPO_ROOT / "tools" / "artifact" / "pythons.py")],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     venv_python, runtime = done.stdout.split()
     version = subprocess.run(

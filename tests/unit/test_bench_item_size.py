@@ -1,4 +1,4 @@
-"""DynamoDB item sizes and units as the developer guide's rules give them (bench/item_size.py)."""
+"""DynamoDB item sizes and units as the developer guide's rules give them (tools/bench/item_size.py)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 For merge, replace and remove, every store and publisher call made after the API write of a request fails
 (or the container dies just before or just after it) from position k on, for every k. Then the same message
 comes again and a newer request with the same content as an older one. Whatever happened:
-- the completion ends as the requests applied in their order say (`local_stack/expected_state.py`),
+- the completion ends as the requests applied in their order say (`tools/local_stack/expected_state.py`),
 - the newer request is never taken for a duplicate,
 - each message gets one outcome (a repeated event carries the same message id and the same type),
 - nothing applied is dead-lettered, and the request is written to the API once.

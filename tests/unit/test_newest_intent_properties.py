@@ -1,6 +1,6 @@
 """Property-based: whatever order requests are delivered in, however often, and wherever a delivery fails or
 dies after its API write, a completion ends as its requests applied one by one in their order
-(`local_stack/expected_state.py`; README, "Tag requests": the newest intent wins)."""
+(`tools/local_stack/expected_state.py`; README, "Tag requests": the newest intent wins)."""
 
 from __future__ import annotations
 

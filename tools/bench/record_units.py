@@ -7,14 +7,14 @@ remembers. So this measures, on moto and the local OpenAI server, one record at 
 handler, every DynamoDB call the function makes: a botocore hook sizes the item before the call and after
 it with a separate client of its own (not counted), as DynamoDB would bill it.
 
-Side by side: ours as deployed, ours with `COMPLETION_LEASES=false`, and the baseline (`bench/baseline`).
+Side by side: ours as deployed, ours with `COMPLETION_LEASES=false`, and the baseline (`tools/bench/baseline`).
 Scenarios: the bench's usual requests on a fresh completion (a merge and a replace of two keys onto two),
 the same message delivered again, and a merge on a completion with 16 keys whose record holds a full key
 version window (every key it tracks named, by earlier merges that each set 16 keys and removed 16).
 
-Writes `bench/results/record-units.md` and `record-units.json`; the cost per million uses the list prices
-of `bench/pricing.py` and, for the whole bill, the latest `make bench` run's other line items
-(`bench/results/latest.json`, merge at batch 10 and 500 ms).
+Writes `tools/bench/results/record-units.md` and `record-units.json`; the cost per million uses the list prices
+of `tools/bench/pricing.py` and, for the whole bill, the latest `make bench` run's other line items
+(`tools/bench/results/latest.json`, merge at batch 10 and 500 ms).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -39,10 +40,9 @@ from local_stack.aws_endpoint import moto_environment
 from local_stack.lambda_context import LocalLambdaContext
 from local_stack.provision import StackNames, StackResources, StackSettings, provision
 from local_stack.sqs_records import lambda_sqs_event
-from local_stack.template_defaults import REPO_ROOT
 
 API_KEY = "sk-local-bench-0123456789"
-RESULTS_DIR = REPO_ROOT / "bench" / "results"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SEEDED = {"team": "bench", "stage": "seeded"}
 WINDOW_ROUNDS = 10  # 10 merges naming 32 keys each: past any key version window of up to 320 keys
 BUSY_ROUNDS = 70  # past any bound on the completed requests a record remembers of up to 70
@@ -347,7 +347,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         "Each cell: requests (reads + writes) · write units · read units · largest item (bytes) · DynamoDB USD per",
         "million records. Measured by `python -m bench.record_units` (one record at a time, items sized before",
-        "and after every call as DynamoDB bills them; see `bench/item_size.py`).",
+        "and after every call as DynamoDB bills them; see `tools/bench/item_size.py`).",
         "",
         header,
         "|---" * (len(names) + 1) + "|",

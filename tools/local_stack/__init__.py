@@ -11,6 +11,6 @@ from pathlib import Path
 
 # The function's own code (`tagger`), which the local stack runs and whose models it reads, lives in
 # functions/ as on Lambda, where it is the code root rather than a package.
-FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 if str(FUNCTIONS_DIR) not in sys.path:
     sys.path.insert(0, str(FUNCTIONS_DIR))

@@ -7,7 +7,7 @@ memory and CPU are its own, not moto's); moto's server runs in this one, where t
 every 0.2 s: moto's SendMessage reads the queue's attributes, which walks every message on the queue,
 so a queue left to grow makes each call slower than the last and would time moto, not the sender.
 Every request counts as sent only when SQS listed it as successful. Writes
-bench/results/send-latest.md and .json.
+tools/bench/results/send-latest.md and .json.
 """
 
 from __future__ import annotations

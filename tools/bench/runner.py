@@ -6,7 +6,7 @@ Layout of a run:
    events (sent to and received from a moto queue) for every cell of the matrix: batch size × API latency
    × mode; the local OpenAI server's `latency` knob sets the latency;
 3. the deployed package size (pip install of the layer for the template's target);
-4. the table (stdout and `bench/results/latest.md`), the raw numbers (`latest.json`), a chart (`latest.png`).
+4. the table (stdout and `tools/bench/results/latest.md`), the raw numbers (`latest.json`), a chart (`latest.png`).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ WIDE_CONCURRENCY = 25  # batch 100 only
 NO_LEASES_BATCH_SIZES = (10, 100)
 NO_LEASES_LATENCIES_MS = (100, 500)
 DEFAULT_MEMORY_MB = 256
-RESULTS_DIR = REPO_ROOT / "bench" / "results"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SQS_BATCH = 10
 RECEIVE_DEADLINE_SECONDS = 30.0
 LAMBDA_MB_PER_VCPU = 1769  # Lambda: a function with 1,769 MB has the equivalent of one vCPU
@@ -285,7 +285,7 @@ def function_env(
         completion_leases=leases,
     )
     env = {**os.environ, **function_environment(settings)}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "functions"), str(REPO_ROOT)])
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "functions"), str(REPO_ROOT / "tools"), str(REPO_ROOT)])
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 

@@ -438,7 +438,7 @@ def render(results: Mapping[str, Any]) -> str:
         "per batch, plus Lambda requests, DynamoDB on-demand request units, EventBridge custom events and SQS "
         "requests (producer SendMessage, event source ReceiveMessage and DeleteMessageBatch). "
         f"List prices, {results['prices']['region']}, checked {results['prices']['checked_on']}: see "
-        "`bench/pricing.py`. Cold-start init, CloudWatch Logs and the free tiers are not included.",
+        "`tools/bench/pricing.py`. Cold-start init, CloudWatch Logs and the free tiers are not included.",
         "",
         cost_table(rows),
     ]

@@ -1,6 +1,6 @@
 """Cold-start probe of the development venv, run as a fresh process; prints JSON (last line).
 
-Ours and the bare yardstick are measured on the built artifact (`artifact/probe.py`); what runs here is
+Ours and the bare yardstick are measured on the built artifact (`tools/artifact/probe.py`); what runs here is
 what the artifact cannot hold:
 - `baseline`: import `bench.baseline.app` (Powertools, the openai SDK, its clients);
 - `compile`: import `tagger.app`, then time compiling the source of every installed module it loaded: what

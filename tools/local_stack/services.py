@@ -25,7 +25,7 @@ from local_stack.account import REGION
 from local_stack.aws_endpoint import LOOPBACK, MotoEndpoint, apply_environment, aws_environment
 from local_stack.provision import StackNames, StackSettings, provision
 
-EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
+EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - a sam local container reaches the host, not its loopback
 
 

@@ -1,6 +1,6 @@
 """A local, OpenAI-compatible server of stored chat completions, with fault injection.
 
-Standard library only: it is also shipped to users for ``sam local invoke``.
+Standard library only: it also serves ``sam local invoke`` (``make local-services``).
 """
 
 from local_openai.completions import CANNED_REPLY

@@ -14,7 +14,7 @@ from typing import Any
 
 from cfnlint.decode import decode  # type: ignore[import-untyped]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 UPSTREAM_RULE_RESOURCE = "UpstreamTagRequestRule"
 

@@ -1,7 +1,7 @@
 """Build the artifact for this machine and run it in a fresh interpreter laid out like the Lambda runtime.
 
 `build_host` runs `make build-host` (`sam build` with the pinned SAM CLI, wheels for this machine's
-platform); `run_probe` starts `artifact/probe.py` under the runtime's Python with `-I -S`, so the only
+platform); `run_probe` starts `tools/artifact/probe.py` under the runtime's Python with `-I -S`, so the only
 importable code is the built function, the built layer and boto3/botocore as the runtime provides them.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).resolve().with_name("probe.py")
 # What the Lambda Python runtime provides beside the standard library (boto3 and what it needs).
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six")

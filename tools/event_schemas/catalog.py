@@ -14,7 +14,7 @@ from event_schemas.envelopes import CompletionTagRequested, result_envelope
 from tagger.models import TagRequest
 from tagger.result_events import RESULT_EVENTS
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS_DIR = REPO_ROOT / "schemas"
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
