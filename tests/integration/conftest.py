@@ -24,6 +24,7 @@ from local_stack.fleet import container_spec
 from local_stack.function_env import FunctionSettings
 from local_stack.lambda_context import LocalLambdaContext
 from local_stack.provision import EVENT_SOURCE, StackNames, StackResources, StackSettings, provision
+from local_stack.sqs_records import lambda_sqs_record
 from tagger.composition import create_service
 from tagger.config import Settings
 from tagger.logic.service import TaggerService
@@ -146,23 +147,24 @@ class Harness:
 
 
 def sqs_record(message: dict[str, Any], queue_arn: str, body: str, receive_count: int) -> dict[str, Any]:
+    """The record Lambda would deliver for a received message (local_stack's builder), delivered for the
+    `receive_count`th time; system attributes ReceiveMessage was not asked for are filled in as of now."""
     now = str(int(time.time() * 1000))
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": body,
-        "attributes": {
-            "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": message.get("Attributes", {}).get("SentTimestamp", now),
-            "SenderId": "AIDAEXAMPLE",
-            "ApproximateFirstReceiveTimestamp": now,
-        },
-        "messageAttributes": {},
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": "us-east-1",
+    attributes = {
+        "SentTimestamp": now,
+        "SenderId": "AIDAEXAMPLE",
+        "ApproximateFirstReceiveTimestamp": now,
+        **message.get("Attributes", {}),
+        "ApproximateReceiveCount": str(receive_count),
     }
+    received = {
+        "MessageId": message["MessageId"],
+        "ReceiptHandle": message["ReceiptHandle"],
+        "Body": body,
+        "MD5OfBody": message["MD5OfBody"],
+        "Attributes": attributes,
+    }
+    return lambda_sqs_record(received, queue_arn)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ runs SQS batches through the real service wired to them."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import threading
@@ -22,6 +23,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS, DataRecord
 
 from local_stack.lambda_context import LocalLambdaContext
+from local_stack.sqs_records import lambda_sqs_record
 from tagger.adapters.requeue import copy_attributes
 from tagger.config import Settings
 from tagger.errors import ApiError, LeaseHeld, LeaseLost, LeaseStoreUnavailable
@@ -319,19 +321,23 @@ def next_sent_ms() -> int:
 
 
 def sqs_record(body: str | dict[str, Any], *, receive_count: int = 1, sent_ms: int | None = None) -> dict[str, Any]:
+    """A record as Lambda delivers it (local_stack's builder), for a message this fake queue has just received."""
     message_id = f"m{next(_message_ids)}"
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"rh-{message_id}",
-        "body": body if isinstance(body, str) else json.dumps(body),
-        "attributes": {
+    text = body if isinstance(body, str) else json.dumps(body)
+    sent = str(sent_ms if sent_ms is not None else next_sent_ms())
+    message = {
+        "MessageId": message_id,
+        "ReceiptHandle": f"rh-{message_id}",
+        "Body": text,
+        "MD5OfBody": hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest(),
+        "Attributes": {
             "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": str(sent_ms if sent_ms is not None else next_sent_ms()),
+            "SentTimestamp": sent,
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": sent,
         },
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-        "eventSourceARN": QUEUE_ARN,
     }
+    return lambda_sqs_record(message, QUEUE_ARN)
 
 
 @dataclass
