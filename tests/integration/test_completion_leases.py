@@ -25,7 +25,7 @@ from tagger.logic.records import ParsedRecord
 from tagger.logic.unit_of_work import IDEMPOTENCY_KEY_PREFIX
 from tagger.models import TagRequest
 from tagger.ports import COPY_GENERATION, ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP
-from tests.integration.conftest import Harness, Seeder, failures, sqs_record
+from tests.integration.harness import Harness, Seeder, failures, sqs_record
 
 pytestmark = pytest.mark.integration
 

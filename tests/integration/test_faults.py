@@ -13,7 +13,7 @@ from botocore.awsrequest import AWSResponse
 
 from local_stack.lambda_context import LocalLambdaContext
 from tagger.logic.tagging import Tagger
-from tests.integration.conftest import API_KEY, Harness, Seeder, failures
+from tests.integration.harness import API_KEY, Harness, Seeder, failures
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from botocore.awsrequest import AWSResponse
 
 from local_stack.lambda_context import LocalLambdaContext
 from tagger.models import TagRequest
-from tests.integration.conftest import Harness, Seeder, failures
+from tests.integration.harness import Harness, Seeder, failures
 
 pytestmark = pytest.mark.integration
 

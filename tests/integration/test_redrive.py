@@ -35,7 +35,7 @@ from tagger.config import Settings
 from tagger.logic.parsing import parse_tag_request
 from tagger.logic.service import TaggerService
 from tagger.models import format_issued_at
-from tests.integration.conftest import API_KEY
+from tests.integration.harness import API_KEY
 
 MAX_RECEIVE_COUNT = 2
 

@@ -32,7 +32,7 @@ from local_stack.aws_endpoint import MotoEndpoint
 from local_stack.provision import StackResources
 from tagger.logic.parsing import parse_tag_request
 from tagger.models import issued_at_instant
-from tests.integration.conftest import API_KEY
+from tests.integration.harness import API_KEY
 
 pytestmark = pytest.mark.integration
 

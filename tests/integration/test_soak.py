@@ -68,7 +68,7 @@ from tagger.config import Settings
 from tagger.logic.service import TaggerService
 from tagger.models import TagRequest, format_issued_at
 from tests.integration.aws_faults import CrashPoint, fault_environment, read_journal, write_plan
-from tests.integration.conftest import API_KEY, StackMaker, dead_lettered_identities, fleet_spec
+from tests.integration.harness import API_KEY, StackMaker, dead_lettered_identities, fleet_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
