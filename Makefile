@@ -80,7 +80,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy functions completion_tagger local_openai local_stack bench event_schemas artifact
+	$(VENV)/bin/mypy functions completion_tagger local_openai local_stack bench event_schemas artifact tests
 
 validate: $(SAM_VENV)/.installed
 	env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_REGION AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,7 @@ class Harness:
     def run(
         self,
         service: TaggerService,
-        bodies: list[str | dict[str, Any]],
+        bodies: Sequence[str | dict[str, Any]],
         *,
         receive_count: int = 1,
         timeout_seconds: float = 30.0,
@@ -74,7 +74,7 @@ class Harness:
         response = service.handle({"Records": records}, context, self.metrics)  # type: ignore[arg-type]
         return dict(response), records
 
-    def deliver(self, bodies: list[str | dict[str, Any]], receive_count: int = 1) -> list[dict[str, Any]]:
+    def deliver(self, bodies: Sequence[str | dict[str, Any]], receive_count: int = 1) -> list[dict[str, Any]]:
         """Send each body, then receive it; records carry SQS's own SentTimestamp, in send order."""
         records = []
         for body in bodies:
@@ -126,7 +126,7 @@ def sqs_record(message: dict[str, Any], queue_arn: str, body: str, receive_count
     return lambda_sqs_record(received, queue_arn)
 
 
-def failures(response: dict[str, Any]) -> set[str]:
+def failures(response: Mapping[str, Any]) -> set[str]:
     return {item["itemIdentifier"] for item in response["batchItemFailures"]}
 
 

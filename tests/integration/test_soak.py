@@ -159,7 +159,7 @@ def make_plan(rng: random.Random) -> Plan:
             plan.add("merge", group(), request)
             plan.expected_writes[completion_id] += 1
         if rng.random() < 0.2:  # changes nothing: Tagged, but no write
-            noop = rng.choice([{"metadata": {"keep": "k"}}, {"metadata": {}, "remove": ["never-set"]}])
+            noop: dict[str, Any] = rng.choice([{"metadata": {"keep": "k"}}, {"metadata": {}, "remove": ["never-set"]}])
             plan.add("noop", group(), {"completion_id": completion_id, **noop})
         plan.expected_metadata[completion_id] = final
 

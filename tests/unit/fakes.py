@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -39,7 +39,19 @@ from tagger.logic.tagging import Tagger
 from tagger.logic.timing import Deadline, RateLimitGate
 from tagger.logic.unit_of_work import UnitOfWork, mark_replayed
 from tagger.models import ResultDetail
-from tagger.ports import LeaseRecord, PutBackRecord, RequeuedCopy, SlotGrant
+from tagger.ports import (
+    ApiKeySource,
+    CompletionsApi,
+    LeaseRecord,
+    LeaseStore,
+    PutBackRecord,
+    RequestSlotStore,
+    Requeue,
+    RequeuedCopy,
+    ResultPublisher,
+    SlotGrant,
+    VisibilityBackoff,
+)
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:tag-requests"
 
@@ -443,3 +455,13 @@ class InMemoryRequestSlots:
     def hold_off_until(self, until_us: int) -> None:
         self.writes += 1
         self.next_free_us = max(self.next_free_us, until_us)
+
+
+if TYPE_CHECKING:  # each fake stands in for a port: mypy holds it to the Protocol, however a test wires it in
+    _api: CompletionsApi = FakeApi()
+    _publisher: ResultPublisher = FakePublisher()
+    _lease_store: LeaseStore = FakeLeaseStore()
+    _requeue: Requeue = FakeRequeue()
+    _visibility: VisibilityBackoff = RecordingVisibility()
+    _keys: ApiKeySource = FakeKeys()
+    _request_slots: RequestSlotStore = InMemoryRequestSlots(FakeClock())

@@ -62,7 +62,7 @@ class Harness:
         )
         self.api = CompletionsApi(
             http,
-            self.keys,  # type: ignore[arg-type]
+            self.keys,
             self.gate,
             max_attempts=max_attempts,
             sleep=self.clock.sleep,

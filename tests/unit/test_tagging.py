@@ -32,7 +32,7 @@ def api_holding(metadata: dict[str, str] | None = None) -> FakeApi:
 
 
 def apply(api: FakeApi, tag: TagRequest, *, redelivered: bool = False, ordering: Ordering | None = None) -> Applied:
-    return Tagger(api).apply(tag, DEADLINE, redelivered=redelivered, ordering=ordering)  # type: ignore[arg-type]
+    return Tagger(api).apply(tag, DEADLINE, redelivered=redelivered, ordering=ordering)
 
 
 # Without ordering
