@@ -88,9 +88,9 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-## typecheck: mypy (strict) over the function, the program and the tools
+## typecheck: mypy (strict) over the function, the program, the tools and the tests
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy functions completion_tagger tools
+	$(VENV)/bin/mypy functions completion_tagger tools tests
 
 ## complexity: radon's cyclomatic complexity of the product's code (functions/, completion_tagger/): no function
 ##   above 10 beyond those tools/complexity-baseline.json lists, and those no more complex than it says

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import decode
+from cfnlint.decode import decode  # type: ignore[import-untyped]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
@@ -43,7 +43,8 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     template, matches = decode(str(path))
     if matches or not isinstance(template, dict):
         raise AssertionError(f"{path.name} does not decode: {[str(match) for match in matches]}")
-    return plain(template)
+    decoded: dict[str, Any] = plain(template)
+    return decoded
 
 
 def parameter_defaults(template: dict[str, Any]) -> dict[str, Any]:

@@ -14,16 +14,19 @@ def template() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def resources(template: dict[str, Any]) -> dict[str, Any]:
-    return template["Resources"]
+    resources: dict[str, Any] = template["Resources"]
+    return resources
 
 
 @pytest.fixture(scope="session")
 def function(resources: dict[str, Any]) -> dict[str, Any]:
     resource = resources["TaggerFunction"]
     assert resource["Type"] == "AWS::Serverless::Function"
-    return resource["Properties"]
+    properties: dict[str, Any] = resource["Properties"]
+    return properties
 
 
 @pytest.fixture(scope="session")
 def variables(function: dict[str, Any]) -> dict[str, Any]:
-    return function["Environment"]["Variables"]
+    variables: dict[str, Any] = function["Environment"]["Variables"]
+    return variables

@@ -126,13 +126,15 @@ def function_metrics(charted: list[Charted], emitted: Emitted) -> list[Charted]:
     return [metric for metric in charted if metric.namespace == emitted.namespace]
 
 
-def test_the_function_emits_in_its_namespace_with_the_service_dimension(emitted: Emitted, variables: dict) -> None:
+def test_the_function_emits_in_its_namespace_with_the_service_dimension(
+    emitted: Emitted, variables: dict[str, Any]
+) -> None:
     assert emitted.namespace == variables["POWERTOOLS_METRICS_NAMESPACE"]
     assert emitted.dimensions == {"service": variables["POWERTOOLS_SERVICE_NAME"]}
 
 
 def test_every_function_metric_on_the_dashboard_is_emitted_with_those_dimensions(
-    dashboard: dict, emitted: Emitted
+    dashboard: dict[str, Any], emitted: Emitted
 ) -> None:
     charted = charted_metrics(dashboard)
     ours = function_metrics(charted, emitted)
@@ -144,7 +146,7 @@ def test_every_function_metric_on_the_dashboard_is_emitted_with_those_dimensions
     assert others == {"AWS/SQS", "AWS/Lambda", "AWS/DynamoDB"}
 
 
-def test_statistics_suit_the_unit(dashboard: dict, emitted: Emitted) -> None:
+def test_statistics_suit_the_unit(dashboard: dict[str, Any], emitted: Emitted) -> None:
     """Counts are summed; percentiles only of timings."""
     for metric in function_metrics(charted_metrics(dashboard), emitted):
         unit = emitted.units[metric.name]
@@ -154,7 +156,7 @@ def test_statistics_suit_the_unit(dashboard: dict, emitted: Emitted) -> None:
             assert unit == "Milliseconds" and metric.stat in PERCENTILES, (metric.widget, metric.name)
 
 
-def test_the_dashboard_shows_what_an_operator_needs(dashboard: dict, emitted: Emitted) -> None:
+def test_the_dashboard_shows_what_an_operator_needs(dashboard: dict[str, Any], emitted: Emitted) -> None:
     shown = {(metric.namespace, metric.name, metric.stat) for metric in charted_metrics(dashboard)}
     names = {(namespace, name) for namespace, name, _ in shown}
     ours = emitted.namespace
@@ -178,7 +180,7 @@ def test_the_dashboard_shows_what_an_operator_needs(dashboard: dict, emitted: Em
     } <= names
 
 
-def test_aws_metrics_are_those_of_the_stacks_own_resources(dashboard: dict) -> None:
+def test_aws_metrics_are_those_of_the_stacks_own_resources(dashboard: dict[str, Any]) -> None:
     expected = {
         "QueueName": {"${TagRequestQueue.QueueName}", "${TagRequestDeadLetterQueue.QueueName}"},
         "FunctionName": {"${TaggerFunction}"},
@@ -192,14 +194,14 @@ def test_aws_metrics_are_those_of_the_stacks_own_resources(dashboard: dict) -> N
     assert seen == expected
 
 
-def test_metric_widgets_name_their_region_and_fit_the_grid(dashboard: dict) -> None:
+def test_metric_widgets_name_their_region_and_fit_the_grid(dashboard: dict[str, Any]) -> None:
     for widget in dashboard["widgets"]:
         assert widget["x"] + widget["width"] <= 24
         if widget["type"] == "metric":
             assert widget["properties"]["region"] == "${AWS::Region}"
 
 
-def test_the_alarm_widget_shows_every_alarm_of_the_stack(dashboard: dict, resources: dict) -> None:
+def test_the_alarm_widget_shows_every_alarm_of_the_stack(dashboard: dict[str, Any], resources: dict[str, Any]) -> None:
     alarms = {name for name, resource in resources.items() if resource["Type"] == "AWS::CloudWatch::Alarm"}
     (widget,) = [widget for widget in dashboard["widgets"] if widget["type"] == "alarm"]
     assert set(widget["properties"]["alarms"]) == {f"${{{name}.Arn}}" for name in alarms}
@@ -208,7 +210,7 @@ def test_the_alarm_widget_shows_every_alarm_of_the_stack(dashboard: dict, resour
 # --- alarms on the function's own metrics --------------------------------------------------------
 
 
-def test_alarms_on_function_metrics_name_emitted_metrics(resources: dict, emitted: Emitted) -> None:
+def test_alarms_on_function_metrics_name_emitted_metrics(resources: dict[str, Any], emitted: Emitted) -> None:
     ours = [
         properties
         for resource in resources.values()
@@ -229,7 +231,9 @@ def test_alarms_on_function_metrics_name_emitted_metrics(resources: dict, emitte
 
 
 @pytest.mark.parametrize("alarm", ["ApiKeyRejectedAlarm", "SecretUnreadableAlarm", "EventBusMissingAlarm"])
-def test_alarms_on_a_deployment_fault_fire_on_the_first_record_within_five_minutes(resources: dict, alarm: str) -> None:
+def test_alarms_on_a_deployment_fault_fire_on_the_first_record_within_five_minutes(
+    resources: dict[str, Any], alarm: str
+) -> None:
     properties = resources[alarm]["Properties"]
     assert properties["Period"] * properties["EvaluationPeriods"] == 300
     assert properties.get("DatapointsToAlarm", 1) == 1
@@ -241,7 +245,7 @@ def test_alarms_on_a_deployment_fault_fire_on_the_first_record_within_five_minut
     ("alarm", "metric"), [("QuotaExceededAlarm", "Error_quota_exceeded"), ("MetadataMismatchAlarm", "MetadataMismatch")]
 )
 def test_alarms_on_what_does_not_pass_by_itself_fire_on_the_first_occurrence(
-    resources: dict, alarm: str, metric: str
+    resources: dict[str, Any], alarm: str, metric: str
 ) -> None:
     properties = resources[alarm]["Properties"]
     assert (properties["MetricName"], properties["EvaluationPeriods"]) == (metric, 1)
@@ -250,7 +254,7 @@ def test_alarms_on_what_does_not_pass_by_itself_fire_on_the_first_occurrence(
     assert properties["TreatMissingData"] == "notBreaching"
 
 
-def test_rate_limit_alarm_needs_rate_limiting_sustained_over_minutes(resources: dict) -> None:
+def test_rate_limit_alarm_needs_rate_limiting_sustained_over_minutes(resources: dict[str, Any]) -> None:
     properties = resources["RateLimitedAlarm"]["Properties"]
     assert properties["Period"] == 60
     assert properties["DatapointsToAlarm"] >= 5

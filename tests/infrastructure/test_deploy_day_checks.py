@@ -30,7 +30,7 @@ SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:completion-ta
         "arn:aws-us-gov:secretsmanager:us-gov-west-1:111122223333:secret:team/key-Q1w2E3",
     ],
 )
-def test_the_secret_parameter_takes_a_full_arn(template: dict, arn: str) -> None:
+def test_the_secret_parameter_takes_a_full_arn(template: dict[str, Any], arn: str) -> None:
     assert re.fullmatch(template["Parameters"]["OpenAIApiKeySecretArn"]["AllowedPattern"], arn)
 
 
@@ -46,11 +46,13 @@ def test_the_secret_parameter_takes_a_full_arn(template: dict, arn: str) -> None
         "sk-proj-0123456789abcdef",
     ],
 )
-def test_the_secret_parameter_refuses_partial_arns_and_names(template: dict, arn: str) -> None:
+def test_the_secret_parameter_refuses_partial_arns_and_names(template: dict[str, Any], arn: str) -> None:
     assert not re.fullmatch(template["Parameters"]["OpenAIApiKeySecretArn"]["AllowedPattern"], arn)
 
 
-def test_the_role_may_read_exactly_the_secret_the_function_is_given(resources: dict, variables: dict) -> None:
+def test_the_role_may_read_exactly_the_secret_the_function_is_given(
+    resources: dict[str, Any], variables: dict[str, Any]
+) -> None:
     policies = resources["TaggerFunctionRole"]["Properties"]["Policies"]
     statements = [
         statement
@@ -70,7 +72,7 @@ def test_the_role_may_read_exactly_the_secret_the_function_is_given(resources: d
 # --- the role's KMS permission is there before the first poll ---------------------------------------
 
 
-def test_no_separate_policy_resource_grants_the_function_role_anything(resources: dict) -> None:
+def test_no_separate_policy_resource_grants_the_function_role_anything(resources: dict[str, Any]) -> None:
     """The event source mapping waits for the role (through the function), not for a separate policy.
 
     A separate AWS::IAM::Policy / RolePolicy attached to the role is created in parallel with the mapping,
@@ -86,7 +88,7 @@ def test_no_separate_policy_resource_grants_the_function_role_anything(resources
     assert not attached or set(attached) <= set(mapping.get("DependsOn", []))
 
 
-def test_with_a_key_the_role_itself_carries_the_kms_permission(template: dict) -> None:
+def test_with_a_key_the_role_itself_carries_the_kms_permission(template: dict[str, Any]) -> None:
     key = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     role = Resolver(template, {"KmsKeyArn": key}).resolve(template["Resources"]["TaggerFunctionRole"]["Properties"])
     actions = {
@@ -128,7 +130,7 @@ def value_of(value: Any, parameters: dict[str, Any]) -> str:
     return str(value)
 
 
-def assertions_hold(template: dict, overrides: dict[str, Any]) -> bool:
+def assertions_hold(template: dict[str, Any], overrides: dict[str, Any]) -> bool:
     parameters = {name: spec.get("Default") for name, spec in template["Parameters"].items()} | overrides
     return all(
         rule_holds(assertion["Assert"], parameters)
@@ -143,17 +145,17 @@ def assertions_hold(template: dict, overrides: dict[str, Any]) -> bool:
     [(10, 0, True), (1, 0, True), (11, 0, False), (10000, 0, False), (11, 1, True), (10000, 300, True)],
 )
 def test_a_batch_above_ten_without_a_batching_window_is_refused_before_anything_is_created(
-    template: dict, batch_size: int, window: int, accepted: bool
+    template: dict[str, Any], batch_size: int, window: int, accepted: bool
 ) -> None:
     overrides = {"BatchSize": batch_size, "MaximumBatchingWindowInSeconds": window}
     assert assertions_hold(template, overrides) is accepted
 
 
-def test_the_defaults_pass_the_rules(template: dict) -> None:
+def test_the_defaults_pass_the_rules(template: dict[str, Any]) -> None:
     assert assertions_hold(template, {})
 
 
-def test_visibility_timeout_covers_six_function_timeouts_plus_any_batching_window(template: dict) -> None:
+def test_visibility_timeout_covers_six_function_timeouts_plus_any_batching_window(template: dict[str, Any]) -> None:
     longest_window = template["Parameters"]["MaximumBatchingWindowInSeconds"]["MaxValue"]
     table = template["Mappings"]["VisibilityTimeoutByFunctionTimeout"]
     for timeout in template["Parameters"]["FunctionTimeoutSeconds"]["AllowedValues"]:
@@ -165,7 +167,7 @@ def test_visibility_timeout_covers_six_function_timeouts_plus_any_batching_windo
 RULE_METRICS = {"FailedInvocations", "InvocationsFailedToBeSentToDlq"}
 
 
-def rules_targeting_the_queue(resources: dict) -> list[str]:
+def rules_targeting_the_queue(resources: dict[str, Any]) -> list[str]:
     return [
         logical_id
         for logical_id, resource in resources.items()
@@ -197,7 +199,7 @@ def evaluate(value: Any, refs: dict[str, str]) -> Any:
     return value
 
 
-def test_every_rule_into_the_queue_has_alarms_on_its_failed_deliveries(resources: dict) -> None:
+def test_every_rule_into_the_queue_has_alarms_on_its_failed_deliveries(resources: dict[str, Any]) -> None:
     rules = rules_targeting_the_queue(resources)
     assert "UpstreamTagRequestRule" in rules
     for rule in rules:
@@ -230,7 +232,7 @@ def test_every_rule_into_the_queue_has_alarms_on_its_failed_deliveries(resources
     ],
 )
 def test_rule_alarms_carry_the_dimensions_aws_events_publishes_for_that_bus(
-    template: dict, bus_parameter: str, rule_ref: str, expected: dict[str, str]
+    template: dict[str, Any], bus_parameter: str, rule_ref: str, expected: dict[str, str]
 ) -> None:
     resolver = Resolver(template, {"EventBusName": bus_parameter})
     refs = {"UpstreamTagRequestRule": rule_ref, "ResultEventBus": "stack"}

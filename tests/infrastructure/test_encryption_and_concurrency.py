@@ -35,19 +35,21 @@ def dig(properties: dict[str, Any], path: tuple[str, ...]) -> Any:
 
 
 @pytest.mark.parametrize("resource", sorted(KEY_PROPERTIES))
-def test_the_given_key_encrypts_every_store(template: dict, resource: str) -> None:
+def test_the_given_key_encrypts_every_store(template: dict[str, Any], resource: str) -> None:
     assert dig(resolved(template, resource, {"KmsKeyArn": KEY}), KEY_PROPERTIES[resource]) == KEY
     assert dig(resolved(template, resource, {}), KEY_PROPERTIES[resource]) is None
 
 
-def test_without_a_key_the_stores_keep_aws_managed_encryption(template: dict) -> None:
+def test_without_a_key_the_stores_keep_aws_managed_encryption(template: dict[str, Any]) -> None:
     for queue in ("TagRequestQueue", "TagRequestDeadLetterQueue"):
         assert resolved(template, queue, {})["SqsManagedSseEnabled"] is True
         assert "SqsManagedSseEnabled" not in resolved(template, queue, {"KmsKeyArn": KEY})
     assert resolved(template, "IdempotencyTable", {})["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
 
 
-def test_the_role_may_use_the_key_only_when_given_and_only_through_the_stacks_services(template: dict) -> None:
+def test_the_role_may_use_the_key_only_when_given_and_only_through_the_stacks_services(
+    template: dict[str, Any],
+) -> None:
     (conditional,) = [
         policy for policy in template["Resources"]["TaggerFunctionRole"]["Properties"]["Policies"] if "Fn::If" in policy
     ]
@@ -62,13 +64,13 @@ def test_the_role_may_use_the_key_only_when_given_and_only_through_the_stacks_se
     assert [service["Fn::Sub"].split(".")[0] for service in services] == ["sqs", "dynamodb", "secretsmanager", "lambda"]
 
 
-def test_key_parameter_takes_only_a_key_arn(template: dict) -> None:
+def test_key_parameter_takes_only_a_key_arn(template: dict[str, Any]) -> None:
     pattern = template["Parameters"]["KmsKeyArn"]["AllowedPattern"]
     assert re.fullmatch(pattern, "") and re.fullmatch(pattern, KEY)
     assert not re.fullmatch(pattern, "alias/aws/sqs")
     assert not re.fullmatch(pattern, "arn:aws:kms:us-east-1:111122223333:alias/mine")
 
 
-def test_reserved_concurrency_is_off_by_default_and_set_when_given(template: dict) -> None:
+def test_reserved_concurrency_is_off_by_default_and_set_when_given(template: dict[str, Any]) -> None:
     assert "ReservedConcurrentExecutions" not in resolved(template, "TaggerFunction", {})
     assert resolved(template, "TaggerFunction", {"ReservedConcurrency": 5})["ReservedConcurrentExecutions"] == 5

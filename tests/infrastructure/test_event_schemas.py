@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft4Validator
+from jsonschema import Draft4Validator  # type: ignore[import-untyped]
+from pydantic import BaseModel
 
 from event_schemas.__main__ import sync
 from event_schemas.catalog import SCHEMAS, SCHEMAS_DIR, EventSchema
@@ -50,7 +51,7 @@ def test_checked_in_schema_is_the_one_the_models_give(schema: EventSchema) -> No
 
 
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda schema: schema.file_name)
-def test_template_registers_exactly_the_checked_in_schema(schema: EventSchema, resources: dict) -> None:
+def test_template_registers_exactly_the_checked_in_schema(schema: EventSchema, resources: dict[str, Any]) -> None:
     resource = resources[schema.resource]
     assert resource["Type"] == "AWS::EventSchemas::Schema"
     properties = resource["Properties"]
@@ -67,7 +68,7 @@ def test_schemas_directory_holds_only_the_published_schemas() -> None:
     assert {path.name for path in SCHEMAS_DIR.iterdir()} == set(BY_FILE)
 
 
-def test_the_registry_holds_every_schema(resources: dict) -> None:
+def test_the_registry_holds_every_schema(resources: dict[str, Any]) -> None:
     registered = {name for name, resource in resources.items() if resource["Type"] == "AWS::EventSchemas::Schema"}
     assert registered == {schema.resource for schema in SCHEMAS}
     assert resources["EventSchemaRegistry"]["Type"] == "AWS::EventSchemas::Registry"
@@ -92,7 +93,7 @@ def test_result_event_schemas_fix_the_detail_types_the_function_publishes() -> N
 
 
 @pytest.mark.parametrize(("name", "body"), sqs_bodies(), ids=[name for name, _ in sqs_bodies()])
-def test_every_sample_message_body_validates_unless_it_is_the_deliberate_typo(name: str, body: dict) -> None:
+def test_every_sample_message_body_validates_unless_it_is_the_deliberate_typo(name: str, body: dict[str, Any]) -> None:
     envelope = {"detail-type", "source", "detail"} <= set(body)
     found = problems("completion-tag-requested.json" if envelope else "tag-request.json", body)
     if "metdata" in body:  # sqs-mixed-batch.json's typo: the schema must refuse it as the function does
@@ -105,7 +106,7 @@ def test_every_sample_message_body_validates_unless_it_is_the_deliberate_typo(na
     ("file_name", "model"),
     [("eventbridge-completion-tagged.json", TaggedDetail), ("eventbridge-completion-tag-failed.json", TagFailedDetail)],
 )
-def test_sample_result_events_validate_and_are_what_the_function_writes(file_name: str, model: type) -> None:
+def test_sample_result_events_validate_and_are_what_the_function_writes(file_name: str, model: type[BaseModel]) -> None:
     event = load_json(EVENTS_DIR / file_name)
     schema = "completion-tagged.json" if model is TaggedDetail else "completion-tag-failed.json"
     assert problems(schema, event) == []
@@ -140,7 +141,7 @@ def test_result_events_the_function_writes_validate() -> None:
         ({"metadata": {"k": "v"}}, ""),
     ],
 )
-def test_tag_request_schema_refuses_what_the_function_refuses(request_body: dict, field: str) -> None:
+def test_tag_request_schema_refuses_what_the_function_refuses(request_body: dict[str, Any], field: str) -> None:
     found = problems("tag-request.json", request_body)
     assert found and any(problem.startswith(field) for problem in found), found
 

@@ -86,7 +86,8 @@ def tag_request_of(body: dict[str, Any]) -> Any:
 
 
 def records(name: str) -> list[dict[str, Any]]:
-    return load_json(EVENTS_DIR / name)["Records"]
+    records: list[dict[str, Any]] = load_json(EVENTS_DIR / name)["Records"]
+    return records
 
 
 def bodies(name: str) -> list[Any]:
@@ -179,7 +180,7 @@ def test_samples_use_the_seeded_demo_completions() -> None:
         ({"completion_id": "c", "metadata": {"k": "v"}, "request_id": "r" * 129}, "request_id"),
     ],
 )
-def test_the_request_check_rejects_what_the_readme_rejects(request_body: dict, problem: str) -> None:
+def test_the_request_check_rejects_what_the_readme_rejects(request_body: dict[str, Any], problem: str) -> None:
     assert any(problem in found for found in tag_request_problems(request_body))
 
 

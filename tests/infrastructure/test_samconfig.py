@@ -41,7 +41,7 @@ def test_config_version(config: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("environment", ["default", "prod"])
-def test_environment_deploys_with_iam_capability_and_managed_bucket(config: dict, environment: str) -> None:
+def test_environment_deploys_with_iam_capability_and_managed_bucket(config: dict[str, Any], environment: str) -> None:
     section = config[environment]
     deploy = section["deploy"]["parameters"]
     assert section["global"]["parameters"]["stack_name"]
@@ -54,7 +54,7 @@ def test_environment_deploys_with_iam_capability_and_managed_bucket(config: dict
 
 @pytest.mark.parametrize("environment", ["default", "prod"])
 def test_parameter_overrides_name_template_parameters_with_allowed_values(
-    config: dict, template: dict, environment: str
+    config: dict[str, Any], template: dict[str, Any], environment: str
 ) -> None:
     values = overrides(config[environment]["deploy"]["parameters"]["parameter_overrides"])
     assert values
@@ -64,7 +64,7 @@ def test_parameter_overrides_name_template_parameters_with_allowed_values(
     assert values["Environment"] != "local"
 
 
-def test_prod_differs_from_default(config: dict) -> None:
+def test_prod_differs_from_default(config: dict[str, Any]) -> None:
     default = overrides(config["default"]["deploy"]["parameters"]["parameter_overrides"])
     prod = overrides(config["prod"]["deploy"]["parameters"]["parameter_overrides"])
     assert (
@@ -79,7 +79,9 @@ LOCAL_COMMANDS = ("local_invoke", "local_start_lambda")
 
 
 @pytest.mark.parametrize("command", LOCAL_COMMANDS)
-def test_local_invoke_selects_the_local_environment_and_env_file(config: dict, template: dict, command: str) -> None:
+def test_local_invoke_selects_the_local_environment_and_env_file(
+    config: dict[str, Any], template: dict[str, Any], command: str
+) -> None:
     parameters = config["default"][command]["parameters"]
     values = overrides(parameters["parameter_overrides"])
     assert set(values) == {"Environment", "FunctionTimeoutSeconds"}
@@ -90,7 +92,7 @@ def test_local_invoke_selects_the_local_environment_and_env_file(config: dict, t
 
 
 @pytest.mark.parametrize("command", LOCAL_COMMANDS)
-def test_local_invokes_get_time_for_emulation(config: dict, template: dict, command: str) -> None:
+def test_local_invokes_get_time_for_emulation(config: dict[str, Any], template: dict[str, Any], command: str) -> None:
     """arm64 under emulation on x86_64 takes about 20 s for a sample batch: the deployed 30 s is too near."""
     local = overrides(config["default"][command]["parameters"]["parameter_overrides"])
     deployed = overrides(config["default"]["deploy"]["parameters"]["parameter_overrides"])
@@ -102,7 +104,7 @@ def test_local_invokes_get_time_for_emulation(config: dict, template: dict, comm
 
 
 @pytest.mark.parametrize("command", LOCAL_COMMANDS)
-def test_local_containers_reach_the_host_where_env_json_points_them(config: dict, command: str) -> None:
+def test_local_containers_reach_the_host_where_env_json_points_them(config: dict[str, Any], command: str) -> None:
     """Only Docker Desktop resolves host.docker.internal by itself; Linux's Docker Engine needs the mapping."""
     env = json.loads((EVENTS_DIR / "env.json").read_text(encoding="utf-8"))["TaggerFunction"]
     hosts = {urlsplit(env[name]).hostname for name in ("AWS_ENDPOINT_URL", "OPENAI_BASE_URL")}
@@ -112,6 +114,6 @@ def test_local_containers_reach_the_host_where_env_json_points_them(config: dict
     assert "host.docker.internal:host-gateway" in add_host
 
 
-def test_local_sections_are_the_same_for_invoke_and_start_lambda(config: dict) -> None:
+def test_local_sections_are_the_same_for_invoke_and_start_lambda(config: dict[str, Any]) -> None:
     invoke, start_lambda = (config["default"][command]["parameters"] for command in LOCAL_COMMANDS)
     assert invoke == start_lambda

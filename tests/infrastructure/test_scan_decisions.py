@@ -38,20 +38,20 @@ def skips(resources: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
     return found
 
 
-def test_checkov_skips_give_their_reason(resources: dict) -> None:
+def test_checkov_skips_give_their_reason(resources: dict[str, Any]) -> None:
     for logical_id, entries in skips(resources).items():
         for check, reason in entries:
             if CHECKOV_ID.match(check):
                 assert len(reason) > 40, f"{logical_id}: {check} needs a reason"
 
 
-def test_only_serverless_rules_or_checkov_checks_are_skipped(resources: dict) -> None:
+def test_only_serverless_rules_or_checkov_checks_are_skipped(resources: dict[str, Any]) -> None:
     checks = {check for entries in skips(resources).values() for check, _ in entries}
     assert checks, "the template documents its skips"
     assert all(CHECKOV_ID.match(check) or SERVERLESS_RULE_ID.match(check) for check in checks), checks
 
 
-def test_the_security_section_lists_every_skip_with_its_resource(resources: dict) -> None:
+def test_the_security_section_lists_every_skip_with_its_resource(resources: dict[str, Any]) -> None:
     section = security_section()
     for logical_id, entries in skips(resources).items():
         for check, _ in entries:
@@ -62,7 +62,7 @@ def test_the_security_section_lists_every_skip_with_its_resource(resources: dict
             )
 
 
-def test_cfn_lint_ignores_carry_a_comment_in_the_template(resources: dict) -> None:
+def test_cfn_lint_ignores_carry_a_comment_in_the_template(resources: dict[str, Any]) -> None:
     text = (REPO_ROOT / "template.yaml").read_text(encoding="utf-8")
     for entries in skips(resources).values():
         for check, _ in entries:

@@ -141,7 +141,7 @@ def test_function_runs_on_a_supported_python_runtime(function: dict[str, Any]) -
     assert function["Tracing"] == {"Fn::If": ["TracingEnabled", "Active", "PassThrough"]}
 
 
-def test_tracing_is_on_by_default_and_can_be_switched_off(template: dict, variables: dict) -> None:
+def test_tracing_is_on_by_default_and_can_be_switched_off(template: dict[str, Any], variables: dict[str, Any]) -> None:
     assert template["Parameters"]["EnableTracing"]["Default"] == "true"
     on = Resolver(template, {"Environment": "prod"}).resolve(variables)
     off = Resolver(template, {"Environment": "prod", "EnableTracing": "false"}).resolve(variables)
@@ -175,7 +175,9 @@ def test_dependencies_layer_is_built_by_sam_for_the_functions_runtime(
     assert not {"boto3", "botocore"} & set(pinned), "boto3 comes from the Lambda runtime"
 
 
-def test_every_configuration_variable_is_set_on_the_function(template: dict[str, Any], variables: dict) -> None:
+def test_every_configuration_variable_is_set_on_the_function(
+    template: dict[str, Any], variables: dict[str, Any]
+) -> None:
     assert set(variables) >= CONTRACT_VARIABLES
     for environment in deployable_environments(template):
         resolved = Resolver(template, {"Environment": environment}).resolve(variables)
@@ -198,7 +200,9 @@ def test_variables_are_wired_to_their_parameters_and_resources(variables: dict[s
     assert variables["COMPLETION_LEASES"] == {"Ref": "CompletionLeases"}
 
 
-def test_deployed_function_never_gets_an_api_key_or_local_endpoint(template: dict, variables: dict) -> None:
+def test_deployed_function_never_gets_an_api_key_or_local_endpoint(
+    template: dict[str, Any], variables: dict[str, Any]
+) -> None:
     for environment in deployable_environments(template):
         for overrides in (
             {},
@@ -209,14 +213,16 @@ def test_deployed_function_never_gets_an_api_key_or_local_endpoint(template: dic
             assert resolved["OPENAI_API_KEY_SECRET"], "a deployed function always reads the key from a secret"
 
 
-def test_local_invoke_declares_the_local_only_variables_empty(template: dict, variables: dict) -> None:
+def test_local_invoke_declares_the_local_only_variables_empty(
+    template: dict[str, Any], variables: dict[str, Any]
+) -> None:
     resolved = Resolver(template, {"Environment": "local"}).resolve(variables)
     assert set(resolved) >= LOCAL_ONLY_VARIABLES
     assert resolved["OPENAI_API_KEY"] == ""
     assert resolved["AWS_ENDPOINT_URL"] == ""
 
 
-def test_function_uses_the_explicit_role_and_log_group(function: dict[str, Any], resources: dict) -> None:
+def test_function_uses_the_explicit_role_and_log_group(function: dict[str, Any], resources: dict[str, Any]) -> None:
     assert function["Role"] == {"Fn::GetAtt": ["TaggerFunctionRole", "Arn"]}
     assert "Policies" not in function, "SAM would attach its own policies next to the explicit role"
     assert function["LoggingConfig"]["LogGroup"] == {"Ref": "TaggerLogGroup"}
@@ -226,7 +232,9 @@ def test_function_uses_the_explicit_role_and_log_group(function: dict[str, Any],
 # --- queues --------------------------------------------------------------------------------------
 
 
-def test_visibility_timeout_is_at_least_six_function_timeouts(template: dict, function: dict) -> None:
+def test_visibility_timeout_is_at_least_six_function_timeouts(
+    template: dict[str, Any], function: dict[str, Any]
+) -> None:
     timeout = template["Parameters"]["FunctionTimeoutSeconds"]
     assert function["Timeout"] == {"Ref": "FunctionTimeoutSeconds"}
     visibility = template["Resources"]["TagRequestQueue"]["Properties"]["VisibilityTimeout"]
@@ -241,14 +249,16 @@ def test_visibility_timeout_is_at_least_six_function_timeouts(template: dict, fu
         assert 6 * int(seconds) <= table[str(seconds)]["VisibilityTimeout"] <= SQS_MAX_VISIBILITY_TIMEOUT
 
 
-def test_redrive_and_function_share_the_max_receive_count_parameter(resources: dict, variables: dict) -> None:
+def test_redrive_and_function_share_the_max_receive_count_parameter(
+    resources: dict[str, Any], variables: dict[str, Any]
+) -> None:
     redrive = resources["TagRequestQueue"]["Properties"]["RedrivePolicy"]
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["TagRequestDeadLetterQueue", "Arn"]}
     assert redrive["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
     assert variables["MAX_RECEIVE_COUNT"] == redrive["maxReceiveCount"]
 
 
-def test_queues_are_encrypted_and_the_dead_letter_queue_keeps_messages_14_days(resources: dict) -> None:
+def test_queues_are_encrypted_and_the_dead_letter_queue_keeps_messages_14_days(resources: dict[str, Any]) -> None:
     for name in ("TagRequestQueue", "TagRequestDeadLetterQueue"):
         properties = resources[name]["Properties"]
         assert properties.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in properties, name
@@ -258,7 +268,7 @@ def test_queues_are_encrypted_and_the_dead_letter_queue_keeps_messages_14_days(r
 # --- event source mapping and SnapStart ----------------------------------------------------------
 
 
-def test_event_source_mapping_reports_batch_item_failures(resources: dict, function: dict) -> None:
+def test_event_source_mapping_reports_batch_item_failures(resources: dict[str, Any], function: dict[str, Any]) -> None:
     mappings = [r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
     assert len(mappings) == 1
     assert "Events" not in function, "a SAM event would add a second mapping"
@@ -270,7 +280,9 @@ def test_event_source_mapping_reports_batch_item_failures(resources: dict, funct
     assert properties["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "EventSourceMaximumConcurrency"}}
 
 
-def test_event_source_mapping_invokes_the_alias_only_with_snapstart(template: dict, resources: dict) -> None:
+def test_event_source_mapping_invokes_the_alias_only_with_snapstart(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
     target = resources["TagRequestEventSourceMapping"]["Properties"]["FunctionName"]
     on = Resolver(template, {"EnableSnapStart": "true"}).resolve(target)
     off = Resolver(template, {"EnableSnapStart": "false"}).resolve(target)
@@ -278,7 +290,9 @@ def test_event_source_mapping_invokes_the_alias_only_with_snapstart(template: di
     assert off == {"Fn::GetAtt": ["TaggerFunction", "Arn"]}
 
 
-def test_snapstart_applies_to_published_versions_when_enabled(template: dict, function: dict) -> None:
+def test_snapstart_applies_to_published_versions_when_enabled(
+    template: dict[str, Any], function: dict[str, Any]
+) -> None:
     assert function["AutoPublishAlias"] == "live"
     assert function["AutoPublishAliasAllProperties"] is True
     assert function["VersionDeletionPolicy"] == "Delete"
@@ -287,7 +301,7 @@ def test_snapstart_applies_to_published_versions_when_enabled(template: dict, fu
     assert Resolver(template, {"EnableSnapStart": "false"}).resolve(snap) == "None"
 
 
-def test_a_parameter_change_publishes_a_new_version(template: dict, function: dict) -> None:
+def test_a_parameter_change_publishes_a_new_version(template: dict[str, Any], function: dict[str, Any]) -> None:
     """SAM hashes unresolved parameter references, so the version description must name them."""
     parameters = set(template["Parameters"])
     configuration = {key: function[key] for key in ("Timeout", "MemorySize", "Environment", "SnapStart")}
@@ -299,7 +313,7 @@ def test_a_parameter_change_publishes_a_new_version(template: dict, function: di
     assert used - described == {"EventBusName", "OpenAIApiKeySecretArn", "Environment"}
 
 
-def test_version_description_fits_lambdas_256_characters(template: dict, function: dict) -> None:
+def test_version_description_fits_lambdas_256_characters(template: dict[str, Any], function: dict[str, Any]) -> None:
     text = function["VersionDescription"]["Fn::Sub"]
     for name, spec in template["Parameters"].items():
         if "${" + name + "}" not in text:
@@ -318,7 +332,7 @@ def test_version_description_fits_lambdas_256_characters(template: dict, functio
 # --- idempotency table ---------------------------------------------------------------------------
 
 
-def test_idempotency_table_matches_powertools_defaults(resources: dict) -> None:
+def test_idempotency_table_matches_powertools_defaults(resources: dict[str, Any]) -> None:
     properties = resources["IdempotencyTable"]["Properties"]
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
     assert properties["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
@@ -330,7 +344,7 @@ def test_idempotency_table_matches_powertools_defaults(resources: dict) -> None:
 # --- IAM -----------------------------------------------------------------------------------------
 
 
-def test_no_allow_statement_has_a_wildcard_action_or_resource(resources: dict) -> None:
+def test_no_allow_statement_has_a_wildcard_action_or_resource(resources: dict[str, Any]) -> None:
     documents = policy_documents(resources)
     assert {logical_id for logical_id, _ in documents} >= {
         "TaggerFunctionRole",
@@ -347,7 +361,7 @@ def test_no_allow_statement_has_a_wildcard_action_or_resource(resources: dict) -
                 assert "*" not in as_list(statement["Resource"]), (logical_id, statement.get("Sid"))
 
 
-def test_function_role_grants_exactly_the_expected_actions_on_the_expected_resources(resources: dict) -> None:
+def test_function_role_grants_exactly_the_expected_actions_on_the_expected_resources(resources: dict[str, Any]) -> None:
     role = resources["TaggerFunctionRole"]["Properties"]
     assert "ManagedPolicyArns" not in role, "managed Lambda policies grant on every resource"
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
@@ -363,7 +377,9 @@ def test_function_role_grants_exactly_the_expected_actions_on_the_expected_resou
 # --- EventBridge ---------------------------------------------------------------------------------
 
 
-def test_upstream_rule_routes_tag_requests_from_the_bus_into_the_queue(resources: dict, variables: dict) -> None:
+def test_upstream_rule_routes_tag_requests_from_the_bus_into_the_queue(
+    resources: dict[str, Any], variables: dict[str, Any]
+) -> None:
     rule = resources["UpstreamTagRequestRule"]["Properties"]
     assert rule["EventBusName"] == variables["EVENT_BUS_NAME"]
     assert rule["EventPattern"] == {
@@ -375,7 +391,7 @@ def test_upstream_rule_routes_tag_requests_from_the_bus_into_the_queue(resources
     assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["TagRequestDeadLetterQueue", "Arn"]}
 
 
-def test_upstream_pattern_cannot_route_the_functions_own_result_events(template: dict) -> None:
+def test_upstream_pattern_cannot_route_the_functions_own_result_events(template: dict[str, Any]) -> None:
     spec = template["Parameters"]["UpstreamDetailType"]
     pattern = re.compile(spec["AllowedPattern"])
     assert pattern.match(spec["Default"])
@@ -390,7 +406,7 @@ def test_upstream_pattern_cannot_route_the_functions_own_result_events(template:
     [("TagRequestQueuePolicy", "TagRequestQueue"), ("TagRequestDeadLetterQueuePolicy", "TagRequestDeadLetterQueue")],
 )
 def test_only_the_upstream_rule_and_the_stacks_mapping_rules_may_send_to_the_queues(
-    resources: dict, policy: str, queue: str
+    resources: dict[str, Any], policy: str, queue: str
 ) -> None:
     properties = resources[policy]["Properties"]
     assert properties["Queues"] == [{"Ref": queue}]
@@ -426,7 +442,7 @@ def test_only_the_upstream_rule_and_the_stacks_mapping_rules_may_send_to_the_que
 
 @pytest.mark.parametrize(("bus", "created"), [("", True), ("default", False), ("orders-bus", False)])
 def test_event_bus_parameter_selects_created_default_or_existing_bus(
-    template: dict, variables: dict, bus: str, created: bool
+    template: dict[str, Any], variables: dict[str, Any], bus: str, created: bool
 ) -> None:
     resolver = Resolver(template, {"EventBusName": bus})
     assert template["Resources"]["ResultEventBus"]["Condition"] == "CreateEventBus"
@@ -438,7 +454,9 @@ def test_event_bus_parameter_selects_created_default_or_existing_bus(
 # --- secret --------------------------------------------------------------------------------------
 
 
-def test_api_key_secret_is_created_only_without_an_existing_arn_and_holds_a_placeholder(template: dict) -> None:
+def test_api_key_secret_is_created_only_without_an_existing_arn_and_holds_a_placeholder(
+    template: dict[str, Any],
+) -> None:
     secret = template["Resources"]["OpenAIApiKeySecret"]
     assert secret["Condition"] == "CreateApiKeySecret"
     assert Resolver(template).condition("CreateApiKeySecret") is True
@@ -463,7 +481,7 @@ def test_no_literal_secret_or_machine_path_in_the_deployment_files() -> None:
         assert not absolute_path.search(text), f"{path.name}: {absolute_path.search(text)}"
 
 
-def test_no_parameter_can_carry_the_api_key_itself(template: dict) -> None:
+def test_no_parameter_can_carry_the_api_key_itself(template: dict[str, Any]) -> None:
     for name, spec in template["Parameters"].items():
         if "key" in name.lower():
             assert name.endswith(("SecretArn", "KmsKeyArn")), (
@@ -489,7 +507,7 @@ def test_no_parameter_can_carry_the_api_key_itself(template: dict) -> None:
     ],
 )
 def test_alarm_watches_the_right_resource(
-    template: dict, alarm: str, namespace: str, metric: str, dimension: dict
+    template: dict[str, Any], alarm: str, namespace: str, metric: str, dimension: dict[str, Any]
 ) -> None:
     properties = template["Resources"][alarm]["Properties"]
     assert template["Resources"][alarm]["Type"] == "AWS::CloudWatch::Alarm"
@@ -518,7 +536,9 @@ def test_alarm_watches_the_right_resource(
         ("MemorySize", 512, 128, 10240),
     ],
 )
-def test_numeric_parameter_defaults_and_bounds(template: dict, name: str, default: int, low: int, high) -> None:
+def test_numeric_parameter_defaults_and_bounds(
+    template: dict[str, Any], name: str, default: int, low: int, high: int
+) -> None:
     spec = template["Parameters"][name]
     assert spec["Type"] == "Number"
     assert int(spec["Default"]) == default
@@ -527,7 +547,7 @@ def test_numeric_parameter_defaults_and_bounds(template: dict, name: str, defaul
         assert int(spec["MaxValue"]) == high
 
 
-def test_other_parameter_defaults(template: dict) -> None:
+def test_other_parameter_defaults(template: dict[str, Any]) -> None:
     parameters = template["Parameters"]
     assert parameters["EnableSnapStart"]["Default"] == "false"
     assert parameters["CompletionLeases"]["Default"] == "true"
@@ -543,7 +563,7 @@ def test_other_parameter_defaults(template: dict) -> None:
             assert re.fullmatch(spec["AllowedPattern"], str(spec["Default"])), name
 
 
-def test_outputs_name_what_operators_need(template: dict) -> None:
+def test_outputs_name_what_operators_need(template: dict[str, Any]) -> None:
     assert {
         "TagRequestQueueUrl",
         "TagRequestQueueArn",
@@ -561,7 +581,7 @@ def test_outputs_name_what_operators_need(template: dict) -> None:
     )
 
 
-def test_every_parameter_is_used(template: dict) -> None:
+def test_every_parameter_is_used(template: dict[str, Any]) -> None:
     parameters = set(template["Parameters"])
     used = refs_to_parameters(
         {key: template[key] for key in ("Resources", "Conditions", "Outputs", "Mappings") if key in template},
@@ -570,7 +590,7 @@ def test_every_parameter_is_used(template: dict) -> None:
     assert used == parameters, f"unused: {sorted(parameters - used)}"
 
 
-def test_resolver_drops_no_value(template: dict) -> None:
+def test_resolver_drops_no_value(template: dict[str, Any]) -> None:
     """The helper itself: `AWS::NoValue` removes the key, as CloudFormation does."""
     resolved = Resolver(template).resolve({"a": {"Ref": "AWS::NoValue"}, "b": 1})
     assert resolved == {"b": 1}

@@ -23,7 +23,7 @@ from artifact import pythons
 from artifact.runtime import BuiltArtifact, build_host, run_probe, runtime_packages
 from local_stack.aws_endpoint import aws_environment
 from local_stack.services import LocalInvokeSetup
-from tests.integration.conftest import EVENTS, Harness, Seeder, failures, sample_environment, seed_sample_completions
+from tests.integration.harness import EVENTS, Harness, Seeder, failures, sample_environment, seed_sample_completions
 from tests.integration.local_services import start_local_services
 
 RUNTIME_PYTHON = pythons.runtime_python()

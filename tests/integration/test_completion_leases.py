@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from local_stack.lambda_context import LocalLambdaContext
 from tagger.adapters.lease_store import DynamoDBLeaseStore
@@ -25,7 +25,7 @@ from tagger.logic.records import ParsedRecord
 from tagger.logic.unit_of_work import IDEMPOTENCY_KEY_PREFIX
 from tagger.models import TagRequest
 from tagger.ports import COPY_GENERATION, ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP
-from tests.integration.conftest import Harness, Seeder, failures, sqs_record
+from tests.integration.harness import Harness, Seeder, failures, sqs_record
 
 pytestmark = pytest.mark.integration
 
@@ -144,13 +144,13 @@ def test_an_older_request_retried_after_a_newer_one_changes_nothing(harness: Har
     # approve's read fails every try, so it is put back before it writes (a write's 5xx would keep the lease
     # through its settle window, which is not what this test is about)
     harness.api.inject_fault(500, count=3, method="GET", retry_after_ms=1)
-    response = service.handle({"Records": [approve]}, LocalLambdaContext(), harness.metrics)
+    response = service.handle({"Records": [approve]}, LocalLambdaContext(), harness.metrics)  # type: ignore[arg-type]
     assert failures(response) == {approve["messageId"]}
-    response = service.handle({"Records": [reject]}, LocalLambdaContext(), harness.metrics)
+    response = service.handle({"Records": [reject]}, LocalLambdaContext(), harness.metrics)  # type: ignore[arg-type]
     assert failures(response) == set()
 
     approve["attributes"]["ApproximateReceiveCount"] = "2"  # the redelivery, after the newer request
-    response = service.handle({"Records": [approve]}, LocalLambdaContext(), harness.metrics)
+    response = service.handle({"Records": [approve]}, LocalLambdaContext(), harness.metrics)  # type: ignore[arg-type]
     assert failures(response) == set()
 
     assert harness.api.metadata_of(completion) == {"team": "x", "verdict": "reject"}
@@ -166,11 +166,11 @@ def test_the_same_message_redelivered_after_a_newer_request_is_a_duplicate(harne
     service = harness.service()
     first, second = harness.deliver([verdict(completion, "approve"), verdict(completion, "reject")])
     for record in (first, second):
-        assert failures(service.handle({"Records": [record]}, LocalLambdaContext(), harness.metrics)) == set()
+        assert failures(service.handle({"Records": [record]}, LocalLambdaContext(), harness.metrics)) == set()  # type: ignore[arg-type]
     writes = harness.api.stats()["updates_by_completion"][completion]
 
     first["attributes"]["ApproximateReceiveCount"] = "2"  # e.g. its delete was lost
-    assert failures(service.handle({"Records": [first]}, LocalLambdaContext(), harness.metrics)) == set()
+    assert failures(service.handle({"Records": [first]}, LocalLambdaContext(), harness.metrics)) == set()  # type: ignore[arg-type]
 
     assert harness.api.metadata_of(completion) == {"verdict": "reject"}
     assert harness.api.stats()["updates_by_completion"][completion] == writes
@@ -215,7 +215,9 @@ def test_a_completion_busy_past_the_deadline_puts_back_its_records_in_order(
     # The holder keeps its lease for a minute, far past what a request may wait (MAX_WAIT_SECONDS); the
     # invocation leaves the free completion room to finish on a loaded machine.
     response = harness.service(time_reserve_millis=500).handle(
-        {"Records": records}, LocalLambdaContext(timeout_seconds=6), harness.metrics
+        {"Records": records},
+        LocalLambdaContext(timeout_seconds=6),  # type: ignore[arg-type]
+        harness.metrics,
     )
 
     assert failures(response) == {records[0]["messageId"], records[2]["messageId"]}
@@ -232,12 +234,12 @@ def test_lease_store_throttled_puts_back_and_never_writes_without_the_lease(harn
 
     def throttle(**kwargs: Any) -> tuple[Any, dict[str, Any]]:
         error = {"Code": "ThrottlingException", "Message": "Rate of requests exceeds the allowed throughput"}
-        return AWSResponse("http://dynamodb", 400, {}, None), {
+        return AWSResponse("http://dynamodb", 400, HTTPHeaders(), None), {
             "Error": error,
             "ResponseMetadata": {"HTTPStatusCode": 400},
         }
 
-    session.events.register("before-call.dynamodb.UpdateItem", throttle)
+    session.events.register("before-call.dynamodb.UpdateItem", throttle)  # type: ignore[arg-type]
     response, [record] = harness.run(harness.service(session=session), [verdict(seed(), "approve")])
     assert failures(response) == {record["messageId"]}
     assert harness.api.stats()["total"] == 0
@@ -323,7 +325,7 @@ def test_a_write_left_in_flight_by_a_crashed_holder_is_settled_by_the_next_reque
     # The crashed message comes back: it finds itself completed and publishes its event, with no write.
     updates = harness.api.stats()["updates_by_completion"][completion]
     crashed["attributes"]["ApproximateReceiveCount"] = "2"
-    response = harness.service().handle({"Records": [crashed]}, LocalLambdaContext(timeout_seconds=30), harness.metrics)
+    response = harness.service().handle({"Records": [crashed]}, LocalLambdaContext(timeout_seconds=30), harness.metrics)  # type: ignore[arg-type, assignment]
     assert response == {"batchItemFailures": []}
     assert harness.api.stats()["updates_by_completion"][completion] == updates
     [event] = harness.events(1)
@@ -365,7 +367,7 @@ def test_contention_on_the_last_delivery_sends_a_copy_that_keeps_the_message_id(
         name: {"stringValue": value["StringValue"], "dataType": value["DataType"]}
         for name, value in copy["MessageAttributes"].items()
     }
-    response = service.handle({"Records": [copy_record]}, LocalLambdaContext(timeout_seconds=30), harness.metrics)
+    response = service.handle({"Records": [copy_record]}, LocalLambdaContext(timeout_seconds=30), harness.metrics)  # type: ignore[arg-type, assignment]
     assert response == {"batchItemFailures": []}
     [event] = harness.events(1)
     assert event["detail"]["message_id"] == record["messageId"]

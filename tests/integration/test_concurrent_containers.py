@@ -24,7 +24,7 @@ from local_stack.expected_state import expected_metadata
 from local_stack.fleet import ContainerFleet
 from local_stack.provision import StackResources
 from tagger.models import TagRequest
-from tests.integration.conftest import Harness, Seeder, StackMaker, fleet_spec
+from tests.integration.harness import Harness, Seeder, StackMaker, fleet_spec
 
 pytestmark = pytest.mark.integration
 

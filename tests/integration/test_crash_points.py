@@ -35,7 +35,7 @@ from tests.integration.aws_faults import (
     read_journal,
     write_plan,
 )
-from tests.integration.conftest import (
+from tests.integration.harness import (
     Harness,
     Seeder,
     StackMaker,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from local_stack.lambda_context import LocalLambdaContext
-from tests.integration.conftest import EVENTS, Harness, failures, sample_environment, seed_sample_completions
+from tests.integration.harness import EVENTS, Harness, failures, sample_environment, seed_sample_completions
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from tagger.adapters.event_entries import MAX_CALL_ENTRY_BYTES, entry_size
-from tests.integration.conftest import Harness, Seeder
+from tests.integration.harness import Harness, Seeder
 
 pytestmark = pytest.mark.integration
 

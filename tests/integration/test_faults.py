@@ -9,11 +9,11 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from local_stack.lambda_context import LocalLambdaContext
-from tagger.logic.tagging import Tagger
-from tests.integration.conftest import API_KEY, Harness, Seeder, failures
+from tagger.logic.tagging import Applied, Tagger
+from tests.integration.harness import API_KEY, Harness, Seeder, failures
 
 pytestmark = pytest.mark.integration
 
@@ -175,14 +175,14 @@ def test_dynamodb_throttling_puts_back_and_never_writes_without_a_record(
     def throttle(**kwargs: Any) -> tuple[Any, dict[str, Any]]:
         throttled.append(kwargs["model"].name)
         error = {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds"}
-        return AWSResponse("http://dynamodb", 400, {}, None), {
+        return AWSResponse("http://dynamodb", 400, HTTPHeaders(), None), {
             "Error": error,
             "ResponseMetadata": {"HTTPStatusCode": 400},
         }
 
     # Without leases Powertools marks the request in progress (PutItem); with them taking the lease records
     # the request in flight (UpdateItem).
-    session.events.register("before-call.dynamodb.UpdateItem" if leases else "before-call.dynamodb.PutItem", throttle)
+    session.events.register("before-call.dynamodb.UpdateItem" if leases else "before-call.dynamodb.PutItem", throttle)  # type: ignore[arg-type]
     response, [record] = harness.run(harness.service(session=session, completion_leases=leases), [replace(seed())])
     assert failures(response) == {record["messageId"]}
     assert throttled  # the idempotency record could not be written or read...
@@ -196,7 +196,7 @@ def test_unexpected_error_in_one_record_fails_only_that_record(
     good, cursed = seed(), seed()
     real_apply = Tagger.apply
 
-    def apply(self: Tagger, request: Any, deadline: Any, **options: Any) -> dict[str, str]:
+    def apply(self: Tagger, request: Any, deadline: Any, **options: Any) -> Applied:
         if request.completion_id == cursed:
             raise RuntimeError("a bug")
         return real_apply(self, request, deadline, **options)
@@ -275,12 +275,12 @@ def deny_secret_reads(session: boto3.session.Session, code: str, message: str) -
 
     def refuse(**kwargs: Any) -> tuple[Any, dict[str, Any]]:
         asked.append(json.loads(kwargs["params"]["body"])["SecretId"])
-        return AWSResponse("https://secretsmanager", 400, {}, None), {
+        return AWSResponse("https://secretsmanager", 400, HTTPHeaders(), None), {
             "Error": {"Code": code, "Message": message},
             "ResponseMetadata": {"HTTPStatusCode": 400},
         }
 
-    session.events.register("before-call.secrets-manager.GetSecretValue", refuse)
+    session.events.register("before-call.secrets-manager.GetSecretValue", refuse)  # type: ignore[arg-type]
     return asked
 
 
@@ -370,7 +370,7 @@ def test_a_batch_that_outlives_its_time_puts_back_unstarted_records(harness: Har
     try:
         records = harness.deliver([replace(c) for c in completions])
         service = harness.service(max_concurrency=1, time_reserve_millis=500)
-        response = service.handle({"Records": records}, LocalLambdaContext(timeout_seconds=2.5), harness.metrics)
+        response = service.handle({"Records": records}, LocalLambdaContext(timeout_seconds=2.5), harness.metrics)  # type: ignore[arg-type]
     finally:
         harness.api.configure(latency=0.0)
     put_back = failures(response)
@@ -392,13 +392,13 @@ def put_events_as_aws_answers_a_missing_bus(session: boto3.session.Session) -> l
     def accept(**kwargs: Any) -> tuple[Any, dict[str, Any]]:
         entries = json.loads(kwargs["params"]["body"])["Entries"]
         sent.extend(entries)
-        return AWSResponse("https://events", 200, {}, None), {
+        return AWSResponse("https://events", 200, HTTPHeaders(), None), {
             "FailedEntryCount": 0,
             "Entries": [{"EventId": f"dropped-{index}"} for index, _ in enumerate(entries)],
             "ResponseMetadata": {"HTTPStatusCode": 200},
         }
 
-    session.events.register("before-call.events.PutEvents", accept)
+    session.events.register("before-call.events.PutEvents", accept)  # type: ignore[arg-type]
     return sent
 
 

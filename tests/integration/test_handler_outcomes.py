@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Harness, Seeder, failures, new_id
+from tests.integration.harness import Harness, Seeder, failures, new_id
 
 pytestmark = pytest.mark.integration
 

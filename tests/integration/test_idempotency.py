@@ -9,11 +9,11 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from local_stack.lambda_context import LocalLambdaContext
 from tagger.models import TagRequest
-from tests.integration.conftest import Harness, Seeder, failures
+from tests.integration.harness import Harness, Seeder, failures
 
 pytestmark = pytest.mark.integration
 
@@ -27,13 +27,13 @@ def test_update_whose_event_was_lost_republishes_without_a_second_write(harness:
 
     def fail_entries(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
         entries = json.loads(params["body"])["Entries"]
-        return AWSResponse("https://events", 200, {}, None), {
+        return AWSResponse("https://events", 200, HTTPHeaders(), None), {
             "FailedEntryCount": len(entries),
             "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "failed"} for _ in entries],
             "ResponseMetadata": {"HTTPStatusCode": 200},
         }
 
-    session.events.register("before-call.events.PutEvents", fail_entries)
+    session.events.register("before-call.events.PutEvents", fail_entries)  # type: ignore[arg-type]
     broken = harness.service(session=session)
     response, [record] = harness.run(broken, [request])
     assert failures(response) == {record["messageId"]}
@@ -88,7 +88,7 @@ def test_twin_in_progress_does_not_write_twice(harness: Harness, seed: Seeder, l
     assert failures(responses["second"]) == {record_2["messageId"]}  # put back, to find the completed result
 
     harness.api.configure(latency=0.0)
-    response = first.handle({"Records": [record_2]}, LocalLambdaContext(), harness.metrics)
+    response = first.handle({"Records": [record_2]}, LocalLambdaContext(), harness.metrics)  # type: ignore[arg-type]
     assert failures(response) == set()
     assert harness.events(0, wait_seconds=1.0) == []
 
@@ -157,7 +157,9 @@ def test_no_record_starts_when_the_invocation_is_out_of_time(harness: Harness, s
     completion = seed()
     records = harness.deliver([{"completion_id": completion, "metadata": {"a": "1"}}])
     response = harness.service(time_reserve_millis=5000).handle(
-        {"Records": records}, LocalLambdaContext(timeout_seconds=2), harness.metrics
+        {"Records": records},
+        LocalLambdaContext(timeout_seconds=2),  # type: ignore[arg-type]
+        harness.metrics,
     )
     assert failures(response) == {records[0]["messageId"]}
     assert harness.api.stats()["total"] == 0

@@ -20,7 +20,7 @@ from local_openai.server import LocalOpenAIServer
 from local_stack.fleet import ContainerFleet
 from tagger.models import format_issued_at
 from tagger.ports import ORIGINAL_MESSAGE_ID, ORIGINAL_SENT_TIMESTAMP
-from tests.integration.conftest import (
+from tests.integration.harness import (
     Harness,
     Seeder,
     StackMaker,

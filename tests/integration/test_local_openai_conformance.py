@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from local_openai import LocalOpenAIServer
 
@@ -37,7 +37,7 @@ MESSAGE_IDS = [f"{COMPLETION_ID}-0", f"{COMPLETION_ID}-1"]
 # The create operation is served (docs/development.md, "The local OpenAI server") but the description's stored
 # completion operations leave it out: it is declared below so that POST is not probed as unsupported,
 # and not tested here (test_local_openai_http.py and test_local_openai_sdk.py cover it).
-NOT_DESCRIBED = {"method": "POST", "path": "/chat/completions"}
+NOT_DESCRIBED: dict[str, Any] = {"method": "POST", "path": "/chat/completions"}
 
 ERROR = {
     "type": "object",
@@ -170,7 +170,7 @@ def conformance_server() -> Iterator[LocalOpenAIServer]:
 
 @schema.exclude(**NOT_DESCRIBED).parametrize()
 def test_the_server_answers_as_the_description_says(
-    case: schemathesis.Case, conformance_server: LocalOpenAIServer
+    case: schemathesis.Case[Any], conformance_server: LocalOpenAIServer
 ) -> None:
     conformance_server.reset()  # each case starts from the seeded completion, so cases are independent
     case.call_and_validate(base_url=conformance_server.base_url)
@@ -180,7 +180,7 @@ def test_every_described_operation_is_tested() -> None:
     described = {
         (operation.method.upper(), operation.path)
         for result in schema.exclude(**NOT_DESCRIBED).get_all_operations()
-        for operation in [result.ok()]
+        for operation in [result.ok()]  # type: ignore[union-attr]
     }
     assert described == {
         ("GET", "/chat/completions"),

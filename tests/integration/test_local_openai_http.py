@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from local_openai import LocalOpenAIServer
-from tests.integration.conftest import API_KEY
+from tests.integration.harness import API_KEY
 
 pytestmark = pytest.mark.integration
 

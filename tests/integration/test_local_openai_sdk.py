@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from local_openai import CANNED_REPLY, LocalOpenAIServer
-from tests.integration.conftest import API_KEY
+from tests.integration.harness import API_KEY
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import pytest
 from local_openai.server import LocalOpenAIServer
 from local_stack.container import ContainerExited, InvocationEnded, InvocationStarted, Report
 from local_stack.fleet import ContainerFleet, ContainerStartError
-from tests.integration.conftest import API_KEY, Seeder, StackMaker, fleet_spec, send_bodies
+from tests.integration.harness import API_KEY, Seeder, StackMaker, fleet_spec, send_bodies
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.conftest import Harness, Seeder
+from tests.integration.harness import Harness, Seeder
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ import pytest
 
 from local_stack.lambda_context import LocalLambdaContext
 from tagger.adapters.publisher import AFTER_PUBLISH_SECONDS, ATTEMPT_SECONDS, PUBLISH_ATTEMPTS
-from tests.integration.conftest import Harness, Seeder, failures
+from tests.integration.harness import Harness, Seeder, failures
 
 pytestmark = pytest.mark.integration
 

@@ -35,7 +35,7 @@ from tagger.config import Settings
 from tagger.logic.parsing import parse_tag_request
 from tagger.logic.service import TaggerService
 from tagger.models import format_issued_at
-from tests.integration.conftest import API_KEY
+from tests.integration.harness import API_KEY
 
 MAX_RECEIVE_COUNT = 2
 
@@ -240,7 +240,7 @@ def test_a_move_killed_between_send_and_delete_duplicates_and_idempotency_absorb
     queues = queues_from_urls(sqs, stack.dead_letter_queue_url, stack.queue_url)
 
     with pytest.raises(Killed):
-        move_messages(CrashOnDelete(sqs), queues, visibility_timeout_seconds=1, out=lambda line: None)
+        move_messages(CrashOnDelete(sqs), queues, visibility_timeout_seconds=1, out=lambda line: None)  # type: ignore[arg-type]
 
     # Sent but not deleted: on the queue, and still in the dead-letter queue (visible again once the lease ends).
     assert depth(sqs, stack.queue_url) == (3, 0)
@@ -293,7 +293,7 @@ class StubbedSession:
     """Hands out stubbed clients, as `command.main` asks a boto3 session for them."""
 
     def __init__(self) -> None:
-        options = {"region_name": "eu-west-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
+        options: dict[str, Any] = {"region_name": "eu-west-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
         self.sqs = boto3.client("sqs", endpoint_url="https://sqs.eu-west-1.amazonaws.com", **options)
         self.cloudformation = boto3.client(
             "cloudformation", endpoint_url="https://cloudformation.eu-west-1.amazonaws.com", **options
@@ -402,7 +402,7 @@ def finished_task(moved: int, **extra: Any) -> dict[str, Any]:
 def run_redrive(session: StubbedSession, *argv: str) -> tuple[int, list[str], list[float]]:
     lines: list[str] = []
     sleeps: list[float] = []
-    code = command.main(command.parse_arguments(argv), session=session, out=lines.append, sleep=sleeps.append)
+    code = command.main(command.parse_arguments(argv), session=session, out=lines.append, sleep=sleeps.append)  # type: ignore[arg-type]
     return code, lines, sleeps
 
 

@@ -14,7 +14,7 @@ from local_openai.server import LocalOpenAIServer
 from local_stack.fleet import ContainerFleet
 from local_stack.provision import StackResources
 from tagger.adapters.request_slots import DynamoRequestSlots
-from tests.integration.conftest import Harness, Seeder, StackMaker, fleet_spec, send_bodies
+from tests.integration.harness import Harness, Seeder, StackMaker, fleet_spec, send_bodies
 
 pytestmark = pytest.mark.integration
 

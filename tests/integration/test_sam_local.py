@@ -36,7 +36,7 @@ from botocore.config import Config
 
 from artifact.runtime import build_host, run_or_raise
 from local_stack.services import LocalInvokeSetup
-from tests.integration.conftest import EVENTS, failures
+from tests.integration.harness import EVENTS, failures
 from tests.integration.local_services import REPO_ROOT, free_port, start_local_services
 
 SAM = REPO_ROOT / ".venv-sam" / "bin" / "sam"

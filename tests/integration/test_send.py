@@ -32,7 +32,7 @@ from local_stack.aws_endpoint import MotoEndpoint
 from local_stack.provision import StackResources
 from tagger.logic.parsing import parse_tag_request
 from tagger.models import issued_at_instant
-from tests.integration.conftest import API_KEY
+from tests.integration.harness import API_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -237,7 +237,7 @@ class BatchFaults:
         self._dropped: dict[str, bool] = {}
         self._kept = 0
         session.events.register("before-parameter-build.sqs.SendMessageBatch", self._drop)
-        session.events.register("before-call.sqs.SendMessageBatch", self._answer_if_nothing_left)
+        session.events.register("before-call.sqs.SendMessageBatch", self._answer_if_nothing_left)  # type: ignore[arg-type]
         session.events.register("after-call.sqs.SendMessageBatch", self._report)
 
     def _drop(self, params: dict[str, Any], **_: Any) -> None:
@@ -349,7 +349,7 @@ class AnswersPutEventsAsAws:
 
     def __init__(self, session: boto3.session.Session) -> None:
         self.calls = 0
-        session.events.register("before-call.events.PutEvents", self._answer)
+        session.events.register("before-call.events.PutEvents", self._answer)  # type: ignore[arg-type]
 
     def _answer(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
         self.calls += 1
@@ -730,7 +730,7 @@ def test_default_request_ids_of_runs_started_in_the_same_second_differ(queue_url
     prefixes = [report.request_id_prefix for report in reports]
     assert all(re.fullmatch(r"send-\d{8}T\d{6}Z-[0-9a-f]{16}", prefix) for prefix in prefixes), prefixes
     assert prefixes[0] != prefixes[1]
-    assert sorted(parse_tag_request(body).request_id for body in drain(queue_url)) == sorted(f"{p}-1" for p in prefixes)
+    assert sorted(parse_tag_request(body).request_id for body in drain(queue_url)) == sorted(f"{p}-1" for p in prefixes)  # type: ignore[type-var]
 
 
 def test_a_paced_send_never_puts_more_than_a_tenth_of_a_seconds_requests_in_one_call(queue_url: str) -> None:

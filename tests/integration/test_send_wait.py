@@ -27,7 +27,7 @@ from completion_tagger.waiting.subscription import NAME_PREFIX, ResultSubscripti
 from local_openai.server import LocalOpenAIServer
 from local_stack.fleet import ContainerFleet
 from local_stack.provision import StackResources
-from tests.integration.conftest import Seeder, StackMaker, fleet_spec
+from tests.integration.harness import Seeder, StackMaker, fleet_spec
 
 pytestmark = pytest.mark.integration
 

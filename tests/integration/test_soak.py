@@ -68,7 +68,7 @@ from tagger.config import Settings
 from tagger.logic.service import TaggerService
 from tagger.models import TagRequest, format_issued_at
 from tests.integration.aws_faults import CrashPoint, fault_environment, read_journal, write_plan
-from tests.integration.conftest import API_KEY, StackMaker, dead_lettered_identities, fleet_spec
+from tests.integration.harness import API_KEY, StackMaker, dead_lettered_identities, fleet_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
@@ -159,7 +159,7 @@ def make_plan(rng: random.Random) -> Plan:
             plan.add("merge", group(), request)
             plan.expected_writes[completion_id] += 1
         if rng.random() < 0.2:  # changes nothing: Tagged, but no write
-            noop = rng.choice([{"metadata": {"keep": "k"}}, {"metadata": {}, "remove": ["never-set"]}])
+            noop: dict[str, Any] = rng.choice([{"metadata": {"keep": "k"}}, {"metadata": {}, "remove": ["never-set"]}])
             plan.add("noop", group(), {"completion_id": completion_id, **noop})
         plan.expected_metadata[completion_id] = final
 

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from local_stack.lambda_context import LocalLambdaContext
-from tests.integration.conftest import Harness, Seeder, sqs_record
+from tests.integration.harness import Harness, Seeder, sqs_record
 
 pytestmark = pytest.mark.integration
 

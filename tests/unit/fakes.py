@@ -3,6 +3,7 @@ runs SQS batches through the real service wired to them."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import threading
@@ -10,7 +11,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -22,6 +23,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS, DataRecord
 
 from local_stack.lambda_context import LocalLambdaContext
+from local_stack.sqs_records import lambda_sqs_record
 from tagger.adapters.requeue import copy_attributes
 from tagger.composition import ServiceParts, wire_service
 from tagger.config import Settings
@@ -32,7 +34,19 @@ from tagger.logic.leases import CompletionLeases
 from tagger.logic.outcomes import InvocationOutcomes, OutcomeRecorder
 from tagger.logic.timing import Deadline, RateLimitGate
 from tagger.models import ResultDetail
-from tagger.ports import LeaseRecord, PutBackRecord, RequeuedCopy, SlotGrant
+from tagger.ports import (
+    ApiKeySource,
+    CompletionsApi,
+    LeaseRecord,
+    LeaseStore,
+    PutBackRecord,
+    RequestSlotStore,
+    Requeue,
+    RequeuedCopy,
+    ResultPublisher,
+    SlotGrant,
+    VisibilityBackoff,
+)
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:tag-requests"
 
@@ -314,19 +328,23 @@ def next_sent_ms() -> int:
 
 
 def sqs_record(body: str | dict[str, Any], *, receive_count: int = 1, sent_ms: int | None = None) -> dict[str, Any]:
+    """A record as Lambda delivers it (local_stack's builder), for a message this fake queue has just received."""
     message_id = f"m{next(_message_ids)}"
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"rh-{message_id}",
-        "body": body if isinstance(body, str) else json.dumps(body),
-        "attributes": {
+    text = body if isinstance(body, str) else json.dumps(body)
+    sent = str(sent_ms if sent_ms is not None else next_sent_ms())
+    message = {
+        "MessageId": message_id,
+        "ReceiptHandle": f"rh-{message_id}",
+        "Body": text,
+        "MD5OfBody": hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest(),
+        "Attributes": {
             "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": str(sent_ms if sent_ms is not None else next_sent_ms()),
+            "SentTimestamp": sent,
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": sent,
         },
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-        "eventSourceARN": QUEUE_ARN,
     }
+    return lambda_sqs_record(message, QUEUE_ARN)
 
 
 @dataclass
@@ -422,3 +440,13 @@ class InMemoryRequestSlots:
     def hold_off_until(self, until_us: int) -> None:
         self.writes += 1
         self.next_free_us = max(self.next_free_us, until_us)
+
+
+if TYPE_CHECKING:  # each fake stands in for a port: mypy holds it to the Protocol, however a test wires it in
+    _api: CompletionsApi = FakeApi()
+    _publisher: ResultPublisher = FakePublisher()
+    _lease_store: LeaseStore = FakeLeaseStore()
+    _requeue: Requeue = FakeRequeue()
+    _visibility: VisibilityBackoff = RecordingVisibility()
+    _keys: ApiKeySource = FakeKeys()
+    _request_slots: RequestSlotStore = InMemoryRequestSlots(FakeClock())

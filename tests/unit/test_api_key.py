@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parameters.base import BaseProvider
+from aws_lambda_powertools.utilities.parameters.types import TransformOptions
 from botocore.exceptions import ClientError
 
 from tagger.adapters.api_key import ApiKeyProvider, secret_region
@@ -17,19 +18,26 @@ SECRET_ID = "completion-tagger/openai"
 SECRET_VALUE = "sk-from-the-secret-42"
 
 
-class FakeSecrets(BaseProvider):  # type: ignore[misc]
+class FakeSecrets(BaseProvider):
     """Powertools' parameter provider (its real cache) over an in-memory secret; counts the fetches behind it."""
 
     def __init__(self, value: str | bytes | Exception, fetch_seconds: float = 0.0) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.value = value
         self.fetch_seconds = fetch_seconds
         self.fetches = 0
         self.asked: list[dict[str, Any]] = []
 
-    def get(self, name: str, max_age: int | None = None, force_fetch: bool = False, **options: Any) -> Any:
+    def get(
+        self,
+        name: str,
+        max_age: int | None = None,
+        transform: TransformOptions = None,
+        force_fetch: bool = False,
+        **options: Any,
+    ) -> Any:
         self.asked.append({"name": name, "max_age": max_age, "force_fetch": force_fetch})
-        return super().get(name, max_age=max_age, force_fetch=force_fetch, **options)
+        return super().get(name, max_age=max_age, transform=transform, force_fetch=force_fetch, **options)
 
     def _get(self, name: str, **options: Any) -> str | bytes:
         self.fetches += 1
@@ -55,7 +63,7 @@ def provider(value: str | bytes | Exception, fetch_seconds: float = 0.0) -> tupl
 
 
 def test_a_static_key_is_handed_out_without_any_secret() -> None:
-    keys = ApiKeyProvider(None, "sk-local-static", Untouchable())  # type: ignore[arg-type]
+    keys = ApiKeyProvider(None, "sk-local-static", Untouchable())
     assert keys.get() == "sk-local-static"
     assert keys.refresh() == "sk-local-static"
 
@@ -68,7 +76,7 @@ def test_the_secret_wins_over_a_static_key() -> None:
 @pytest.mark.parametrize(("secret_id", "static_key"), [(None, None), ("", ""), (None, "")])
 def test_neither_secret_nor_key_is_a_configuration_error(secret_id: str | None, static_key: str | None) -> None:
     with pytest.raises(ValueError, match="OPENAI_API_KEY"):
-        ApiKeyProvider(secret_id, static_key, Untouchable())  # type: ignore[arg-type]
+        ApiKeyProvider(secret_id, static_key, Untouchable())
 
 
 def test_the_secret_is_fetched_once_and_cached_across_calls() -> None:

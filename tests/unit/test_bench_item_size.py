@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bench.item_size import item_size, number_size, read_units, write_units
@@ -15,7 +17,7 @@ def test_a_number_is_one_byte_per_two_significant_digits_plus_one(text: str, siz
 
 
 def test_an_item_is_its_names_plus_its_values_with_list_and_map_overheads() -> None:
-    item = {
+    item: dict[str, Any] = {
         "id": {"S": "completion-tagger-completion#chatcmpl-1"},  # 2 + 39
         "expiration": {"N": "1796404678"},  # 10 + 6
         "held": {"BOOL": True},  # 4 + 1

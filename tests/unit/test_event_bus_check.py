@@ -8,6 +8,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from botocore.stub import Stubber
+from mypy_boto3_events import EventBridgeClient
 
 from tagger.adapters.event_bus import RECHECK_SECONDS, EventBusCheck
 from tagger.errors import EventBusMissing
@@ -25,32 +26,32 @@ class Clock:
 
 
 @pytest.fixture
-def client() -> object:
+def client() -> EventBridgeClient:
     return boto3.client("events", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
 
 
-def test_an_existing_bus_is_described_once(client: object) -> None:
+def test_an_existing_bus_is_described_once(client: EventBridgeClient) -> None:
     with Stubber(client) as stub:
         stub.add_response("describe_event_bus", FOUND, {"Name": BUS})
-        check = EventBusCheck(client, BUS)  # type: ignore[arg-type]
+        check = EventBusCheck(client, BUS)
         for _ in range(5):
             check.ensure()
         stub.assert_no_pending_responses()
 
 
-def test_the_default_bus_is_never_described(client: object) -> None:
+def test_the_default_bus_is_never_described(client: EventBridgeClient) -> None:
     with Stubber(client):  # any call would fail: nothing is queued
-        EventBusCheck(client, "default").ensure()  # type: ignore[arg-type]
+        EventBusCheck(client, "default").ensure()
 
 
-def test_a_missing_bus_raises_until_it_exists_asking_again_only_after_a_while(client: object) -> None:
+def test_a_missing_bus_raises_until_it_exists_asking_again_only_after_a_while(client: EventBridgeClient) -> None:
     clock = Clock()
     with Stubber(client) as stub:
         stub.add_client_error(
             "describe_event_bus", "ResourceNotFoundException", "Event bus results-bus does not exist."
         )
         stub.add_response("describe_event_bus", FOUND, {"Name": BUS})
-        check = EventBusCheck(client, BUS, clock=clock)  # type: ignore[arg-type]
+        check = EventBusCheck(client, BUS, clock=clock)
         for _ in range(3):
             with pytest.raises(EventBusMissing, match=BUS):
                 check.ensure()
@@ -61,12 +62,12 @@ def test_a_missing_bus_raises_until_it_exists_asking_again_only_after_a_while(cl
 
 
 @pytest.mark.parametrize("code", ["AccessDeniedException", "ThrottlingException"])
-def test_a_check_that_cannot_be_made_does_not_stop_the_records(client: object, code: str) -> None:
+def test_a_check_that_cannot_be_made_does_not_stop_the_records(client: EventBridgeClient, code: str) -> None:
     clock = Clock()
     with Stubber(client) as stub:
         stub.add_client_error("describe_event_bus", code, "no")
         stub.add_response("describe_event_bus", FOUND, {"Name": BUS})
-        check = EventBusCheck(client, BUS, clock=clock)  # type: ignore[arg-type]
+        check = EventBusCheck(client, BUS, clock=clock)
         check.ensure()
         check.ensure()  # not asked again yet
         clock.now += RECHECK_SECONDS

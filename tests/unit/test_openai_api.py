@@ -62,7 +62,7 @@ class Harness:
         )
         self.api = HttpxCompletionsApi(
             http,
-            self.keys,  # type: ignore[arg-type]
+            self.keys,
             Pacing(self.gate),
             retries=Retries(max_attempts, self.clock.sleep),
             on_call=self.on_call.append,

@@ -230,7 +230,7 @@ def test_a_message_is_requeued_as_a_copy_a_bounded_number_of_times_then_dead_let
         [copy] = rig.requeue.copies
         assert copy.generation == generation and copy.message_id == record["messageId"]
         response, outcomes = rig.run(rig.requeue.as_records(receive_count=2))
-    [last] = rig.requeue.copies or [None]
+    [last] = rig.requeue.copies or [None]  # type: ignore[list-item]
     assert last is None and outcomes.requeued_copies == 0
     assert len(put_backs(response)) == 1  # the last copy goes to the dead-letter queue
     [event] = rig.publisher.events()

@@ -208,7 +208,7 @@ def test_the_largest_possible_detail_stays_well_under_64_kb_listing_fewer_supers
     assert detail["metadata"] == biggest.metadata  # the API's answer is never cut
     assert detail["request_id"] == biggest.request_id
     assert 0 < len(detail["superseded"]) < 80
-    assert detail["superseded"] == biggest.superseded[: len(detail["superseded"])]
+    assert detail["superseded"] == biggest.superseded[: len(detail["superseded"])]  # type: ignore[index]
 
 
 def test_a_detail_within_the_bound_keeps_every_superseded_key() -> None:
@@ -276,7 +276,7 @@ def test_with_time_enough_every_attempt_is_made() -> None:
 
 def test_one_attempt_and_what_follows_fit_in_the_default_time_reserve() -> None:
     config = events_client_config(12)
-    assert config.retries == {"mode": "standard", "total_max_attempts": 1}  # botocore adds no attempts of its own
-    assert config.connect_timeout + config.read_timeout == ATTEMPT_SECONDS
+    assert config.retries == {"mode": "standard", "total_max_attempts": 1}  # type: ignore[attr-defined]  # botocore adds no attempts of its own
+    assert config.connect_timeout + config.read_timeout == ATTEMPT_SECONDS  # type: ignore[attr-defined]
     reserve = Settings.model_fields["time_reserve_millis"].default / 1000
     assert reserve >= ATTEMPT_SECONDS + AFTER_PUBLISH_SECONDS

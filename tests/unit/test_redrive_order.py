@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ def test_a_request_without_issued_at_gets_its_sent_timestamp() -> None:
 
 
 def test_an_eventbridge_event_gets_it_inside_detail() -> None:
-    event = {
+    event: dict[str, Any] = {
         "version": "0",
         "id": "e-1",
         "detail-type": "CompletionTagRequested",
