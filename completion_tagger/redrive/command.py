@@ -122,11 +122,7 @@ def main(
     try:
         session = session or boto3.session.Session(region_name=options.region)
         sqs: SQSClient = session.client("sqs")
-        if options.dlq_url and options.queue_url:
-            queues = queues_from_urls(sqs, options.dlq_url, options.queue_url)
-        else:
-            stack_name = options.stack_name or DEFAULT_STACK_NAME
-            queues = queues_from_stack(session.client("cloudformation"), stack_name)
+        queues = _queues(session, sqs, options)
         depth = queue_depth(sqs, queues.dead_letter_queue_url)
     except (RedriveError, ClientError, BotoCoreError) as error:
         out(f"redrive: {error}")
@@ -141,6 +137,13 @@ def main(
     if options.local:
         return _move_locally(sqs, queues, options, out)
     return _move_with_task(sqs, queues, options, out, sleep)
+
+
+def _queues(session: boto3.session.Session, sqs: SQSClient, options: RedriveOptions) -> QueuePair:
+    """The queues named by URL, else those of the stack (the default stack when none is named)."""
+    if options.dlq_url and options.queue_url:
+        return queues_from_urls(sqs, options.dlq_url, options.queue_url)
+    return queues_from_stack(session.client("cloudformation"), options.stack_name or DEFAULT_STACK_NAME)
 
 
 def _move_with_task(

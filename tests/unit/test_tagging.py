@@ -44,7 +44,7 @@ def delivery(tag: TagRequest, *, redelivered: bool = False) -> Delivery:
 
 
 def apply(api: FakeApi, tag: TagRequest, *, redelivered: bool = False, ordering: Ordering | None = None) -> Applied:
-    return Tagger(api).apply(delivery(tag, redelivered=redelivered), ordering)  # type: ignore[arg-type]
+    return Tagger(api).apply(delivery(tag, redelivered=redelivered), ordering)
 
 
 # Without ordering
