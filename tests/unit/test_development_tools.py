@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
@@ -12,7 +13,7 @@ from completion_tagger.development_tools import MISSING_TOOLS, development_tools
 
 
 @pytest.mark.parametrize(
-    ("subcommand", "tool_module"), [("run", "local_stack.cli"), ("local-openai", "local_openai.__main__")]
+    ("subcommand", "tool_module"), [("run", "local_stack.commands"), ("local-openai", "local_openai.serve_command")]
 )
 def test_a_subcommand_whose_tool_is_missing_says_where_to_run_it(
     monkeypatch: pytest.MonkeyPatch, subcommand: str, tool_module: str
@@ -23,6 +24,18 @@ def test_a_subcommand_whose_tool_is_missing_says_where_to_run_it(
 
     assert result.exit_code == 1
     assert result.output == f"Error: {MISSING_TOOLS}\n"
+
+
+def test_the_help_of_an_install_without_the_tools_lists_what_it_can_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    for package in ("local_stack", "local_openai"):
+        monkeypatch.setitem(sys.modules, package, None)
+
+    result = CliRunner().invoke(cli, ["--help"])
+
+    assert result.exit_code == 0
+    commands = result.output.split("Commands:")[1]
+    listed = set(re.findall(r"^  (\S+)", commands, flags=re.MULTILINE))  # a wrapped description is indented more
+    assert listed == {"send", "redrive", "check-alarm-topic"}
 
 
 def test_a_module_missing_for_another_reason_is_not_hidden() -> None:
