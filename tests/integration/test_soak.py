@@ -665,7 +665,6 @@ def test_model_based_soak_producer_clocks_batches_store_faults_and_a_redrive_end
         killed = {point.completion_id for point in points if point.action == "kill"} & fired
         killed_ids = {m for m, body in requests.items() if body["completion_id"] in killed}
         assert dead & doomed_ids, "the requests whose writes always failed are dead-lettered"
-        assert dead <= doomed_ids | killed_ids, "only those, and a request killed on its last delivery"
 
         api.clear_faults()
         newer = [
@@ -697,7 +696,10 @@ def test_model_based_soak_producer_clocks_batches_store_faults_and_a_redrive_end
     for event in before_redrive:
         outcomes.setdefault(str(event.message_id), set()).add(json.dumps(event.detail, sort_keys=True))
     assert {m: o for m, o in outcomes.items() if len(o) > 1} == {}, "a message with two different outcomes"
-    for message_id in dead & doomed_ids:  # the function dead-lettered them with a retryable failure
+    # Besides those, a request killed on its last delivery (SQS moves it with no event), and one whose
+    # deliveries ran out while it waited for its busy completion and whose last one met one of the API's
+    # random 500s: the function dead-lettered it, saying so with a retryable failure, like the doomed ones.
+    for message_id in dead - killed_ids:
         assert {json.loads(detail)["error"]["retryable"] for detail in outcomes[message_id]} == {True}
     # The redrive gave each a new life: tagged, as a new message (or, for a re-queued copy, under the
     # identity the copy carried).
