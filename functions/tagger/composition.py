@@ -15,11 +15,12 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
+from tagger.adapters.after_write_clients import after_write_client_config
 from tagger.adapters.api_key import ApiKeyProvider, secret_region
 from tagger.adapters.event_bus import EventBusCheck
 from tagger.adapters.lease_store import DynamoDBLeaseStore
 from tagger.adapters.openai_api import HttpxCompletionsApi, Pacing, create_http_client
-from tagger.adapters.publisher import EventPublisher, events_client_config
+from tagger.adapters.publisher import EventPublisher
 from tagger.adapters.request_slots import DynamoRequestSlots
 from tagger.adapters.requeue import SqsRequeue
 from tagger.adapters.visibility import SqsVisibilityBackoff
@@ -81,20 +82,15 @@ def create_service(settings: Settings, session: boto3.session.Session | None = N
         Pacing(gate, budget),
         on_call=recorder.api_call,
     )
-    # Calls after the API write (events, visibility) have short timeouts and bounded attempts: they must fit in
-    # the invocation's reserve (README, "What happens to each message").
-    after_write_config = events_client_config(settings.max_concurrency + 2)
-    events = session.client("events", config=after_write_config)
+    # Calls after the API write (events, the record's settling writes, copies, visibility) make one short
+    # attempt each: they must fit in the rest of the invocation (adapters/after_write_clients.py).
+    after_write = after_write_client_config(settings.max_concurrency + 2)
+    events = session.client("events", config=after_write)
     publisher = EventPublisher(
         events,
         settings.event_bus_name,
         settings.event_source,
         on_call=recorder.put_events_call,
-    )
-    # Calls made after an API write must fit in the invocation's rest (POST_WRITE_CALL_SECONDS in
-    # logic/leased_apply.py).
-    after_write = boto_config.merge(
-        Config(connect_timeout=0.5, read_timeout=1.0, retries={"mode": "standard", "max_attempts": 1})
     )
     bounded_dynamodb = session.client("dynamodb", config=after_write)
     leases = (

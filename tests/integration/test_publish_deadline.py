@@ -16,7 +16,8 @@ import boto3
 import pytest
 
 from local_stack.lambda_context import LocalLambdaContext
-from tagger.adapters.publisher import AFTER_PUBLISH_SECONDS, ATTEMPT_SECONDS, PUBLISH_ATTEMPTS
+from tagger.adapters.after_write_clients import ATTEMPT_SECONDS
+from tagger.adapters.publisher import AFTER_PUBLISH_SECONDS, PUBLISH_ATTEMPTS
 from tests.integration.harness import Harness, Seeder, failures
 
 pytestmark = pytest.mark.integration

@@ -9,6 +9,7 @@ import boto3
 from botocore.exceptions import ReadTimeoutError
 from botocore.stub import Stubber
 
+from tagger.adapters.after_write_clients import ATTEMPT_SECONDS, after_write_client_config
 from tagger.adapters.event_entries import (
     MAX_CALL_ENTRY_BYTES,
     MAX_DETAIL_BYTES,
@@ -16,14 +17,9 @@ from tagger.adapters.event_entries import (
     entry_size,
     result_entry,
 )
-from tagger.adapters.publisher import (
-    AFTER_PUBLISH_SECONDS,
-    ATTEMPT_SECONDS,
-    PUBLISH_ATTEMPTS,
-    EventPublisher,
-    events_client_config,
-)
+from tagger.adapters.publisher import AFTER_PUBLISH_SECONDS, PUBLISH_ATTEMPTS, EventPublisher
 from tagger.config import Settings
+from tagger.logic.leased_apply import POST_WRITE_CALL_SECONDS
 from tagger.logic.timing import Deadline
 from tagger.models import TagFailedDetail, TaggedDetail
 from tests.unit.fakes import FakeClock, deadline_on
@@ -275,8 +271,9 @@ def test_with_time_enough_every_attempt_is_made() -> None:
 
 
 def test_one_attempt_and_what_follows_fit_in_the_default_time_reserve() -> None:
-    config = events_client_config(12)
+    config = after_write_client_config(12)
     assert config.retries == {"mode": "standard", "total_max_attempts": 1}  # type: ignore[attr-defined]  # botocore adds no attempts of its own
     assert config.connect_timeout + config.read_timeout == ATTEMPT_SECONDS  # type: ignore[attr-defined]
     reserve = Settings.model_fields["time_reserve_millis"].default / 1000
     assert reserve >= ATTEMPT_SECONDS + AFTER_PUBLISH_SECONDS
+    assert ATTEMPT_SECONDS == POST_WRITE_CALL_SECONDS  # what the logic budgets for one call after a write

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tagger.adapters.after_write_clients import ATTEMPT_SECONDS
 from tagger.adapters.event_entries import MAX_CALL_ENTRY_BYTES, entry_size, result_entry
 from tagger.logic.timing import Deadline
 from tagger.models import ResultDetail
@@ -33,21 +33,7 @@ LINGER_SECONDS = 0.05
 # bounded call of the same length (settling the completion's lease), then returning. PutEvents normally
 # answers in tens of milliseconds; one answered after the read timeout may be published again by the resend
 # (README, "Result events": consumers dedupe on message_id).
-CONNECT_TIMEOUT_SECONDS = 0.5
-READ_TIMEOUT_SECONDS = 1.0
-ATTEMPT_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
 AFTER_PUBLISH_SECONDS = 1.5
-
-
-def events_client_config(max_pool_connections: int) -> Config:
-    """The EventBridge client's configuration: short timeouts, and no retries of botocore's own, so that every
-    attempt is one the publisher decided it has time for."""
-    return Config(
-        max_pool_connections=max_pool_connections,
-        connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "total_max_attempts": 1},
-    )
 
 
 class EventsClient(Protocol):
