@@ -150,10 +150,10 @@ sam-local-setup: $(VENV)/.installed $(SAM_VENV)/.installed
 		fi; \
 	done
 
-## sam-local-arm64: tests/integration/test_sam_local.py on the template's arm64 build, as deployed (`make
+## sam-local-arm64: tests/integration/tagger/test_sam_local.py on the template's arm64 build, as deployed (`make
 ##   test` runs it on the host's architecture); under emulation on x86_64, several minutes
 sam-local-arm64: $(VENV)/.installed $(SAM_VENV)/.installed
-	SAM_LOCAL_ARCH=arm64 SAM_LOCAL_IMAGE=$(SAM_LOCAL_IMAGE) $(PY) -m pytest tests/integration/test_sam_local.py
+	SAM_LOCAL_ARCH=arm64 SAM_LOCAL_IMAGE=$(SAM_LOCAL_IMAGE) $(PY) -m pytest tests/integration/tagger/test_sam_local.py
 
 ## local-openai: the local OpenAI-compatible server alone, in the foreground (PORT=8010)
 local-openai: $(VENV)/.installed

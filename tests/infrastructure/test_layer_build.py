@@ -81,7 +81,7 @@ def bytecode_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.skipif(
     pythons.runtime_python() is not None,
-    reason="the runtime's Python is here: tests/integration/test_built_artifact.py loads the layer it compiles",
+    reason="the runtime's Python is here: tests/integration/tagger/test_built_artifact.py loads the layer it compiles",
 )
 def test_with_the_target_python_the_layer_ships_bytecode_instead_of_sources(bytecode_layer: Path) -> None:
     assert not list(bytecode_layer.rglob("*.py"))
