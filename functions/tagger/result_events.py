@@ -3,8 +3,8 @@ DetailType to detail model.
 
 The publisher names each event by its detail's entry, the schema generator (`event_schemas`) writes one
 schema per entry, and readers of the events (the local stack's observer, the CLI's wait) know the detail
-types from it. Adding a result event: its detail model in `models.py` (a member of `ResultDetail`) and one
-entry in RESULT_EVENTS.
+types from it. Adding a result event: its detail model in `models.py` (a member of `ResultDetail`), one
+entry in RESULT_EVENTS, and the rest of the recipe in docs/contributing.md.
 """
 
 from __future__ import annotations
