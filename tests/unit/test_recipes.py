@@ -14,7 +14,7 @@ import re
 import runpy
 import sys
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
@@ -46,13 +46,13 @@ from tagger.result_events import RESULT_EVENTS, ResultEvent, detail_type_of
 
 
 class NotedTagRequest(TagRequest):
-    """Step 1 with a field that does not change what is written (like `request_id`): left out of the hash."""
+    """Step 2 with a field that only travels with the request (like `request_id`): left out of the hash (step 3)."""
 
     note: str | None = None
 
 
 class PrioritisedTagRequest(TagRequest):
-    """Step 1 with a field that changes what is asked for: in the hash, but only when set (step 2)."""
+    """Step 2 with a field that changes what is asked for: in the hash, but only when set (step 3)."""
 
     priority: Literal["low", "high"] | None = None
 
@@ -66,14 +66,17 @@ class PrioritisedTagRequest(TagRequest):
 REQUEST = {"completion_id": "chatcmpl-recipe", "metadata": {"reviewed": "true"}}
 
 
+ParseWith = Callable[[type[TagRequest]], None]
+
+
 @pytest.fixture
-def parsed_as(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Step 1 in place: the parser (and so the sender, which uses it) reads bodies with the extended model."""
+def parsed_as(monkeypatch: pytest.MonkeyPatch) -> ParseWith:
+    """Step 2 in place: the parser (and so the sender, which uses it) reads bodies with the extended model."""
 
     def use(model: type[TagRequest]) -> None:
         monkeypatch.setattr(parsing, "TagRequest", model)
 
-    yield use
+    return use
 
 
 def test_a_field_left_out_of_the_hash_never_changes_the_idempotency_key() -> None:
@@ -97,7 +100,7 @@ def test_a_field_hashed_only_when_set_keeps_every_stored_key_and_tells_requests_
     assert len({plain.request_hash(), high.request_hash(), low.request_hash()}) == 3
 
 
-def test_the_parser_reads_the_new_field_and_refuses_a_wrong_value_naming_it(parsed_as: Any) -> None:
+def test_the_parser_reads_the_new_field_and_refuses_a_wrong_value_naming_it(parsed_as: ParseWith) -> None:
     parsed_as(PrioritisedTagRequest)
 
     request = parsing.parse_tag_request(json.dumps({**REQUEST, "priority": "high"}))
@@ -110,7 +113,7 @@ def test_the_parser_reads_the_new_field_and_refuses_a_wrong_value_naming_it(pars
     assert refused.value.completion_id == REQUEST["completion_id"]
 
 
-def test_the_sender_sends_the_field_when_set_and_leaves_it_out_when_not(parsed_as: Any) -> None:
+def test_the_sender_sends_the_field_when_set_and_leaves_it_out_when_not(parsed_as: ParseWith) -> None:
     parsed_as(PrioritisedTagRequest)
 
     with_priority = validate(Line(1, json.dumps({**REQUEST, "priority": "low"})), "recipe")
@@ -159,13 +162,13 @@ DEFERRED = ResultEvent(
 DETAIL = TagDeferredDetail(
     completion_id="chatcmpl-recipe", request_id="r-1", message_id="m-1", deferred_until="2026-12-05T08:00:00Z"
 )
-# Step 3 (the ResultDetail union member) as the type checker would then see the detail.
+# Step 2 (the ResultDetail union member) as the type checker would then see the detail.
 AS_RESULT = cast(ResultDetail, DETAIL)
 
 
 @pytest.fixture
 def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Step 2: one entry in RESULT_EVENTS."""
+    """Step 3: one entry in RESULT_EVENTS."""
     monkeypatch.setattr(result_events, "RESULT_EVENTS", (*RESULT_EVENTS, DEFERRED))
 
 
