@@ -47,7 +47,9 @@ class LazyGroup(click.Group):
 
 
 def _package_present(target: str) -> bool:
-    return importlib.util.find_spec(target.partition(".")[0]) is not None
+    """Whether the top-level package of a "module:attribute" target is installed."""
+    module_name = target.partition(":")[0]
+    return importlib.util.find_spec(module_name.partition(".")[0]) is not None
 
 
 @click.group(

@@ -77,10 +77,15 @@ class TagRequest(BaseModel):
             raise ValueError(f"remove: keys {both} are also set in metadata; a key is either set or removed")
         return self
 
+    def hashed_fields(self) -> dict[str, object]:
+        """What the request asks for, the content of its idempotency key. A field added here only when set
+        leaves the key of every request without it, and so every stored record, as it was."""
+        return {"mode": self.mode, "metadata": self.metadata, "remove": self.remove}
+
     def request_hash(self) -> str:
         """SHA-256 of the canonical JSON (sorted keys) of what the request asks for (README, "Tag requests")."""
         canonical = json.dumps(
-            {"mode": self.mode, "metadata": self.metadata, "remove": self.remove},
+            self.hashed_fields(),
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=False,

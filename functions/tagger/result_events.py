@@ -3,8 +3,8 @@ DetailType to detail model.
 
 The publisher names each event by its detail's entry, the schema generator (`event_schemas`) writes one
 schema per entry, and readers of the events (the local stack's observer, the CLI's wait) know the detail
-types from it. Adding a result event: its detail model in `models.py` (a member of `ResultDetail`) and one
-entry in RESULT_EVENTS.
+types from it. Adding a result event: its detail model in `models.py` (a member of `ResultDetail`), one
+entry in RESULT_EVENTS, and the rest of the recipe in docs/contributing.md.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ RESULT_EVENTS: tuple[ResultEvent, ...] = (
     ),
 )
 RESULT_DETAIL_TYPES: tuple[str, ...] = tuple(event.detail_type for event in RESULT_EVENTS)
-_DETAIL_TYPES: dict[type[BaseModel], str] = {event.detail: event.detail_type for event in RESULT_EVENTS}
 
 # A detail stored before its event went out is saved without its detail type: it is read back as the one
 # result model it validates as (their required fields tell them apart).
@@ -49,8 +48,11 @@ _STORED_DETAIL: TypeAdapter[ResultDetail] = TypeAdapter(ResultDetail)
 
 
 def detail_type_of(detail: ResultDetail) -> str:
-    """The EventBridge DetailType for a result detail."""
-    return _DETAIL_TYPES[type(detail)]
+    """The EventBridge DetailType for a result detail: its model's entry in RESULT_EVENTS (read when called)."""
+    for event in RESULT_EVENTS:
+        if type(detail) is event.detail:
+            return event.detail_type
+    raise LookupError(f"{type(detail).__name__}: no entry in RESULT_EVENTS (tagger/result_events.py)")
 
 
 def detail_from_dict(data: dict[str, Any]) -> ResultDetail:

@@ -7,16 +7,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from event_schemas.catalog import SCHEMAS, SCHEMAS_DIR, TEMPLATE_PATH
+from event_schemas.catalog import SCHEMAS, SCHEMAS_DIR, TEMPLATE_PATH, EventSchema
 from event_schemas.rendering import file_text, with_template_content
 
 
-def sync(schemas_dir: Path, template_path: Path, *, write: bool) -> list[str]:
-    """The files that differ from what the models give (relative names); rewritten when `write`."""
+def sync(schemas_dir: Path, template_path: Path, *, write: bool, schemas: Sequence[EventSchema] = SCHEMAS) -> list[str]:
+    """The files that differ from what the models give (relative names); rewritten when `write`.
+
+    Each schema's resource must already be in the template (raises LookupError otherwise): this writes its
+    `Content`, never the resource itself.
+    """
     template = template_path.read_text(encoding="utf-8")
     updated = template
     drifted: list[str] = []
-    for schema in SCHEMAS:
+    for schema in schemas:
         document = schema.document()
         text = file_text(document)
         path = schemas_dir / schema.file_name

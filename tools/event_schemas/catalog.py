@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from event_schemas.draft4 import to_draft4
 from event_schemas.envelopes import CompletionTagRequested, result_envelope
 from tagger.models import TagRequest
-from tagger.result_events import RESULT_EVENTS
+from tagger.result_events import RESULT_EVENTS, ResultEvent
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS_DIR = REPO_ROOT / "schemas"
@@ -48,6 +48,19 @@ def _kebab_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 
 
+def result_event_schema(event: ResultEvent) -> EventSchema:
+    """A result event's published schema: `completion-tag-failed.json`, `completion-tagger@CompletionTagFailed`,
+    resource `CompletionTagFailedSchema` (which template.yaml must declare), envelope and detail."""
+    return EventSchema(
+        f"{_kebab_case(event.detail_type)}.json",
+        f"{RESULT_SCHEMA_PREFIX}{event.detail_type}",
+        f"{event.detail_type}Schema",
+        event.description,
+        result_envelope(event),
+        "serialization",
+    )
+
+
 SCHEMAS = (
     EventSchema(
         "tag-request.json",
@@ -68,15 +81,5 @@ SCHEMAS = (
         CompletionTagRequested,
         "validation",
     ),
-    *(
-        EventSchema(
-            f"{_kebab_case(event.detail_type)}.json",
-            f"{RESULT_SCHEMA_PREFIX}{event.detail_type}",
-            f"{event.detail_type}Schema",
-            event.description,
-            result_envelope(event),
-            "serialization",
-        )
-        for event in RESULT_EVENTS
-    ),
+    *(result_event_schema(event) for event in RESULT_EVENTS),
 )
