@@ -114,26 +114,20 @@ def send_tag_requests(
             source=source,
         )
     )
+    location = None
     if wait and destination is not None:
-        return send_lines_and_wait(
-            object_lines(requests),
-            session,
-            destination,
-            results_location or _results_location(session, stack_name),
-            rate=rate,
-            request_id_prefix=request_id_prefix,
-            progress=progress,
-            retry=retry,
-            timeout_seconds=timeout_seconds,
-            results_file=results_file,
-        )
-    return send_lines(
+        location = results_location or _results_location(session, stack_name)
+    return send_and_maybe_wait(
         object_lines(requests),
+        session,
         destination,
+        location,
         rate=rate,
         request_id_prefix=request_id_prefix,
         progress=progress,
         retry=retry,
+        timeout_seconds=timeout_seconds,
+        results_file=results_file,
     )
 
 
@@ -144,6 +138,41 @@ def _results_location(session: boto3.session.Session, stack_name: str | None) ->
         )
     except (ResultsLocationError, StackError) as error:
         raise UsageError(str(error)) from None
+
+
+def send_and_maybe_wait(
+    lines: Iterable[Line],
+    session: boto3.session.Session,
+    destination: Destination | None,
+    location: ResultsLocation | None,
+    *,
+    rate: float | None,
+    request_id_prefix: str | None,
+    progress: bool,
+    retry: RetryPolicy | None,
+    timeout_seconds: float,
+    results_file: Path | None,
+    total: int | None = None,
+) -> SendReport:
+    """`send --wait` when there is a destination and a place to follow its results (`location`), else a plain
+    send (a dry run without a destination): what `send_tag_requests` and `completion-tagger send` run."""
+    if destination is not None and location is not None:
+        return send_lines_and_wait(
+            lines,
+            session,
+            destination,
+            location,
+            rate=rate,
+            request_id_prefix=request_id_prefix,
+            progress=progress,
+            retry=retry,
+            timeout_seconds=timeout_seconds,
+            results_file=results_file,
+            total=total,
+        )
+    return send_lines(
+        lines, destination, rate=rate, request_id_prefix=request_id_prefix, progress=progress, total=total, retry=retry
+    )
 
 
 def send_lines_and_wait(
