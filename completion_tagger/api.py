@@ -153,44 +153,19 @@ def send_and_maybe_wait(
     timeout_seconds: float,
     results_file: Path | None,
     total: int | None = None,
-) -> SendReport:
-    """`send --wait` when there is a destination and a place to follow its results (`location`), else a plain
-    send (a dry run without a destination): what `send_tag_requests` and `completion-tagger send` run."""
-    if destination is not None and location is not None:
-        return send_lines_and_wait(
-            lines,
-            session,
-            destination,
-            location,
-            rate=rate,
-            request_id_prefix=request_id_prefix,
-            progress=progress,
-            retry=retry,
-            timeout_seconds=timeout_seconds,
-            results_file=results_file,
-            total=total,
-        )
-    return send_lines(
-        lines, destination, rate=rate, request_id_prefix=request_id_prefix, progress=progress, total=total, retry=retry
-    )
-
-
-def send_lines_and_wait(
-    lines: Iterable[Line],
-    session: boto3.session.Session,
-    destination: Destination,
-    location: ResultsLocation,
-    *,
-    rate: float | None,
-    request_id_prefix: str | None,
-    progress: bool,
-    retry: RetryPolicy | None,
-    timeout_seconds: float,
-    results_file: Path | None,
-    total: int | None = None,
     on_sent: Callable[[SendReport], None] | None = None,
 ) -> SendReport:
-    """`send --wait`: the run's results are followed from before the first line is sent (waiting/send_and_wait.py)."""
+    """`send --wait` when there is a destination and a place to follow its results (`location`): the run's
+    results are followed from before the first line is sent (waiting/send_and_wait.py). Else a plain send (a
+    dry run without a destination)."""
+
+    def send(numbered: Iterable[Line], prefix: str | None) -> SendReport:
+        return send_lines(
+            numbered, destination, rate=rate, request_id_prefix=prefix, progress=progress, total=total, retry=retry
+        )
+
+    if destination is None or location is None:
+        return send(lines, request_id_prefix)
     try:
         prefix = check_request_id_prefix(request_id_prefix or default_request_id_prefix())
     except ValueError as error:
@@ -200,15 +175,7 @@ def send_lines_and_wait(
         destination,
         location,
         session,
-        lambda numbered, run_prefix: send_lines(
-            numbered,
-            destination,
-            rate=rate,
-            request_id_prefix=run_prefix,
-            progress=progress,
-            total=total,
-            retry=retry,
-        ),
+        send,
         prefix,
         timeout_seconds=timeout_seconds,
         progress=progress,
