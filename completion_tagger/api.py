@@ -114,26 +114,20 @@ def send_tag_requests(
             source=source,
         )
     )
+    location = None
     if wait and destination is not None:
-        return send_lines_and_wait(
-            object_lines(requests),
-            session,
-            destination,
-            results_location or _results_location(session, stack_name),
-            rate=rate,
-            request_id_prefix=request_id_prefix,
-            progress=progress,
-            retry=retry,
-            timeout_seconds=timeout_seconds,
-            results_file=results_file,
-        )
-    return send_lines(
+        location = results_location or _results_location(session, stack_name)
+    return send_and_maybe_wait(
         object_lines(requests),
+        session,
         destination,
+        location,
         rate=rate,
         request_id_prefix=request_id_prefix,
         progress=progress,
         retry=retry,
+        timeout_seconds=timeout_seconds,
+        results_file=results_file,
     )
 
 
@@ -146,11 +140,11 @@ def _results_location(session: boto3.session.Session, stack_name: str | None) ->
         raise UsageError(str(error)) from None
 
 
-def send_lines_and_wait(
+def send_and_maybe_wait(
     lines: Iterable[Line],
     session: boto3.session.Session,
-    destination: Destination,
-    location: ResultsLocation,
+    destination: Destination | None,
+    location: ResultsLocation | None,
     *,
     rate: float | None,
     request_id_prefix: str | None,
@@ -161,7 +155,17 @@ def send_lines_and_wait(
     total: int | None = None,
     on_sent: Callable[[SendReport], None] | None = None,
 ) -> SendReport:
-    """`send --wait`: the run's results are followed from before the first line is sent (waiting/send_and_wait.py)."""
+    """`send --wait` when there is a destination and a place to follow its results (`location`): the run's
+    results are followed from before the first line is sent (waiting/send_and_wait.py). Else a plain send (a
+    dry run without a destination)."""
+
+    def send(numbered: Iterable[Line], prefix: str | None) -> SendReport:
+        return send_lines(
+            numbered, destination, rate=rate, request_id_prefix=prefix, progress=progress, total=total, retry=retry
+        )
+
+    if destination is None or location is None:
+        return send(lines, request_id_prefix)
     try:
         prefix = check_request_id_prefix(request_id_prefix or default_request_id_prefix())
     except ValueError as error:
@@ -171,15 +175,7 @@ def send_lines_and_wait(
         destination,
         location,
         session,
-        lambda numbered, run_prefix: send_lines(
-            numbered,
-            destination,
-            rate=rate,
-            request_id_prefix=run_prefix,
-            progress=progress,
-            total=total,
-            retry=retry,
-        ),
+        send,
         prefix,
         timeout_seconds=timeout_seconds,
         progress=progress,

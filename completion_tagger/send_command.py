@@ -15,7 +15,7 @@ from typing import IO
 import boto3
 import click
 
-from completion_tagger.api import STACK_EVENT_BUS, UsageError, resolve_destination, send_lines, send_lines_and_wait
+from completion_tagger.api import STACK_EVENT_BUS, UsageError, resolve_destination, send_and_maybe_wait
 from completion_tagger.destinations import DEFAULT_DETAIL_TYPE, DEFAULT_SOURCE
 from completion_tagger.input_text import TextLine, check_encoding
 from completion_tagger.interruption import interruptions_on_sigterm
@@ -131,24 +131,19 @@ def send(
             )
         with interruptions_on_sigterm():
             lines, total = _lines(requests_file, ids_file, selection, spec, encoding)
-            if destination is not None and location is not None:
-                report = send_lines_and_wait(
-                    lines,
-                    session,
-                    destination,
-                    location,
-                    rate=rate,
-                    request_id_prefix=request_id_prefix,
-                    progress=True,
-                    retry=None,
-                    timeout_seconds=wait.timeout_seconds,
-                    results_file=wait.results_file,
-                    total=total,
-                )
-            else:
-                report = send_lines(
-                    lines, destination, rate=rate, request_id_prefix=request_id_prefix, progress=True, total=total
-                )
+            report = send_and_maybe_wait(
+                lines,
+                session,
+                destination,
+                location,
+                rate=rate,
+                request_id_prefix=request_id_prefix,
+                progress=True,
+                retry=None,
+                timeout_seconds=wait.timeout_seconds,
+                results_file=wait.results_file,
+                total=total,
+            )
     except SendInterrupted as interrupted:
         _print(interrupted.report)
         raise SystemExit(EXIT_NOT_ALL_SENT) from None

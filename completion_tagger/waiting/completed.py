@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -24,6 +24,7 @@ from tagger.models import TagRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 
 class CompletedRequests(Protocol):
@@ -41,24 +42,31 @@ def idempotency_key(request: TagRequest) -> str:
 COMPLETION_RECORD_PREFIX = "completion-tagger-completion#"
 
 
-class CompletionRecords:
-    """`CompletedRequests` from the per-completion record's `completed` map (a consistent GetItem each)."""
+class _TableRecords:
+    """A table of the function read one record at a time by `id`, with a consistent GetItem."""
 
     def __init__(self, dynamodb: DynamoDBClient, table_name: str) -> None:
         self._dynamodb = dynamodb
         self._table = table_name
 
-    def is_completed(self, request: TagRequest) -> bool:
+    def _item(self, record_id: str, **projection: Any) -> dict[str, AttributeValueTypeDef]:
+        """The record's projected attributes; empty when there is no record, or when the read fails (unknown:
+        the line stays without a result rather than being called a duplicate)."""
         try:
             item = self._dynamodb.get_item(
-                TableName=self._table,
-                Key={"id": {"S": COMPLETION_RECORD_PREFIX + request.completion_id}},
-                ConsistentRead=True,
-                ProjectionExpression="completed",
+                TableName=self._table, Key={"id": {"S": record_id}}, ConsistentRead=True, **projection
             ).get("Item")
         except (ClientError, BotoCoreError):
-            return False
-        text = (item or {}).get("completed", {}).get("S")
+            return {}
+        return dict(item or {})
+
+
+class CompletionRecords(_TableRecords):
+    """`CompletedRequests` from the per-completion record's `completed` map (a consistent GetItem each)."""
+
+    def is_completed(self, request: TagRequest) -> bool:
+        item = self._item(COMPLETION_RECORD_PREFIX + request.completion_id, ProjectionExpression="completed")
+        text = item.get("completed", {}).get("S")
         try:
             completed = json.loads(text) if text else {}
         except ValueError:
@@ -76,22 +84,13 @@ class EitherRecord:
         return any(shape.is_completed(request) for shape in self._shapes)
 
 
-class IdempotencyRecords:
+class IdempotencyRecords(_TableRecords):
     """`CompletedRequests` from the per-request records of the idempotency table (a consistent GetItem each)."""
 
-    def __init__(self, dynamodb: DynamoDBClient, table_name: str) -> None:
-        self._dynamodb = dynamodb
-        self._table = table_name
-
     def is_completed(self, request: TagRequest) -> bool:
-        try:
-            item = self._dynamodb.get_item(
-                TableName=self._table,
-                Key={"id": {"S": idempotency_key(request)}},
-                ConsistentRead=True,
-                ProjectionExpression="#status",
-                ExpressionAttributeNames={"#status": "status"},
-            ).get("Item")
-        except (ClientError, BotoCoreError):
-            return False  # unknown: the line stays without a result rather than being called a duplicate
-        return item is not None and item.get("status", {}).get("S") == "COMPLETED"
+        item = self._item(
+            idempotency_key(request),
+            ProjectionExpression="#status",
+            ExpressionAttributeNames={"#status": "status"},
+        )
+        return item.get("status", {}).get("S") == "COMPLETED"

@@ -33,6 +33,7 @@ from typing import Any
 
 import boto3
 
+from bench.client_hooks import on_every_new_client
 from bench.item_size import item_size, read_units, write_units
 from bench.pricing import DYNAMODB_USD_PER_READ_REQUEST_UNIT, DYNAMODB_USD_PER_WRITE_REQUEST_UNIT, MILLION
 from local_openai.server import LocalOpenAIServer
@@ -123,19 +124,13 @@ class ItemMeter:
         return measured
 
     def install(self) -> None:
-        import botocore.session  # noqa: PLC0415 - patched only when measuring
+        """Register the hooks on every DynamoDB client created from now on (the function's, at its init)."""
+        on_every_new_client(self._register)
 
-        original = botocore.session.Session.create_client
-        meter = self
-
-        def create_client(session: botocore.session.Session, *args: Any, **kwargs: Any) -> Any:
-            client = original(session, *args, **kwargs)
-            if client.meta.service_model.service_name == "dynamodb":
-                client.meta.events.register("before-parameter-build.dynamodb", meter.before)
-                client.meta.events.register("after-call.dynamodb", meter.after)
-            return client
-
-        botocore.session.Session.create_client = create_client  # type: ignore[method-assign,assignment]
+    def _register(self, client: Any) -> None:
+        if client.meta.service_model.service_name == "dynamodb":
+            client.meta.events.register("before-parameter-build.dynamodb", self.before)
+            client.meta.events.register("after-call.dynamodb", self.after)
 
     def before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         keys, transactional = self._keys(model.name, params)

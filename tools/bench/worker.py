@@ -20,6 +20,7 @@ import traceback
 from collections import Counter
 from typing import IO, Any
 
+from bench.client_hooks import on_every_new_client
 from bench.functions import IMPLEMENTATIONS, Implementation, load_handler
 from bench.rss import peak_rss_kb
 from local_stack.lambda_context import LocalLambdaContext
@@ -51,19 +52,12 @@ class AwsCallCounter:
         return snapshot
 
     def install(self) -> None:
-        """Register the hook on every botocore client created from now on (the function's, at its init)."""
-        import botocore.session  # noqa: PLC0415 - only once the counter is wanted
+        """Register the hooks on every botocore client created from now on (the function's, at its init)."""
+        on_every_new_client(self._register)
 
-        original = botocore.session.Session.create_client
-        counter = self
-
-        def create_client(session: botocore.session.Session, *args: Any, **kwargs: Any) -> Any:
-            client = original(session, *args, **kwargs)
-            client.meta.events.register("before-call", counter.before_call)
-            client.meta.events.register("before-parameter-build", counter.before_parameter_build)
-            return client
-
-        botocore.session.Session.create_client = create_client  # type: ignore[method-assign,assignment]
+    def _register(self, client: Any) -> None:
+        client.meta.events.register("before-call", self.before_call)
+        client.meta.events.register("before-parameter-build", self.before_parameter_build)
 
 
 def serve(implementation: Implementation, replies: IO[str], commands: IO[str]) -> None:

@@ -93,35 +93,6 @@ class LocalOpenAIHandler(BaseHTTPRequestHandler):
         finally:
             self._server.untrack(self.connection)
 
-    # Every method a served path may be asked for reaches the app, which answers 405 with ``Allow``
-    # for the ones the path does not serve; a method missing here is answered 501 (not implemented).
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_HEAD(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def do_OPTIONS(self) -> None:
-        self._handle()
-
-    def do_TRACE(self) -> None:
-        self._handle()
-
-    def do_QUERY(self) -> None:
-        self._handle()
-
     def _handle(self) -> None:
         started = time.monotonic()
         body = self._read_body()
@@ -153,6 +124,11 @@ class LocalOpenAIHandler(BaseHTTPRequestHandler):
             elapsed_ms = (time.monotonic() - started) * 1000
             request_id = response.headers.get("x-request-id", "-")
             self.log_message('"%s %s" %s %.1fms %s', self.command, self.path, outcome, elapsed_ms, request_id)
+
+    # Every method a served path may be asked for reaches the app, which answers 405 with ``Allow``
+    # for the ones the path does not serve; a method missing here is answered 501 (not implemented).
+    # The names are those BaseHTTPRequestHandler looks up (`do_<method>`).
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = do_QUERY = _handle  # noqa: N815
 
     def _read_body(self) -> bytes | None:
         """The request body (Content-Length or chunked); None when an error was already sent."""

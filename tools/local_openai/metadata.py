@@ -5,7 +5,7 @@ Lengths are counted in Unicode code points (``len`` of a Python ``str``), not by
 
 from __future__ import annotations
 
-from local_openai.error_responses import invalid_request
+from local_openai.error_responses import ErrorResponse, invalid_request
 
 MAX_KEYS = 16
 MAX_KEY_LENGTH = 64
@@ -20,11 +20,7 @@ def validate_metadata(value: object, *, param: str = "metadata") -> dict[str, st
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise invalid_request(
-            f"Invalid type for '{param}': expected an object, but got {_json_type(value)} instead.",
-            param=param,
-            code="invalid_type",
-        )
+        raise _wrong_type(param, "an object", value)
     if len(value) > MAX_KEYS:
         raise invalid_request(
             f"Invalid '{param}': too many properties. Expected an object with at most {MAX_KEYS} "
@@ -49,11 +45,7 @@ def validate_metadata(value: object, *, param: str = "metadata") -> dict[str, st
                 code="string_above_max_length",
             )
         if not isinstance(item, str):
-            raise invalid_request(
-                f"Invalid type for '{field}': expected a string, but got {_json_type(item)} instead.",
-                param=field,
-                code="invalid_type",
-            )
+            raise _wrong_type(field, "a string", item)
         if len(item) > MAX_VALUE_LENGTH:
             raise invalid_request(
                 f"Invalid '{field}': string too long. Expected a string with maximum length "
@@ -63,6 +55,15 @@ def validate_metadata(value: object, *, param: str = "metadata") -> dict[str, st
             )
         result[key] = item
     return result
+
+
+def _wrong_type(name: str, expected: str, value: object) -> ErrorResponse:
+    """The API's 400 for a value that is not of the JSON type `name` takes."""
+    return invalid_request(
+        f"Invalid type for '{name}': expected {expected}, but got {_json_type(value)} instead.",
+        param=name,
+        code="invalid_type",
+    )
 
 
 def _json_type(value: object) -> str:

@@ -1,5 +1,5 @@
 """`make run` sends its queue samples as a user would send a backfill: `completion-tagger send --wait`'s path
-(`send_lines_and_wait`, what `send_tag_requests(wait=True)` runs), on a thread of its own, so the run can show
+(`send_and_maybe_wait`, what `send_tag_requests(wait=True)` runs), on a thread of its own, so the run can show
 each result event as it arrives while the sender follows the same events to its own per-line report
 (docs/sending.md, "A backfill, end to end")."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import boto3
 
-from completion_tagger.api import resolve_destination, send_lines_and_wait
+from completion_tagger.api import resolve_destination, send_and_maybe_wait
 from completion_tagger.requests import Line, object_lines
 from completion_tagger.send_report import SendReport
 from completion_tagger.validation import Rejected, validate
@@ -45,7 +45,7 @@ class WaitedSend:
         def send() -> None:
             try:
                 session = boto3.session.Session()
-                self.report = send_lines_and_wait(
+                self.report = send_and_maybe_wait(
                     object_lines(list(bodies)),
                     session,
                     resolve_destination(session, queue_url=queue_url, stack_name=None, event_bus=None),

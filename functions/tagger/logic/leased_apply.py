@@ -35,9 +35,10 @@ from tagger.logic.key_versions import CompletionHistory, record_applied
 from tagger.logic.leases import CompletionLeases
 from tagger.logic.outcomes import InvocationOutcomes
 from tagger.logic.records import Delivery
+from tagger.logic.result_details import failed_detail, tagged_detail
 from tagger.logic.tagging import Ordering, Tagger
 from tagger.logic.timing import Deadline
-from tagger.models import ResultDetail, TagFailedDetail, TaggedDetail
+from tagger.models import ResultDetail
 from tagger.ports import LeaseRecord, ResultPublisher
 from tagger.result_events import detail_from_dict
 from tagger.telemetry import logger
@@ -188,12 +189,7 @@ class LeasedApply:
                     self._release(lease, state.history, state.completed, deadline)
                 raise PutBack.from_api_error(error) from None
             outcome = "failed"
-            detail = TagFailedDetail(
-                completion_id=request.completion_id,
-                request_id=request.request_id,
-                message_id=mine.message_id,
-                error=error.info(),
-            )
+            detail = failed_detail(delivery, error)
         except ApiKeyUnavailable as error:
             self._release(lease, state.history, state.completed, deadline)
             raise PutBack.from_key_unavailable(error) from None
@@ -202,14 +198,7 @@ class LeasedApply:
             raise
         else:
             outcome, superseded = "tagged", applied.superseded
-            detail = TaggedDetail(
-                completion_id=request.completion_id,
-                metadata=applied.metadata,
-                mode=request.mode,
-                request_id=request.request_id,
-                message_id=mine.message_id,
-                superseded=superseded or None,
-            )
+            detail = tagged_detail(delivery, applied)
         published = self._publisher.publish(detail)
         history = record_applied(request, mine.token, state.history) if outcome == "tagged" else state.history
         entry = CompletedRequest(

@@ -22,8 +22,9 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from tagger.errors import ApiKeyUnavailable, CompletionsApiError, PutBack
 from tagger.logic.outcomes import InvocationOutcomes
 from tagger.logic.records import Delivery
+from tagger.logic.result_details import failed_detail, tagged_detail
 from tagger.logic.tagging import Tagger
-from tagger.models import ResultDetail, TagFailedDetail, TaggedDetail, TagRequest
+from tagger.models import ResultDetail, TagRequest
 from tagger.ports import ResultPublisher
 from tagger.result_events import detail_from_dict
 from tagger.telemetry import logger
@@ -102,27 +103,13 @@ class UnitOfWork:
 
     def _apply_and_publish(self, idempotency_key: dict[str, str], delivery: Delivery) -> dict[str, Any]:
         """The idempotent unit. Retryable API errors propagate, so the idempotency record is released."""
-        request = delivery.request
         detail: ResultDetail
         try:
-            applied = self._tagger.apply(delivery)
-            detail = TaggedDetail(
-                completion_id=request.completion_id,
-                metadata=applied.metadata,
-                mode=request.mode,
-                request_id=request.request_id,
-                message_id=delivery.message_id,
-                superseded=applied.superseded or None,
-            )
+            detail = tagged_detail(delivery, self._tagger.apply(delivery))
         except CompletionsApiError as error:
             if error.retryable:
                 raise
-            detail = TagFailedDetail(
-                completion_id=request.completion_id,
-                request_id=request.request_id,
-                message_id=delivery.message_id,
-                error=error.info(),
-            )
+            detail = failed_detail(delivery, error)
         published = self._publisher.publish(detail)
         return {"detail": detail.model_dump(mode="json"), "published": published}
 
