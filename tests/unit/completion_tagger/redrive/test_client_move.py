@@ -67,6 +67,26 @@ def expect_receive(stub: Stubber, messages: list[dict[str, Any]]) -> None:
     )
 
 
+def assert_moved_alone(client: Any, stub: Stubber, received: dict[str, Any], sent: dict[str, Any]) -> None:
+    """A move of the one message `received`: SendMessageBatch must carry exactly `sent`, then it is deleted."""
+    expect_receive(stub, [received])
+    stub.add_response(
+        "send_message_batch",
+        {"Successful": [{"Id": "0", "MessageId": "new1", "MD5OfMessageBody": "0" * 32}], "Failed": []},
+        {"QueueUrl": QUEUE_URL, "Entries": [sent]},
+    )
+    stub.add_response(
+        "delete_message_batch",
+        {"Successful": [{"Id": "0"}], "Failed": []},
+        {"QueueUrl": DLQ_URL, "Entries": [{"Id": "0", "ReceiptHandle": received["ReceiptHandle"]}]},
+    )
+    expect_receive(stub, [])
+
+    result = move_messages(client, QUEUES, out=lambda line: None)
+
+    assert (result.received, result.sent, result.deleted, result.clean) == (1, 1, 1, True)
+
+
 def test_body_attributes_and_trace_header_are_sent_before_the_message_is_deleted(sqs: tuple[Any, Stubber]) -> None:
     client, stub = sqs
     received = message(
@@ -77,35 +97,17 @@ def test_body_attributes_and_trace_header_are_sent_before_the_message_is_deleted
             "blob": {"DataType": "Binary", "BinaryValue": b"\x00"},
         },
     )
-    expect_receive(stub, [received])
-    stub.add_response(
-        "send_message_batch",
-        {"Successful": [{"Id": "0", "MessageId": "new1", "MD5OfMessageBody": "0" * 32}], "Failed": []},
-        {
-            "QueueUrl": QUEUE_URL,
-            "Entries": [
-                {
-                    "Id": "0",
-                    "MessageBody": received["Body"],
-                    "MessageAttributes": {
-                        "ERROR_CODE": {"DataType": "String", "StringValue": "SDK_CLIENT_ERROR"},
-                        "blob": {"DataType": "Binary", "BinaryValue": b"\x00"},
-                    },
-                    "MessageSystemAttributes": {"AWSTraceHeader": {"DataType": "String", "StringValue": "Root=1-abc"}},
-                }
-            ],
+    sent = {
+        "Id": "0",
+        "MessageBody": received["Body"],
+        "MessageAttributes": {
+            "ERROR_CODE": {"DataType": "String", "StringValue": "SDK_CLIENT_ERROR"},
+            "blob": {"DataType": "Binary", "BinaryValue": b"\x00"},
         },
-    )
-    stub.add_response(
-        "delete_message_batch",
-        {"Successful": [{"Id": "0"}], "Failed": []},
-        {"QueueUrl": DLQ_URL, "Entries": [{"Id": "0", "ReceiptHandle": "rh1"}]},
-    )
-    expect_receive(stub, [])
+        "MessageSystemAttributes": {"AWSTraceHeader": {"DataType": "String", "StringValue": "Root=1-abc"}},
+    }
 
-    result = move_messages(client, QUEUES, out=lambda line: None)
-
-    assert (result.received, result.sent, result.deleted, result.clean) == (1, 1, 1, True)
+    assert_moved_alone(client, stub, received, sent)
 
 
 def test_a_redriven_copy_keeps_its_identity_and_order_and_starts_its_copy_count_again(
@@ -121,22 +123,9 @@ def test_a_redriven_copy_keeps_its_identity_and_order_and_starts_its_copy_count_
         Attributes={"SentTimestamp": "1764900099000"},
         MessageAttributes={**identity_and_order, COPY_GENERATION: {"DataType": "Number", "StringValue": "3"}},
     )
-    expect_receive(stub, [received])
-    stub.add_response(
-        "send_message_batch",
-        {"Successful": [{"Id": "0", "MessageId": "new1", "MD5OfMessageBody": "0" * 32}], "Failed": []},
-        {"QueueUrl": QUEUE_URL, "Entries": [{"Id": "0", "MessageBody": ANY, "MessageAttributes": identity_and_order}]},
-    )
-    stub.add_response(
-        "delete_message_batch",
-        {"Successful": [{"Id": "0"}], "Failed": []},
-        {"QueueUrl": DLQ_URL, "Entries": [{"Id": "0", "ReceiptHandle": "rh1"}]},
-    )
-    expect_receive(stub, [])
+    sent = {"Id": "0", "MessageBody": ANY, "MessageAttributes": identity_and_order}
 
-    result = move_messages(client, QUEUES, out=lambda line: None)
-
-    assert (result.received, result.sent, result.deleted, result.clean) == (1, 1, 1, True)
+    assert_moved_alone(client, stub, received, sent)
 
 
 def test_a_message_the_queue_refused_stays_in_the_dead_letter_queue(sqs: tuple[Any, Stubber]) -> None:
