@@ -12,7 +12,8 @@ import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from local_stack.lambda_context import LocalLambdaContext
-from tagger.logic.tagging import Applied, Tagger
+from tagger.logic.records import Delivery
+from tagger.logic.tagging import Applied, Ordering, Tagger
 from tests.integration.harness import API_KEY, Harness, Seeder, failures
 
 pytestmark = pytest.mark.integration
@@ -196,10 +197,10 @@ def test_unexpected_error_in_one_record_fails_only_that_record(
     good, cursed = seed(), seed()
     real_apply = Tagger.apply
 
-    def apply(self: Tagger, request: Any, deadline: Any, **options: Any) -> Applied:
-        if request.completion_id == cursed:
+    def apply(self: Tagger, delivery: Delivery, ordering: Ordering | None = None) -> Applied:
+        if delivery.request.completion_id == cursed:
             raise RuntimeError("a bug")
-        return real_apply(self, request, deadline, **options)
+        return real_apply(self, delivery, ordering)
 
     monkeypatch.setattr(Tagger, "apply", apply)
     response, records = harness.run(harness.service(), [replace(good), replace(cursed)], receive_count=5)
