@@ -56,6 +56,7 @@ from aws_lambda_powertools import Metrics
 from completion_tagger.redrive import command as redrive
 from local_openai.server import LocalOpenAIServer
 from local_stack.aws_endpoint import MotoEndpoint
+from local_stack.container import ContainerExited
 from local_stack.event_source import SqsEventSourceMapping
 from local_stack.expected_state import expected_metadata
 from local_stack.fleet import ContainerFleet
@@ -658,12 +659,18 @@ def test_model_based_soak_producer_clocks_batches_store_faults_and_a_redrive_end
         assert keep_containers_running(fleet, MODEL_CONTAINERS, faults, drained, MODEL_DRAIN_SECONDS)
         dead = dead_lettered_identities(sqs, stack.dead_letter_queue_url)
         doomed_ids = {m for m, body in requests.items() if body["completion_id"] in doomed}
-        # Only requests whose writes always failed (one that changes nothing needs no write, and ends tagged),
-        # and a request whose container was SIGKILLed on its last delivery: SQS moves that one on its own,
-        # with no event (the function never got to end it).
+        # Requests whose writes always failed are dead-lettered (one that changes nothing needs no write, and
+        # ends tagged). So is a request whose last delivery was in a batch of a SIGKILLed container: SQS moves
+        # it on its own, with no event (the function never got to end it).
         fired = {entry.completion_id for entry in read_journal(plan) if entry.fired}
         killed = {point.completion_id for point in points if point.action == "kill"} & fired
         killed_ids = {m for m, body in requests.items() if body["completion_id"] in killed}
+        abandoned = {
+            message_id
+            for report in fleet.drain()
+            if isinstance(report, ContainerExited) and report.cause == "killed"
+            for message_id in report.abandoned
+        }
         assert dead & doomed_ids, "the requests whose writes always failed are dead-lettered"
 
         api.clear_faults()
@@ -699,7 +706,7 @@ def test_model_based_soak_producer_clocks_batches_store_faults_and_a_redrive_end
     # Besides those, a request killed on its last delivery (SQS moves it with no event), and one whose
     # deliveries ran out while it waited for its busy completion and whose last one met one of the API's
     # random 500s: the function dead-lettered it, saying so with a retryable failure, like the doomed ones.
-    for message_id in dead - killed_ids:
+    for message_id in dead - killed_ids - abandoned:
         assert {json.loads(detail)["error"]["retryable"] for detail in outcomes[message_id]} == {True}
     # The redrive gave each a new life: tagged, as a new message (or, for a re-queued copy, under the
     # identity the copy carried).
