@@ -83,16 +83,9 @@ class RecordHandler:
         except Exception as error:
             put_back = error if isinstance(error, PutBack) else _as_put_back(error)
             invocation.hold_back.put_back(record.ordering_key, put_back)
-            if is_last and put_back.requeue_on_last_delivery and self._send_copy(record, put_back, invocation):
+            if is_last and self._requeued_on_last_delivery(record, put_back, invocation):
                 invocation.outcomes.count_requeued()
-                logger.warning(
-                    "last delivery of a record that only has to wait: re-queued as a copy that keeps its identity",
-                    extra={"code": put_back.code, "reason": put_back.message},
-                )
                 return
-            if is_last:
-                # Last delivery: the queue moves the message to the dead-letter queue next; say so first.
-                self._publish_final_failure(record, put_back)
             invocation.outcomes.count_put_back(
                 put_back.metric_code,
                 PutBackRecord(
@@ -158,7 +151,33 @@ class RecordHandler:
         else:
             outcomes.count_failed(detail.error.code)
 
-    def _publish_final_failure(self, record: ParsedRecord, put_back: PutBack) -> None:
+    def _requeued_on_last_delivery(self, record: ParsedRecord, put_back: PutBack, invocation: Invocation) -> bool:
+        """End a last delivery: True when a copy was re-queued (the original then ends), False when the queue
+        moves the message to the dead-letter queue next.
+
+        A record that only has to wait goes back as a copy. Otherwise its failure event is published first;
+        if that cannot be done, the record goes back as a copy too, so the event is not lost (the copy tries
+        the request again, and publishes its own end). Copies are bounded (MAX_COPY_GENERATIONS).
+        """
+        if put_back.requeue_on_last_delivery and self._send_copy(record, put_back, invocation):
+            logger.warning(
+                "last delivery of a record that only has to wait: re-queued as a copy that keeps its identity",
+                extra={"code": put_back.code, "reason": put_back.message},
+            )
+            return True
+        if self._publish_final_failure(record, put_back):
+            return False
+        if not put_back.requeue_on_last_delivery and self._send_copy(record, put_back, invocation):
+            logger.warning(
+                "last delivery: the failure event could not be published; re-queued as a copy that keeps its identity",
+                extra={"code": put_back.code, "reason": put_back.message},
+            )
+            return True
+        logger.error("last delivery: the failure event could not be published; the message is dead-lettered")
+        return False
+
+    def _publish_final_failure(self, record: ParsedRecord, put_back: PutBack) -> bool:
+        """Say that the message goes to the dead-letter queue; False if the event could not be published."""
         completion_id, request_id = record.correlation_ids()
         detail = TagFailedDetail(
             completion_id=completion_id,
@@ -166,8 +185,7 @@ class RecordHandler:
             message_id=record.identity,
             error=put_back.info(),
         )
-        if not self._publisher.publish(detail):
-            logger.error("last delivery: the failure event could not be published; the message is dead-lettered")
+        return self._publisher.publish(detail)
 
     def _send_copy(self, record: ParsedRecord, put_back: PutBack, invocation: Invocation) -> bool:
         """Re-queue a copy that keeps the record's identity and order; False if it cannot be sent (no time

@@ -275,6 +275,35 @@ def test_a_retryable_api_failure_on_the_last_delivery_is_still_dead_lettered() -
     assert outcomes.requeued_copies == 0
 
 
+def test_a_failure_event_that_cannot_be_published_on_the_last_delivery_goes_back_as_a_copy() -> None:
+    rig = Rig(max_receive_count=2)
+    rig.api.seed("c1")
+    rig.api.failures["c1"] = [server_error()]
+    rig.publisher.accepting = False
+    record = sqs_record(merge("c1", a="1"), receive_count=2)
+    response, outcomes = rig.run([record])
+    assert put_backs(response) == [] and outcomes.requeued_copies == 1  # not dead-lettered without its event
+    [failure] = rig.publisher.refused
+    assert failure.model_dump()["error"]["retryable"] is True
+
+    rig.publisher.accepting = True
+    response, _ = rig.run(rig.requeue.as_records())
+    assert put_backs(response) == [] and rig.api.metadata["c1"] == {"a": "1"}  # the copy tried again
+    [event] = rig.publisher.events()
+    assert event["message_id"] == record["messageId"] and event["metadata"] == {"a": "1"}
+
+
+def test_a_failure_event_that_cannot_be_published_nor_copied_is_dead_lettered() -> None:
+    rig = Rig(max_receive_count=2)
+    rig.api.seed("c1")
+    rig.api.failures["c1"] = [server_error()]
+    rig.publisher.accepting = False
+    rig.requeue.accepting = False
+    record = sqs_record(merge("c1", a="1"), receive_count=2)
+    response, outcomes = rig.run([record])
+    assert put_backs(response) == [record["messageId"]] and outcomes.requeued_copies == 0
+
+
 def test_a_new_request_makes_two_lease_store_calls_and_a_duplicate_too() -> None:
     rig = Rig()
     rig.api.seed("c1")
