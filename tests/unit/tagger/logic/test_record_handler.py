@@ -275,13 +275,20 @@ def test_a_retryable_api_failure_on_the_last_delivery_is_still_dead_lettered() -
     assert outcomes.requeued_copies == 0
 
 
-def test_a_failure_event_that_cannot_be_published_on_the_last_delivery_goes_back_as_a_copy() -> None:
+def last_delivery_failing_with_events_refused(*, copies_accepted: bool) -> tuple[Rig, dict[str, Any], Any, Any]:
+    """A last delivery whose read fails (retryable) while EventBridge refuses every event."""
     rig = Rig(max_receive_count=2)
     rig.api.seed("c1")
     rig.api.failures["c1"] = [server_error()]
     rig.publisher.accepting = False
+    rig.requeue.accepting = copies_accepted
     record = sqs_record(merge("c1", a="1"), receive_count=2)
     response, outcomes = rig.run([record])
+    return rig, record, response, outcomes
+
+
+def test_a_failure_event_that_cannot_be_published_on_the_last_delivery_goes_back_as_a_copy() -> None:
+    rig, record, response, outcomes = last_delivery_failing_with_events_refused(copies_accepted=True)
     assert put_backs(response) == [] and outcomes.requeued_copies == 1  # not dead-lettered without its event
     [failure] = rig.publisher.refused
     assert failure.model_dump()["error"]["retryable"] is True
@@ -294,13 +301,7 @@ def test_a_failure_event_that_cannot_be_published_on_the_last_delivery_goes_back
 
 
 def test_a_failure_event_that_cannot_be_published_nor_copied_is_dead_lettered() -> None:
-    rig = Rig(max_receive_count=2)
-    rig.api.seed("c1")
-    rig.api.failures["c1"] = [server_error()]
-    rig.publisher.accepting = False
-    rig.requeue.accepting = False
-    record = sqs_record(merge("c1", a="1"), receive_count=2)
-    response, outcomes = rig.run([record])
+    _, record, response, outcomes = last_delivery_failing_with_events_refused(copies_accepted=False)
     assert put_backs(response) == [record["messageId"]] and outcomes.requeued_copies == 0
 
 
