@@ -219,16 +219,22 @@ def seed_sample_completions(api: LocalOpenAIServer) -> None:
 
 
 def dead_lettered_identities(sqs: Any, queue_url: str) -> set[str]:
-    """The dead-lettered requests, by identity: a copy the function re-queued carries its original's message id
-    (README, "What happens to each message"), as an attribute; anything else is its own message."""
-    identities: set[str] = set()
+    """The dead-lettered requests, by identity (see `dead_lettered_messages`)."""
+    return set(dead_lettered_messages(sqs, queue_url).values())
+
+
+def dead_lettered_messages(sqs: Any, queue_url: str) -> dict[str, str]:
+    """The dead-lettered messages: each one's own message id -> its identity. A copy the function re-queued
+    carries its original's message id (README, "What happens to each message"), as an attribute; anything
+    else is its own message."""
+    identities: dict[str, str] = {}
     handles: list[str] = []
     while messages := sqs.receive_message(
         QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30, MessageAttributeNames=["All"]
     ).get("Messages", []):
         for message in messages:
             original = (message.get("MessageAttributes") or {}).get(ORIGINAL_MESSAGE_ID, {}).get("StringValue")
-            identities.add(original or message["MessageId"])
+            identities[message["MessageId"]] = original or message["MessageId"]
             handles.append(message["ReceiptHandle"])
     for handle in handles:  # visible again, for the redrive
         sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)

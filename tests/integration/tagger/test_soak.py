@@ -69,7 +69,7 @@ from tagger.config import Settings
 from tagger.logic.service import TaggerService
 from tagger.models import TagRequest, format_issued_at
 from tests.integration.aws_faults import CrashPoint, fault_environment, read_journal, write_plan
-from tests.integration.harness import API_KEY, StackMaker, dead_lettered_identities, fleet_spec
+from tests.integration.harness import API_KEY, StackMaker, dead_lettered_messages, fleet_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
@@ -657,16 +657,18 @@ def test_model_based_soak_producer_clocks_batches_store_faults_and_a_redrive_end
             return not fleet.busy() and messages_on_queue(sqs, stack.queue_url) == 0
 
         assert keep_containers_running(fleet, MODEL_CONTAINERS, faults, drained, MODEL_DRAIN_SECONDS)
-        dead = dead_lettered_identities(sqs, stack.dead_letter_queue_url)
+        dead_messages = dead_lettered_messages(sqs, stack.dead_letter_queue_url)
+        dead = set(dead_messages.values())
         doomed_ids = {m for m, body in requests.items() if body["completion_id"] in doomed}
         # Requests whose writes always failed are dead-lettered (one that changes nothing needs no write, and
         # ends tagged). So is a request whose last delivery was in a batch of a SIGKILLed container: SQS moves
-        # it on its own, with no event (the function never got to end it).
+        # it on its own, with no event (the function never got to end it), even when the function had already
+        # re-queued a copy of it that ends later. The fleet names the abandoned messages by their own ids.
         fired = {entry.completion_id for entry in read_journal(plan) if entry.fired}
         killed = {point.completion_id for point in points if point.action == "kill"} & fired
         killed_ids = {m for m, body in requests.items() if body["completion_id"] in killed}
         abandoned = {
-            message_id
+            dead_messages.get(message_id, message_id)
             for report in fleet.drain()
             if isinstance(report, ContainerExited) and report.cause == "killed"
             for message_id in report.abandoned
